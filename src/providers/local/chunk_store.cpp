@@ -1,0 +1,227 @@
+#include "providers/local/chunk_store.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <dirent.h>
+
+#include "core/fs.h"
+
+namespace cloudkeep::local {
+
+namespace {
+
+// Chunk file header: magic, codec, reserved, uncompressed length (LE).
+constexpr char kMagic[4] = {'C', 'K', 'C', '1'};
+constexpr uint8_t kCodecRaw = 0;
+constexpr uint8_t kCodecZstd = 1;
+constexpr size_t kHeaderSize = 16;
+
+void PutLe64(uint8_t* p, uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+uint64_t GetLe64(const uint8_t* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(p[i]) << (8 * i);
+  return v;
+}
+
+thread_local ZSTD_CCtx* tls_cctx = nullptr;
+thread_local ZSTD_DCtx* tls_dctx = nullptr;
+
+}  // namespace
+
+std::string HashHex(const ChunkHash& h) {
+  static const char* kHex = "0123456789abcdef";
+  std::string s(64, '0');
+  for (size_t i = 0; i < 32; ++i) {
+    s[2 * i] = kHex[h[i] >> 4];
+    s[2 * i + 1] = kHex[h[i] & 15];
+  }
+  return s;
+}
+
+bool HashFromHex(std::string_view hex, ChunkHash* out) {
+  if (hex.size() != 64) return false;
+  auto nib = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < 32; ++i) {
+    int hi = nib(hex[2 * i]), lo = nib(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    (*out)[i] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  return true;
+}
+
+bool IsZeroHash(const ChunkHash& h) {
+  for (uint8_t b : h)
+    if (b) return false;
+  return true;
+}
+
+ChunkHash Sha256(const void* data, size_t size) {
+  ChunkHash h{};
+  unsigned int len = 0;
+  // EVP picks the SHA-NI implementation on CPUs that have it.
+  EVP_Digest(data, size, h.data(), &len, EVP_sha256(), nullptr);
+  return h;
+}
+
+bool IsAllZero(const void* data, size_t size) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  // Compare the buffer with itself shifted by 16 bytes: memcmp is vectorised.
+  if (size < 16) {
+    for (size_t i = 0; i < size; ++i)
+      if (p[i]) return false;
+    return true;
+  }
+  for (size_t i = 0; i < 16; ++i)
+    if (p[i]) return false;
+  return std::memcmp(p, p + 16, size - 16) == 0;
+}
+
+ChunkStore::ChunkStore(std::string root) : root_(std::move(root)) {}
+
+std::string ChunkStore::PathOf(const ChunkHash& h) const {
+  std::string hex = HashHex(h);
+  return root_ + "/chunks/" + hex.substr(0, 2) + "/" + hex;
+}
+
+uint64_t ChunkStore::StoredSize(const ChunkHash& h) const {
+  struct stat st {};
+  if (::stat(PathOf(h).c_str(), &st) != 0) return 0;
+  return static_cast<uint64_t>(st.st_size);
+}
+
+Result<uint64_t> ChunkStore::Stage(const ChunkHash& h, std::string_view data, int zstd_level) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (staged_.count(h)) return uint64_t{0};
+  }
+  if (Exists(h)) return uint64_t{0};
+  {
+    // Claim it first so two workers with equal chunks write it once.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!staged_.insert(h).second) return uint64_t{0};
+  }
+  if (!tls_cctx) tls_cctx = ZSTD_createCCtx();
+  std::string buf(kHeaderSize + ZSTD_compressBound(data.size()), '\0');
+  auto* hdr = reinterpret_cast<uint8_t*>(buf.data());
+  size_t csize = ZSTD_compressCCtx(tls_cctx, buf.data() + kHeaderSize, buf.size() - kHeaderSize, data.data(),
+                                   data.size(), zstd_level);
+  uint8_t codec = kCodecZstd;
+  if (ZSTD_isError(csize) || csize >= data.size()) {
+    // Incompressible (random or already compressed): keep it raw, reads stay cheap.
+    codec = kCodecRaw;
+    std::memcpy(buf.data() + kHeaderSize, data.data(), data.size());
+    csize = data.size();
+  }
+  std::memcpy(hdr, kMagic, 4);
+  hdr[4] = codec;
+  hdr[5] = hdr[6] = hdr[7] = 0;
+  PutLe64(hdr + 8, data.size());
+  buf.resize(kHeaderSize + csize);
+
+  std::string hex = HashHex(h);
+  std::string tmp = root_ + "/tmp/chunk-" + hex;
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd.valid()) return Status::FromErrno("cannot create " + tmp, errno);
+  Status s = WriteAll(fd.get(), buf.data(), buf.size(), tmp);
+  if (!s.ok()) {
+    fd.Reset();
+    ::unlink(tmp.c_str());
+    std::lock_guard<std::mutex> lock(mu_);
+    staged_.erase(h);
+    return s;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  staged_paths_.emplace_back(tmp, PathOf(h));
+  return static_cast<uint64_t>(buf.size());
+}
+
+Status ChunkStore::Publish() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::set<std::string> dirs;
+  for (const auto& [tmp, final_path] : staged_paths_) {
+    std::string dir = DirName(final_path);
+    if (!dirs.count(dir)) {
+      if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return Status::FromErrno("cannot create " + dir, errno);
+      dirs.insert(dir);
+    }
+    if (::rename(tmp.c_str(), final_path.c_str()) != 0) return Status::FromErrno("cannot publish chunk " + final_path, errno);
+  }
+  for (const auto& dir : dirs) CK_RETURN_IF_ERROR(FsyncDir(dir));
+  if (!dirs.empty()) CK_RETURN_IF_ERROR(FsyncDir(root_ + "/chunks"));
+  staged_paths_.clear();
+  staged_.clear();
+  return Status::Ok();
+}
+
+void ChunkStore::DiscardStaged() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [tmp, final_path] : staged_paths_) ::unlink(tmp.c_str());
+  staged_paths_.clear();
+  staged_.clear();
+}
+
+Result<std::string> ChunkStore::Get(const ChunkHash& h) const {
+  std::string path = PathOf(h);
+  auto raw = ReadFile(path);
+  if (!raw.ok()) return raw.status();
+  const std::string& f = *raw;
+  auto corrupt = [&](const std::string& why) { return Status::Failure("chunk " + HashHex(h) + ": " + why); };
+  if (f.size() < kHeaderSize || std::memcmp(f.data(), kMagic, 4) != 0) return corrupt("bad header");
+  const auto* hdr = reinterpret_cast<const uint8_t*>(f.data());
+  uint64_t len = GetLe64(hdr + 8);
+  if (len > (64u << 20)) return corrupt("implausible length");
+  std::string out;
+  if (hdr[4] == kCodecRaw) {
+    if (f.size() - kHeaderSize != len) return corrupt("truncated");
+    out.assign(f.data() + kHeaderSize, len);
+  } else if (hdr[4] == kCodecZstd) {
+    if (!tls_dctx) tls_dctx = ZSTD_createDCtx();
+    out.resize(len);
+    size_t n = ZSTD_decompressDCtx(tls_dctx, out.data(), len, f.data() + kHeaderSize, f.size() - kHeaderSize);
+    if (ZSTD_isError(n) || n != len) return corrupt("does not decompress");
+  } else {
+    return corrupt("unknown codec");
+  }
+  if (Sha256(out.data(), out.size()) != h) return corrupt("hash mismatch");
+  return out;
+}
+
+Status ChunkStore::Remove(const ChunkHash& h) {
+  if (::unlink(PathOf(h).c_str()) != 0 && errno != ENOENT) return Status::FromErrno("cannot remove chunk", errno);
+  return Status::Ok();
+}
+
+std::vector<ChunkHash> ChunkStore::List() const {
+  std::vector<ChunkHash> out;
+  std::string base = root_ + "/chunks";
+  DIR* d = ::opendir(base.c_str());
+  if (!d) return out;
+  while (dirent* e = ::readdir(d)) {
+    if (std::strlen(e->d_name) != 2) continue;
+    std::string sub = base + "/" + e->d_name;
+    DIR* sd = ::opendir(sub.c_str());
+    if (!sd) continue;
+    while (dirent* f = ::readdir(sd)) {
+      ChunkHash h;
+      if (HashFromHex(f->d_name, &h)) out.push_back(h);
+    }
+    ::closedir(sd);
+  }
+  ::closedir(d);
+  return out;
+}
+
+}  // namespace cloudkeep::local

@@ -1,0 +1,244 @@
+#include "providers/local/store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <openssl/rand.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "core/log.h"
+#include "core/output.h"
+
+namespace cloudkeep::local {
+
+namespace {
+
+std::vector<std::string> ListDir(const std::string& dir) {
+  std::vector<std::string> out;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return out;
+  while (dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") out.push_back(n);
+  }
+  ::closedir(d);
+  return out;
+}
+
+Status MakeDir(const std::string& path) {
+  if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) return Status::FromErrno("cannot create " + path, errno);
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string NewSnapshotId() {
+  unsigned char buf[9];
+  RAND_bytes(buf, sizeof buf);
+  std::string hex;
+  for (unsigned char b : buf) hex += fmt::format("{:02x}", b);
+  return "snap-" + hex.substr(0, 17);
+}
+
+std::string LocalStore::DefaultRoot() {
+  if (const char* env = std::getenv("CLOUDKEEP_STORE"); env && *env) return env;
+  if (::geteuid() == 0) return "/var/lib/cloudkeep";
+  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg && *xdg) return std::string(xdg) + "/cloudkeep";
+  if (const char* home = std::getenv("HOME"); home && *home) return std::string(home) + "/.local/share/cloudkeep";
+  return "/var/lib/cloudkeep";
+}
+
+LocalStore::LocalStore(std::string root) : root_(root), chunks_(root) {}
+
+Result<std::unique_ptr<LocalStore>> LocalStore::Open(const std::string& root, bool create) {
+  struct stat st {};
+  if (::stat(root.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) return Status::Usage(fmt::format("store '{}' is not a directory", root));
+  } else if (errno != ENOENT) {
+    return Status::Usage(fmt::format("store '{}' is not accessible: {}", root, std::strerror(errno)));
+  } else if (!create) {
+    return Status::Usage(fmt::format("store '{}' does not exist (create a snapshot first, or pass --store)", root));
+  }
+  std::unique_ptr<LocalStore> store(new LocalStore(root));
+  std::string config = root + "/config";
+  if (::access(config.c_str(), F_OK) != 0) {
+    if (!create) return Status::Usage(fmt::format("'{}' is not a cloudkeep store (no config file)", root));
+    // Not a store yet: refuse to take over a directory full of other things.
+    if (::stat(root.c_str(), &st) == 0) {
+      for (const auto& n : ListDir(root)) {
+        if (n != "lock" && n != "chunks" && n != "snapshots" && n != "tmp" && n.rfind("config", 0) != 0 &&
+            n != "lost+found") {
+          return Status::Usage(fmt::format("store '{}' is a non-empty directory that is not a cloudkeep store", root));
+        }
+      }
+    }
+    // mkdir -p
+    std::string acc;
+    for (size_t i = 0; i <= root.size(); ++i) {
+      if (i == root.size() || (root[i] == '/' && i > 0)) {
+        acc = root.substr(0, i);
+        if (::mkdir(acc.c_str(), 0700) != 0 && errno != EEXIST) {
+          return Status::Usage(fmt::format("cannot create store '{}': {}", root, std::strerror(errno)));
+        }
+      }
+    }
+    for (const char* sub : {"/chunks", "/snapshots", "/tmp"}) CK_RETURN_IF_ERROR(MakeDir(root + sub));
+    Json cfg = {{"format", "cloudkeep-store-1"}, {"chunk_size", kDefaultChunkSize}};
+    CK_RETURN_IF_ERROR(WriteFileAtomic(config, cfg.dump(1) + "\n"));
+  }
+  CK_ASSIGN_OR_RETURN(std::string text, ReadFile(config));
+  Json cfg = Json::parse(text, nullptr, false);
+  if (cfg.is_discarded() || cfg.value("format", "") != "cloudkeep-store-1") {
+    return Status::Failure(fmt::format("store '{}' has an unreadable config file", root));
+  }
+  store->chunk_size_ = cfg.value("chunk_size", kDefaultChunkSize);
+  for (const char* sub : {"/chunks", "/snapshots", "/tmp"}) CK_RETURN_IF_ERROR(MakeDir(root + sub));
+  return store;
+}
+
+Status LocalStore::Lock(LockMode mode, Micros wait) {
+  std::string path = root_ + "/lock";
+  lock_fd_ = UniqueFd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!lock_fd_.valid()) {
+    // A reader without write permission still gets consistency from the manifests.
+    if (mode == LockMode::kShared && (errno == EACCES || errno == EROFS)) return Status::Ok();
+    return Status::FromErrno("cannot open " + path, errno);
+  }
+  int op = mode == LockMode::kExclusive ? LOCK_EX : LOCK_SH;
+  if (::flock(lock_fd_.get(), op | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK) return Status::FromErrno("cannot lock " + path, errno);
+    std::string holder;
+    if (auto r = ReadFile(path); r.ok()) holder = *r;
+    while (!holder.empty() && holder.back() == '\n') holder.pop_back();
+    log::Info("store {} is busy ({}); waiting up to {}", root_, holder.empty() ? "another cloudkeep" : holder,
+              FormatDuration(wait));
+    auto deadline = std::chrono::steady_clock::now() + wait;
+    for (;;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      if (::flock(lock_fd_.get(), op | LOCK_NB) == 0) break;
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return Status::Failure(fmt::format("store {} is still locked by {} after {}; try again later", root_,
+                                           holder.empty() ? "another cloudkeep" : holder, FormatDuration(wait)));
+      }
+    }
+  }
+  if (mode == LockMode::kExclusive) {
+    std::string who = fmt::format("pid {} since {}\n", ::getpid(), FormatRfc3339(SystemClock::Default().Now()));
+    if (::ftruncate(lock_fd_.get(), 0) == 0) (void)::pwrite(lock_fd_.get(), who.data(), who.size(), 0);
+    CK_RETURN_IF_ERROR(RecoverAfterCrash());
+  }
+  return Status::Ok();
+}
+
+Status LocalStore::RecoverAfterCrash() {
+  std::string tmp = root_ + "/tmp";
+  bool dead_run = false;
+  for (const auto& name : ListDir(tmp)) {
+    std::string path = tmp + "/" + name;
+    if (name.rfind("run-", 0) == 0) {
+      dead_run = true;
+      if (auto text = ReadFile(path); text.ok()) {
+        Json j = Json::parse(*text, nullptr, false);
+        if (!j.is_discarded()) {
+          for (const auto& c : j.value("clones", Json::array())) {
+            std::string clone = c.get<std::string>();
+            if (::unlink(clone.c_str()) == 0) log::Info("removed {} left by an interrupted run", clone);
+          }
+        }
+      }
+    }
+    ::unlink(path.c_str());
+  }
+  // Manifests half written by WriteFileAtomic.
+  for (const auto& name : ListDir(root_ + "/snapshots")) {
+    if (name.find(".tmp-") != std::string::npos) ::unlink((root_ + "/snapshots/" + name).c_str());
+  }
+  if (dead_run) {
+    log::Info("an earlier run on store {} was interrupted; collecting its leftovers", root_);
+    auto removed = CollectGarbage();
+    if (!removed.ok()) return removed.status();
+    if (*removed) log::Info("removed {} unreferenced chunks", *removed);
+  }
+  return Status::Ok();
+}
+
+Status LocalStore::BeginRun(const std::string& kind, const std::vector<std::string>& clones) {
+  marker_ = fmt::format("{}/tmp/run-{}-{}", root_, kind, ::getpid());
+  return UpdateRunClones(clones);
+}
+
+Status LocalStore::UpdateRunClones(const std::vector<std::string>& clones) {
+  Json j = {{"pid", ::getpid()}, {"clones", clones}};
+  return WriteFileAtomic(marker_, j.dump() + "\n");
+}
+
+void LocalStore::FinishRun() {
+  if (marker_.empty()) return;
+  ::unlink(marker_.c_str());
+  FsyncDir(root_ + "/tmp");
+  marker_.clear();
+}
+
+std::string LocalStore::ManifestPath(const std::string& id) const { return root_ + "/snapshots/" + id + ".json"; }
+
+bool LocalStore::HasSnapshot(const std::string& id) const { return ::access(ManifestPath(id).c_str(), F_OK) == 0; }
+
+Result<Manifest> LocalStore::LoadManifest(const std::string& id) const {
+  CK_ASSIGN_OR_RETURN(std::string text, ReadFile(ManifestPath(id)));
+  auto m = DecodeManifest(text);
+  if (!m.ok()) return m.status().Annotate(ManifestPath(id));
+  if (m->snapshot.id != id) return Status::Failure(ManifestPath(id) + ": id does not match file name");
+  return m;
+}
+
+Result<std::vector<Manifest>> LocalStore::LoadManifests() const {
+  std::vector<Manifest> out;
+  for (const auto& name : ListDir(root_ + "/snapshots")) {
+    if (name.size() < 6 || name.substr(name.size() - 5) != ".json" || name.find(".tmp-") != std::string::npos)
+      continue;
+    CK_ASSIGN_OR_RETURN(Manifest m, LoadManifest(name.substr(0, name.size() - 5)));
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+Status LocalStore::CommitManifest(const Manifest& m) {
+  return WriteFileAtomic(ManifestPath(m.snapshot.id), EncodeManifest(m));
+}
+
+Status LocalStore::RemoveManifest(const std::string& id) {
+  if (::unlink(ManifestPath(id).c_str()) != 0 && errno != ENOENT)
+    return Status::FromErrno("cannot remove " + ManifestPath(id), errno);
+  return FsyncDir(root_ + "/snapshots");
+}
+
+Result<uint64_t> LocalStore::CollectGarbage() {
+  CK_ASSIGN_OR_RETURN(auto manifests, LoadManifests());
+  std::set<ChunkHash> live;
+  for (const auto& m : manifests)
+    for (const auto& h : m.chunks)
+      if (!IsZeroHash(h)) live.insert(h);
+  uint64_t removed = 0;
+  for (const auto& h : chunks_.List()) {
+    if (live.count(h)) continue;
+    CK_RETURN_IF_ERROR(chunks_.Remove(h));
+    ++removed;
+  }
+  return removed;
+}
+
+Status LocalStore::SyncData() {
+  UniqueFd fd(::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) return Status::FromErrno("cannot open " + root_, errno);
+  if (::syncfs(fd.get()) != 0) return Status::FromErrno("cannot sync store " + root_, errno);
+  return Status::Ok();
+}
+
+}  // namespace cloudkeep::local

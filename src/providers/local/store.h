@@ -1,0 +1,84 @@
+// LocalStore: the embedded provider's directory — chunks, manifests, lock.
+//
+//   <root>/config                  format version and chunk size (JSON)
+//   <root>/lock                    flock(2): exclusive for writers, shared for readers
+//   <root>/chunks/xx/<sha256>      ChunkStore
+//   <root>/snapshots/<id>.json     one manifest per snapshot, written last
+//   <root>/tmp/                    staged chunks and run markers; a marker left
+//                                  behind means a run died, and the next writer
+//                                  cleans up and collects garbage
+//
+// Crash safety: a snapshot exists iff its manifest exists; a manifest is
+// written only after every chunk it names is durable and in place; deletion
+// removes the manifest first and the chunks after. So a kill at any instant
+// leaves a store in which every listed snapshot restores and verifies.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/duration.h"
+#include "core/fs.h"
+#include "core/status.h"
+#include "providers/local/chunk_store.h"
+#include "providers/local/manifest.h"
+
+namespace cloudkeep::local {
+
+constexpr uint64_t kDefaultChunkSize = 512 * 1024;
+
+class LocalStore {
+ public:
+  enum class LockMode { kShared, kExclusive };
+
+  // Opens the store at `root`, creating it if `create` (kUsage if `root` is a
+  // file or cannot be made a store).
+  static Result<std::unique_ptr<LocalStore>> Open(const std::string& root, bool create);
+  // The store path from --store, CLOUDKEEP_STORE, or the default for this user.
+  static std::string DefaultRoot();
+
+  // Blocks until the lock is held, saying once on stderr whom it waits for;
+  // gives up with kFailure after `wait`. Exclusive locking also cleans up
+  // after a dead run (see above).
+  Status Lock(LockMode mode, Micros wait);
+
+  const std::string& root() const { return root_; }
+  uint64_t chunk_size() const { return chunk_size_; }
+  ChunkStore& chunks() { return chunks_; }
+
+  // A run marker under tmp/ (removed by Finish): its presence after a crash
+  // triggers cleanup. `clones` are files outside the store to delete then.
+  Status BeginRun(const std::string& kind, const std::vector<std::string>& clones);
+  Status UpdateRunClones(const std::vector<std::string>& clones);
+  void FinishRun();
+
+  Result<std::vector<Manifest>> LoadManifests() const;
+  Result<Manifest> LoadManifest(const std::string& id) const;
+  bool HasSnapshot(const std::string& id) const;
+  Status CommitManifest(const Manifest& m);
+  Status RemoveManifest(const std::string& id);
+  // Removes chunk files that no manifest references; returns how many.
+  Result<uint64_t> CollectGarbage();
+
+  std::string ManifestPath(const std::string& id) const;
+  // Makes the store's staged data durable: syncfs on its filesystem.
+  Status SyncData();
+
+ private:
+  explicit LocalStore(std::string root);
+  Status RecoverAfterCrash();
+  std::string root_;
+  uint64_t chunk_size_ = kDefaultChunkSize;
+  ChunkStore chunks_;
+  UniqueFd lock_fd_;
+  std::string marker_;
+};
+
+// "snap-" and 17 random hex digits, like EBS.
+std::string NewSnapshotId();
+
+}  // namespace cloudkeep::local

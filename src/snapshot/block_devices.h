@@ -1,0 +1,45 @@
+// What this machine has attached: block devices from /sys/block, mounts
+// from /proc/self/mountinfo, stable names from /dev/disk/by-id.
+//
+// Paths are parameters so that tests can point them at a fixture tree.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "snapshot/model.h"
+
+namespace cloudkeep::snapshot {
+
+struct MountEntry {
+  unsigned major = 0, minor = 0;
+  std::string mountpoint;
+  std::string fstype;
+  std::string source;
+};
+
+struct SystemPaths {
+  std::string sys_block = "/sys/block";
+  std::string mountinfo = "/proc/self/mountinfo";
+  std::string dev = "/dev";
+  std::string by_id = "/dev/disk/by-id";
+};
+
+std::vector<MountEntry> ReadMountInfo(const std::string& path);
+
+// Every disk and partition; loop, ram and zram devices only when include_all.
+Result<std::vector<Volume>> ListBlockDevices(bool include_all, const SystemPaths& paths = {});
+
+// Describes one block device or image file as a Volume; kUsage if it does not
+// exist or is neither. An image file's mountpoints are those of the loop
+// devices backed by it.
+Result<Volume> DescribeVolume(const std::string& path, const SystemPaths& paths = {});
+
+// Mountpoints of the block device with this number (empty when unmounted).
+std::vector<MountEntry> MountsOfDevice(unsigned major, unsigned minor, const SystemPaths& paths = {});
+
+// "xfs", "btrfs", "ext4" or "" from the superblock at the start of `path`.
+std::string ProbeFilesystem(const std::string& path);
+
+}  // namespace cloudkeep::snapshot

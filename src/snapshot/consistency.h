@@ -1,0 +1,69 @@
+// ConsistencySession: makes a capture application-consistent.
+//
+// It brackets Provider::Capture() as DESIGN.md's data flow says:
+//   Begin(): pre hooks -> MySQL FLUSH LOCAL TABLES, FLUSH TABLES WITH READ LOCK
+//            (positions recorded) -> FIFREEZE of the mountpoints, watchdog armed
+//   End():   thaw (reverse order) -> UNLOCK TABLES -> post hooks (reverse order)
+// End() must be called after Begin() on every path, also when Begin() failed
+// half way: it undoes exactly what Begin() did. The metadata passed to both
+// receives the consistency level actually reached, database coordinates and
+// the measured freeze and lock windows.
+//
+// Not thread-safe; one session per snapshot run.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/duration.h"
+#include "snapshot/model.h"
+#include "snapshot/provider.h"
+
+namespace cloudkeep::snapshot {
+
+struct ConsistencyOptions {
+  // Filesystem freeze.
+  bool freeze = false;                         // --freeze given
+  std::vector<std::string> freeze_mountpoints;  // empty: every mountpoint of the captured volumes
+  bool freeze_root = false;
+  Micros freeze_timeout = std::chrono::seconds(10);
+  // MySQL / MariaDB.
+  bool mysql = false;
+  std::string mysql_defaults_file;  // empty: ~/.my.cnf
+  std::string mysql_lock = "flush";  // flush | backup-stage
+  Micros lock_timeout = std::chrono::seconds(5);
+  int lock_tries = 3;
+  std::string mysql_status_file;
+  // Hooks.
+  std::vector<std::string> pre_hooks;
+  std::vector<std::string> post_hooks;
+  Micros hook_timeout = std::chrono::seconds(60);
+
+  bool any() const { return freeze || mysql || !pre_hooks.empty() || !post_hooks.empty(); }
+};
+
+class ConsistencySession {
+ public:
+  explicit ConsistencySession(ConsistencyOptions options);
+  ~ConsistencySession();
+  ConsistencySession(const ConsistencySession&) = delete;
+  ConsistencySession& operator=(const ConsistencySession&) = delete;
+
+  // Checks the options against the volumes before anything is touched
+  // (e.g. freezing "/" without --freeze-root): kUsage on bad input.
+  Status Validate(const std::vector<Volume>& volumes) const;
+  Status Begin(const std::vector<Volume>& volumes, SnapshotMetadata* metadata);
+  Status End(SnapshotMetadata* metadata);
+
+  // Human lines for the report ("froze /srv/db for 12.3ms", "tables locked 20ms").
+  const std::vector<std::string>& notes() const { return notes_; }
+
+ private:
+  struct State;
+  ConsistencyOptions options_;
+  std::unique_ptr<State> state_;
+  std::vector<std::string> notes_;
+};
+
+}  // namespace cloudkeep::snapshot
