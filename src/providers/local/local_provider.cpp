@@ -342,14 +342,25 @@ Status LocalProvider::Restore(const std::string& id, const std::string& target,
   std::string write_path = target;
   UniqueFd fd;
   if (is_block) {
-    auto mounts = snapshot::MountsOfDevice(::major(st.st_rdev), ::minor(st.st_rdev));
-    if (!mounts.empty()) {
-      return Status::Usage(fmt::format("refusing to restore onto '{}': it is mounted at {}", target,
-                                       mounts.front().mountpoint));
+    // btrfs reports an anonymous device number in mountinfo, so match the source path too.
+    char real_target[PATH_MAX];
+    std::string rt = ::realpath(target.c_str(), real_target) ? real_target : target;
+    for (const auto& m : snapshot::ReadMountInfo("/proc/self/mountinfo")) {
+      char real_source[PATH_MAX];
+      bool same_source = m.source.rfind("/dev/", 0) == 0 && ::realpath(m.source.c_str(), real_source) &&
+                         rt == real_source;
+      if ((m.major == ::major(st.st_rdev) && m.minor == ::minor(st.st_rdev)) || same_source) {
+        return Status::Usage(
+            fmt::format("refusing to restore onto '{}': it is mounted at {}", target, m.mountpoint));
+      }
     }
-    // O_EXCL on a block device fails while anything (a filesystem, LVM) holds it.
+    // O_EXCL on a block device fails while anything (a filesystem, LVM, swap) holds it.
     fd = UniqueFd(::open(target.c_str(), O_WRONLY | O_EXCL | O_CLOEXEC));
     if (!fd.valid()) {
+      if (errno == EBUSY) {
+        return Status::Usage(fmt::format("refusing to restore onto '{}': it is in use (mounted, or held by "
+                                         "another program)", target));
+      }
       return Status::Usage(fmt::format("cannot open '{}' for restore: {}", target, std::strerror(errno)));
     }
     uint64_t dev_size = 0;
