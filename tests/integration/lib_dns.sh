@@ -58,6 +58,9 @@ _dns_write_conf() {
     echo "  tcp-count: 200"
     echo "  verbosity: 1"
     echo "  hide-version: yes"
+    # Response rate limiting would drop the bursts DNSBL scans send.
+    echo "  rrl-ratelimit: 0"
+    echo "  rrl-whitelist-ratelimit: 0"
     echo "remote-control:"
     echo "  control-enable: no"
     for f in "$dir"/*.zone; do
