@@ -9,7 +9,7 @@ namespace cloudkeep::cli {
 int Report(const Context& ctx, const Status& status) {
   if (status.ok()) return 0;
   std::fprintf(stderr, "cloudkeep: error: %s\n", status.message().c_str());
-  if (ctx.global.json) {
+  if (ctx.global.json && !JsonPrinted()) {
     Json doc;
     doc["error"] = {{"message", status.message()}, {"exit_code", status.exit_code()}};
     PrintJson(doc);

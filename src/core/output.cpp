@@ -52,7 +52,14 @@ std::string Table::Render() const {
   return out;
 }
 
+namespace {
+bool g_json_printed = false;
+}  // namespace
+
+bool JsonPrinted() { return g_json_printed; }
+
 void PrintJson(const Json& doc) {
+  g_json_printed = true;
   std::string s = doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
   std::fwrite(s.data(), 1, s.size(), stdout);
   std::fputc('\n', stdout);

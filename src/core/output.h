@@ -30,6 +30,9 @@ class Table {
 
 // Prints a JSON document followed by a newline on stdout.
 void PrintJson(const Json& doc);
+// True once PrintJson ran: a failing command that already printed its
+// report must not print a second document.
+bool JsonPrinted();
 // Prints text as is on stdout.
 void PrintText(const std::string& text);
 
