@@ -1,0 +1,160 @@
+#include "providers/aws/ec2_xml.h"
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
+#include <charconv>
+#include <memory>
+#include <mutex>
+
+#include <fmt/format.h>
+
+namespace cloudkeep::aws {
+
+namespace {
+
+// EC2 responses nest five or six levels; anything far deeper is not EC2.
+constexpr int kMaxDepth = 32;
+
+void Convert(xmlNode* in, XmlNode* out, int depth) {
+  out->name = reinterpret_cast<const char*>(in->name);
+  if (depth >= kMaxDepth) return;
+  for (xmlNode* c = in->children; c; c = c->next) {
+    if (c->type == XML_ELEMENT_NODE) {
+      out->children.emplace_back();
+      Convert(c, &out->children.back(), depth + 1);
+    } else if ((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) && c->content) {
+      out->text += reinterpret_cast<const char*>(c->content);
+    }
+  }
+}
+
+uint64_t ToU64(const std::string& s) {
+  uint64_t v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
+
+std::map<std::string, std::string> Tags(const XmlNode& n) {
+  std::map<std::string, std::string> out;
+  if (const XmlNode* set = n.Child("tagSet"))
+    for (const auto& item : set->children)
+      if (item.name == "item") out[item.ChildText("key")] = item.ChildText("value");
+  return out;
+}
+
+Ec2Snapshot Snapshot(const XmlNode& n) {
+  Ec2Snapshot s;
+  s.id = n.ChildText("snapshotId");
+  s.volume_id = n.ChildText("volumeId");
+  // DescribeSnapshots and CreateSnapshot say <status>; CreateSnapshots says <state>.
+  s.state = n.Child("status") ? n.ChildText("status") : n.ChildText("state");
+  s.start_time = n.ChildText("startTime");
+  s.progress = n.ChildText("progress");
+  s.description = n.ChildText("description");
+  s.volume_size_gib = ToU64(n.ChildText("volumeSize"));
+  s.tags = Tags(n);
+  return s;
+}
+
+Status ExpectRoot(const XmlNode& root, std::string_view name) {
+  if (root.name != name)
+    return Status::Failure(fmt::format("unexpected EC2 response: <{}> where <{}> was expected", root.name, name));
+  return Status::Ok();
+}
+
+}  // namespace
+
+const XmlNode* XmlNode::Child(std::string_view n) const {
+  for (const auto& c : children)
+    if (c.name == n) return &c;
+  return nullptr;
+}
+
+std::string XmlNode::ChildText(std::string_view n) const {
+  const XmlNode* c = Child(n);
+  return c ? c->text : "";
+}
+
+Result<XmlNode> ParseXml(std::string_view bytes) {
+  static std::once_flag once;
+  std::call_once(once, [] { xmlInitParser(); });
+  if (bytes.size() > (1u << 30)) return Status::Failure("EC2 response too large");
+  // No network, no entity expansion, no DTD loading: the bytes come off the wire.
+  std::unique_ptr<xmlDoc, decltype(&xmlFreeDoc)> doc(
+      xmlReadMemory(bytes.data(), static_cast<int>(bytes.size()), "ec2.xml", nullptr,
+                    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOBLANKS),
+      xmlFreeDoc);
+  if (!doc) return Status::Failure("malformed XML in the EC2 response");
+  xmlNode* root = xmlDocGetRootElement(doc.get());
+  if (!root) return Status::Failure("empty XML document in the EC2 response");
+  XmlNode out;
+  Convert(root, &out, 0);
+  return out;
+}
+
+std::optional<Ec2Error> ParseError(const XmlNode& root) {
+  if (root.name != "Response" && root.name != "ErrorResponse") return std::nullopt;
+  const XmlNode* errors = root.Child("Errors");
+  const XmlNode* err = errors ? errors->Child("Error") : root.Child("Error");
+  if (!err) return std::nullopt;
+  Ec2Error e{err->ChildText("Code"), err->ChildText("Message"), root.ChildText("RequestID")};
+  if (e.request_id.empty()) e.request_id = root.ChildText("RequestId");
+  return e;
+}
+
+Result<SnapshotPage> ParseDescribeSnapshots(const XmlNode& root) {
+  CK_RETURN_IF_ERROR(ExpectRoot(root, "DescribeSnapshotsResponse"));
+  SnapshotPage page;
+  if (const XmlNode* set = root.Child("snapshotSet"))
+    for (const auto& item : set->children)
+      if (item.name == "item") page.snapshots.push_back(Snapshot(item));
+  page.next_token = root.ChildText("nextToken");
+  return page;
+}
+
+Result<VolumePage> ParseDescribeVolumes(const XmlNode& root) {
+  CK_RETURN_IF_ERROR(ExpectRoot(root, "DescribeVolumesResponse"));
+  VolumePage page;
+  if (const XmlNode* set = root.Child("volumeSet")) {
+    for (const auto& item : set->children) {
+      if (item.name != "item") continue;
+      Ec2Volume v;
+      v.id = item.ChildText("volumeId");
+      v.type = item.ChildText("volumeType");
+      v.availability_zone = item.ChildText("availabilityZone");
+      v.state = item.ChildText("status");
+      v.size_gib = ToU64(item.ChildText("size"));
+      v.tags = Tags(item);
+      if (const XmlNode* atts = item.Child("attachmentSet")) {
+        for (const auto& a : atts->children) {
+          if (a.name != "item") continue;
+          v.attachments.push_back(
+              {a.ChildText("instanceId"), a.ChildText("device"), a.ChildText("status"),
+               a.ChildText("deleteOnTermination") == "true"});
+        }
+      }
+      page.volumes.push_back(std::move(v));
+    }
+  }
+  page.next_token = root.ChildText("nextToken");
+  return page;
+}
+
+Result<Ec2Snapshot> ParseCreateSnapshot(const XmlNode& root) {
+  CK_RETURN_IF_ERROR(ExpectRoot(root, "CreateSnapshotResponse"));
+  Ec2Snapshot s = Snapshot(root);
+  if (s.id.empty()) return Status::Failure("CreateSnapshot response without a snapshotId");
+  return s;
+}
+
+Result<std::vector<Ec2Snapshot>> ParseCreateSnapshots(const XmlNode& root) {
+  CK_RETURN_IF_ERROR(ExpectRoot(root, "CreateSnapshotsResponse"));
+  std::vector<Ec2Snapshot> out;
+  if (const XmlNode* set = root.Child("snapshotSet"))
+    for (const auto& item : set->children)
+      if (item.name == "item") out.push_back(Snapshot(item));
+  return out;
+}
+
+}  // namespace cloudkeep::aws

@@ -1,0 +1,605 @@
+#!/usr/bin/python3
+"""A local EC2 Query API + IMDSv2 emulator for cloudkeep's tests.
+
+As strict as AWS where cloudkeep could get it wrong: every EC2 request's
+SigV4 signature is verified by this file's own implementation (not the C++
+one) and bad ones get AWS's error XML; responses use the EC2 XML shapes
+(namespace http://ec2.amazonaws.com/doc/2016-11-15/); DescribeSnapshots and
+DescribeVolumes paginate with MaxResults/NextToken; snapshots go pending ->
+completed over time; a token bucket answers RequestLimitExceeded; snapshots
+marked in use refuse deletion; latency and 5xx errors can be injected.
+IMDSv2 is served under /latest/ with the PUT token handshake (IMDSv1 GETs
+without a token get 401, as on instances with IMDSv1 turned off).
+
+Usage: ec2_emulator.py --port N --state FILE.json [options]; the state file
+describes credentials, instance, volumes and snapshots (see load_state).
+GET /_emu/stats returns counters as JSON for the tests.
+"""
+import argparse
+import datetime as dt
+import hashlib
+import hmac
+import json
+import random
+import secrets
+import threading
+import time
+import urllib.parse
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from xml.sax.saxutils import escape
+
+NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
+LOCK = threading.Lock()
+STATE = {}
+STATS = {"requests": 0, "throttled": 0, "injected_5xx": 0, "bad_signature": 0, "in_flight": 0,
+         "max_in_flight": 0, "deleted": 0, "actions": {}, "imds_token_puts": 0, "imds_unauthorized": 0,
+         "imds_requests": 0}
+OPTS = None
+
+
+# ---------- SigV4 verification (independent of the C++ signer) ----------
+
+def _enc(s, safe=""):
+    return urllib.parse.quote(s, safe="-_.~" + safe)
+
+
+def _sign(key, msg):
+    return hmac.new(key, msg.encode(), hashlib.sha256).digest()
+
+
+def expected_signature(secret, method, path, query_pairs, headers, signed, body, amz_date, scope):
+    pairs = sorted((_enc(k), _enc(v)) for k, v in query_pairs)
+    cq = "&".join(f"{k}={v}" for k, v in pairs)
+    ch = ""
+    for name in signed:
+        vals = [" ".join(v.split()) for k, v in headers if k.lower() == name]
+        ch += f"{name}:{','.join(vals)}\n"
+    creq = "\n".join([method, _enc(path or "/", "/"), cq, ch, ";".join(signed), hashlib.sha256(body).hexdigest()])
+    sts = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(creq.encode()).hexdigest()])
+    date, region, service, _ = scope.split("/")
+    k = _sign(("AWS4" + secret).encode(), date)
+    k = _sign(k, region)
+    k = _sign(k, service)
+    k = _sign(k, "aws4_request")
+    return hmac.new(k, sts.encode(), hashlib.sha256).hexdigest()
+
+
+def find_key(access_key):
+    for c in STATE["credentials"]:
+        if c["access_key_id"] == access_key:
+            return c
+    return None
+
+
+def verify(handler, body):
+    """Returns None when the request is properly signed, else (status, code, message)."""
+    auth = handler.headers.get("Authorization", "")
+    if not auth.startswith("AWS4-HMAC-SHA256 "):
+        return (401, "AuthFailure", "AWS was not able to validate the provided access credentials")
+    fields = {}
+    for part in auth[len("AWS4-HMAC-SHA256 "):].split(","):
+        k, _, v = part.strip().partition("=")
+        fields[k] = v
+    try:
+        access_key, date, region, service, term = fields["Credential"].split("/")
+        signed = fields["SignedHeaders"].split(";")
+        sig = fields["Signature"]
+    except (KeyError, ValueError):
+        return (400, "IncompleteSignature", "Authorization header requires Credential, SignedHeaders, Signature")
+    cred = find_key(access_key)
+    if cred is None:
+        return (401, "AuthFailure", "AWS was not able to validate the provided access credentials")
+    if service != "ec2" or term != "aws4_request":
+        return (401, "AuthFailure", f"Credential should be scoped to correct service: 'ec2'.")
+    if region != STATE["region"]:
+        return (401, "AuthFailure", f"Credential should be scoped to a valid region. ")
+    amz_date = handler.headers.get("X-Amz-Date", "")
+    try:
+        t = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
+    except ValueError:
+        return (400, "IncompleteSignature", "Request must contain a valid X-Amz-Date")
+    if abs((dt.datetime.now(dt.timezone.utc) - t).total_seconds()) > 300 or amz_date[:8] != date:
+        return (400, "RequestExpired", "Request has expired.")
+    for must in ("host", "x-amz-date"):
+        if must not in signed:
+            return (403, "SignatureDoesNotMatch", f"'{must}' must be a signed header")
+    token = handler.headers.get("X-Amz-Security-Token")
+    if cred.get("token"):
+        if token != cred["token"]:
+            return (401, "AuthFailure", "AWS was not able to validate the provided access credentials")
+        if "x-amz-security-token" not in signed:
+            return (403, "SignatureDoesNotMatch", "x-amz-security-token must be signed")
+        exp = cred.get("expires")
+        if exp and time.time() > exp:
+            return (400, "ExpiredToken", "The security token included in the request is expired")
+    url = urllib.parse.urlsplit(handler.path)
+    query = urllib.parse.parse_qsl(url.query, keep_blank_values=True)
+    want = expected_signature(cred["secret_access_key"], handler.command, urllib.parse.unquote(url.path), query,
+                              list(handler.headers.items()), signed, body, amz_date,
+                              "/".join([date, region, service, term]))
+    if not hmac.compare_digest(want, sig):
+        return (403, "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided. "
+                "Check your AWS Secret Access Key and signing method.")
+    return None
+
+
+# ---------- state ----------
+
+def now():
+    return time.time()
+
+
+def iso(t):
+    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def load_state(path):
+    """State file: {"region", "account", "credentials": [{access_key_id, secret_access_key, token?}],
+    "role": {"name", "access_key_id", "secret_access_key", "token", "ttl"}?, "instance": {"id", "az"},
+    "volumes": [{"id", "size_gib", "type", "device", "instance"?, "boot"?}],
+    "snapshots": [{"id"?, "volume", "age_s", "tags"?, "description"?}] or
+    "generate": [{"volume", "count", "interval_s", "oldest_age_s"}], "in_use": [snapshot ids],
+    "deny": [actions]}"""
+    with open(path) as f:
+        st = json.load(f)
+    st.setdefault("account", "111122223333")
+    st.setdefault("in_use", [])
+    st.setdefault("deny", [])
+    snaps = {}
+    t = now()
+    for s in st.get("snapshots", []):
+        sid = s.get("id") or new_snap_id()
+        snaps[sid] = {"id": sid, "volume": s["volume"], "start": t - s.get("age_s", 0), "tags": s.get("tags", {}),
+                      "description": s.get("description", ""), "size": vol_size(st, s["volume"]),
+                      "complete_at": t - s.get("age_s", 0)}
+    for g in st.get("generate", []):
+        for i in range(g["count"]):
+            sid = new_snap_id()
+            start = t - g["oldest_age_s"] + i * g["interval_s"]
+            snaps[sid] = {"id": sid, "volume": g["volume"], "start": start, "tags": {"created-by": "cloudkeep"},
+                          "description": "", "size": vol_size(st, g["volume"]), "complete_at": start}
+    st["snaps"] = snaps
+    if "role" in st:
+        r = st["role"]
+        st["credentials"].append({"access_key_id": r["access_key_id"], "secret_access_key": r["secret_access_key"],
+                                  "token": r["token"], "expires": t + r.get("ttl", 3600)})
+    return st
+
+
+def vol_size(st, vid):
+    for v in st.get("volumes", []):
+        if v["id"] == vid:
+            return v.get("size_gib", 8)
+    return 8
+
+
+def new_snap_id():
+    return "snap-" + secrets.token_hex(9)[:17]
+
+
+# ---------- EC2 actions ----------
+
+class ApiError(Exception):
+    def __init__(self, status, code, message):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def indexed(params, prefix):
+    """Values of Prefix.1, Prefix.2, … in order."""
+    out, i = [], 1
+    while f"{prefix}.{i}" in params:
+        out.append(params[f"{prefix}.{i}"])
+        i += 1
+    return out
+
+
+def filters(params):
+    out, i = {}, 1
+    while f"Filter.{i}.Name" in params:
+        out[params[f"Filter.{i}.Name"]] = indexed(params, f"Filter.{i}.Value")
+        i += 1
+    return out
+
+
+def tag_specs(params):
+    tags, i = {}, 1
+    while f"TagSpecification.{i}.ResourceType" in params:
+        if params[f"TagSpecification.{i}.ResourceType"] != "snapshot":
+            raise ApiError(400, "InvalidParameterValue", "TagSpecification resource type must be snapshot")
+        j = 1
+        while f"TagSpecification.{i}.Tag.{j}.Key" in params:
+            tags[params[f"TagSpecification.{i}.Tag.{j}.Key"]] = params.get(f"TagSpecification.{i}.Tag.{j}.Value", "")
+            j += 1
+        i += 1
+    return tags
+
+
+def paginate(params, items):
+    if "MaxResults" in params:
+        mr = int(params["MaxResults"])
+        if mr < 5 or mr > 1000:
+            raise ApiError(400, "InvalidParameterValue", f"Value ( {mr} ) for parameter maxResults is invalid.")
+    else:
+        mr = len(items) or 1
+    start = 0
+    if params.get("NextToken"):
+        try:
+            start = int(params["NextToken"].split(":")[1])
+        except (IndexError, ValueError):
+            raise ApiError(400, "InvalidParameterValue", "The specified token is invalid")
+    page = items[start:start + mr]
+    nxt = f"tok:{start + mr}" if start + mr < len(items) else None
+    return page, nxt
+
+
+def valid_snap(sid):
+    h = sid[5:]
+    return sid.startswith("snap-") and len(h) in (8, 17) and all(c in "0123456789abcdef" for c in h)
+
+
+def valid_vol(vid):
+    h = vid[4:]
+    return vid.startswith("vol-") and len(h) in (8, 17) and all(c in "0123456789abcdef" for c in h)
+
+
+def snap_state(s):
+    if now() >= s["complete_at"]:
+        return "completed", "100%"
+    total = max(s["complete_at"] - s["start"], 0.001)
+    return "pending", f"{int(99 * (now() - s['start']) / total)}%"
+
+
+def tagset(tags):
+    if not tags:
+        return "<tagSet/>"
+    return "<tagSet>" + "".join(f"<item><key>{escape(k)}</key><value>{escape(v)}</value></item>"
+                                for k, v in tags.items()) + "</tagSet>"
+
+
+def snap_xml(s, state_tag="status"):
+    st, prog = snap_state(s)
+    return (f"<snapshotId>{s['id']}</snapshotId><volumeId>{s['volume']}</volumeId><{state_tag}>{st}</{state_tag}>"
+            f"<startTime>{iso(s['start'])}</startTime><progress>{prog}</progress>"
+            f"<ownerId>{STATE['account']}</ownerId><volumeSize>{s['size']}</volumeSize>"
+            f"<description>{escape(s['description'])}</description><encrypted>false</encrypted>"
+            f"<storageTier>standard</storageTier>{tagset(s['tags'])}")
+
+
+def do_describe_snapshots(p):
+    owners = indexed(p, "Owner")
+    ids = indexed(p, "SnapshotId")
+    if ids and "MaxResults" in p:
+        raise ApiError(400, "InvalidParameterCombination", "The parameter SnapshotIds cannot be used with MaxResults")
+    for sid in ids:
+        if not valid_snap(sid):
+            raise ApiError(400, "InvalidSnapshotID.Malformed", f'Invalid id: "{sid}" (expecting "snap-...")')
+    if owners and owners != ["self"] and owners != [STATE["account"]]:
+        return []
+    fl = filters(p)
+    with LOCK:
+        items = sorted(STATE["snaps"].values(), key=lambda s: (s["start"], s["id"]))
+        if ids:
+            missing = [i for i in ids if i not in STATE["snaps"]]
+            if missing:
+                raise ApiError(400, "InvalidSnapshot.NotFound", f"The snapshot '{missing[0]}' does not exist.")
+            items = [STATE["snaps"][i] for i in ids]
+    for name, vals in fl.items():
+        if name == "volume-id":
+            items = [s for s in items if s["volume"] in vals]
+        elif name.startswith("tag:"):
+            items = [s for s in items if s["tags"].get(name[4:]) in vals]
+        elif name == "status":
+            items = [s for s in items if snap_state(s)[0] in vals]
+        else:
+            raise ApiError(400, "InvalidParameterValue", f"The filter '{name}' is invalid")
+    page, nxt = paginate(p, items)
+    body = "<snapshotSet>" + "".join(f"<item>{snap_xml(s)}</item>" for s in page) + "</snapshotSet>"
+    if nxt:
+        body += f"<nextToken>{nxt}</nextToken>"
+    return body
+
+
+def vol_xml(v):
+    inst = v.get("instance")
+    att = ""
+    if inst:
+        att = (f"<item><volumeId>{v['id']}</volumeId><instanceId>{inst}</instanceId><device>{v['device']}</device>"
+               f"<status>attached</status><attachTime>2026-01-01T00:00:00.000Z</attachTime>"
+               f"<deleteOnTermination>{'true' if v.get('boot') else 'false'}</deleteOnTermination></item>")
+    return (f"<volumeId>{v['id']}</volumeId><size>{v.get('size_gib', 8)}</size><snapshotId/>"
+            f"<availabilityZone>{STATE['instance']['az']}</availabilityZone>"
+            f"<status>{'in-use' if inst else 'available'}</status><createTime>2026-01-01T00:00:00.000Z</createTime>"
+            f"<attachmentSet>{att}</attachmentSet><volumeType>{v.get('type', 'gp3')}</volumeType>"
+            f"<iops>3000</iops><encrypted>false</encrypted><multiAttachEnabled>false</multiAttachEnabled>")
+
+
+def do_describe_volumes(p):
+    ids = indexed(p, "VolumeId")
+    for vid in ids:
+        if not valid_vol(vid):
+            raise ApiError(400, "InvalidVolumeID.Malformed", f'Invalid id: "{vid}" (expecting "vol-...")')
+    vols = STATE.get("volumes", [])
+    if ids:
+        known = {v["id"]: v for v in vols}
+        for vid in ids:
+            if vid not in known:
+                raise ApiError(400, "InvalidVolume.NotFound", f"The volume '{vid}' does not exist.")
+        vols = [known[i] for i in ids]
+    for name, vals in filters(p).items():
+        if name == "attachment.instance-id":
+            vols = [v for v in vols if v.get("instance") in vals]
+        else:
+            raise ApiError(400, "InvalidParameterValue", f"The filter '{name}' is invalid")
+    page, nxt = paginate(p, vols)
+    body = "<volumeSet>" + "".join(f"<item>{vol_xml(v)}</item>" for v in page) + "</volumeSet>"
+    if nxt:
+        body += f"<nextToken>{nxt}</nextToken>"
+    return body
+
+
+def check_dry_run(p):
+    if p.get("DryRun") == "true":
+        raise ApiError(412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.")
+
+
+def new_snapshot(vid, tags, description):
+    t = now()
+    s = {"id": new_snap_id(), "volume": vid, "start": t, "tags": tags, "description": description,
+         "size": vol_size(STATE, vid), "complete_at": t + OPTS.complete_after}
+    with LOCK:
+        STATE["snaps"][s["id"]] = s
+    return s
+
+
+def do_create_snapshot(p):
+    vid = p.get("VolumeId", "")
+    if not valid_vol(vid):
+        raise ApiError(400, "InvalidVolumeID.Malformed", f'Invalid id: "{vid}" (expecting "vol-...")')
+    if vid not in {v["id"] for v in STATE.get("volumes", [])}:
+        raise ApiError(400, "InvalidVolume.NotFound", f"The volume '{vid}' does not exist.")
+    tags = tag_specs(p)
+    check_dry_run(p)
+    s = new_snapshot(vid, tags, p.get("Description", ""))
+    return snap_xml(s)
+
+
+def do_create_snapshots(p):
+    inst = p.get("InstanceSpecification.InstanceId", "")
+    if inst != STATE["instance"]["id"]:
+        raise ApiError(400, "InvalidInstanceID.NotFound", f"The instance ID '{inst}' does not exist")
+    exclude_boot = p.get("InstanceSpecification.ExcludeBootVolume") == "true"
+    tags = tag_specs(p)
+    check_dry_run(p)
+    vols = [v for v in STATE.get("volumes", []) if v.get("instance") == inst and not (exclude_boot and v.get("boot"))]
+    items = []
+    for v in vols:
+        s = new_snapshot(v["id"], dict(tags), p.get("Description", ""))
+        items.append(f"<item>{snap_xml(s, 'state')}</item>")
+    return "<snapshotSet>" + "".join(items) + "</snapshotSet>"
+
+
+def do_delete_snapshot(p):
+    sid = p.get("SnapshotId", "")
+    if not valid_snap(sid):
+        raise ApiError(400, "InvalidSnapshotID.Malformed", f'Invalid id: "{sid}" (expecting "snap-...")')
+    with LOCK:
+        if sid not in STATE["snaps"]:
+            raise ApiError(400, "InvalidSnapshot.NotFound", f"The snapshot '{sid}' does not exist.")
+        if sid in STATE["in_use"]:
+            raise ApiError(400, "InvalidSnapshot.InUse",
+                           f"The snapshot {sid} is currently in use by ami-0123456789abcdef0")
+        check_dry_run(p)
+        del STATE["snaps"][sid]
+        STATS["deleted"] += 1
+    return "<return>true</return>"
+
+
+def do_create_tags(p):
+    ids = indexed(p, "ResourceId")
+    tags, j = {}, 1
+    while f"Tag.{j}.Key" in p:
+        tags[p[f"Tag.{j}.Key"]] = p.get(f"Tag.{j}.Value", "")
+        j += 1
+    check_dry_run(p)
+    with LOCK:
+        for rid in ids:
+            if rid not in STATE["snaps"]:
+                raise ApiError(400, "InvalidSnapshot.NotFound", f"The snapshot '{rid}' does not exist.")
+        for rid in ids:
+            STATE["snaps"][rid]["tags"].update(tags)
+    return "<return>true</return>"
+
+
+ACTIONS = {"DescribeSnapshots": do_describe_snapshots, "DescribeVolumes": do_describe_volumes,
+           "CreateSnapshot": do_create_snapshot, "CreateSnapshots": do_create_snapshots,
+           "DeleteSnapshot": do_delete_snapshot, "CreateTags": do_create_tags}
+
+
+class Bucket:
+    """Token bucket: `rate` requests per second, bursts of `burst`."""
+
+    def __init__(self, rate, burst):
+        self.rate, self.burst, self.tokens, self.t = rate, burst, burst, time.monotonic()
+        self.lock = threading.Lock()
+
+    def take(self):
+        if self.rate <= 0:
+            return True
+        with self.lock:
+            t = time.monotonic()
+            self.tokens = min(self.burst, self.tokens + (t - self.t) * self.rate)
+            self.t = t
+            if self.tokens >= 1:
+                self.tokens -= 1
+                return True
+            return False
+
+
+BUCKET = None
+IMDS_TOKENS = {}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        if OPTS.verbose:
+            super().log_message(fmt, *args)
+
+    def send(self, status, body, ctype="text/xml;charset=UTF-8", extra=None):
+        data = body.encode() if isinstance(body, str) else body
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def error_xml(self, status, code, message):
+        rid = str(uuid.uuid4())
+        self.send(status, f'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>{code}</Code>'
+                          f'<Message>{escape(message)}</Message></Error></Errors><RequestID>{rid}</RequestID>'
+                          f'</Response>')
+
+    def read_body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    # ----- IMDSv2 -----
+    def imds(self, method):
+        with LOCK:
+            STATS["imds_requests"] += 1
+        self.read_body()
+        if method == "PUT":
+            if self.path != "/latest/api/token":
+                return self.send(404, "Not Found", "text/plain")
+            ttl = self.headers.get("X-aws-ec2-metadata-token-ttl-seconds")
+            if not ttl or not ttl.isdigit() or not 1 <= int(ttl) <= 21600:
+                return self.send(400, "Bad Request", "text/plain")
+            if self.headers.get("X-Forwarded-For"):
+                return self.send(403, "Forbidden", "text/plain")
+            tok = secrets.token_urlsafe(40)
+            with LOCK:
+                IMDS_TOKENS[tok] = time.time() + int(ttl)
+                STATS["imds_token_puts"] += 1
+            return self.send(200, tok, "text/plain", {"X-aws-ec2-metadata-token-ttl-seconds": ttl})
+        tok = self.headers.get("X-aws-ec2-metadata-token")
+        with LOCK:
+            ok = tok in IMDS_TOKENS and IMDS_TOKENS[tok] > time.time()
+            if not ok:
+                STATS["imds_unauthorized"] += 1
+        if not ok:
+            return self.send(401, "Unauthorized", "text/plain")
+        inst = STATE["instance"]
+        md = {"/latest/meta-data/instance-id": inst["id"],
+              "/latest/meta-data/placement/availability-zone": inst["az"],
+              "/latest/meta-data/placement/region": STATE["region"]}
+        role = STATE.get("role")
+        if role:
+            md["/latest/meta-data/iam/security-credentials/"] = role["name"]
+            with LOCK:
+                cred = next(c for c in STATE["credentials"] if c["access_key_id"] == role["access_key_id"])
+            md["/latest/meta-data/iam/security-credentials/" + role["name"]] = json.dumps({
+                "Code": "Success", "LastUpdated": iso(time.time()), "Type": "AWS-HMAC",
+                "AccessKeyId": role["access_key_id"], "SecretAccessKey": role["secret_access_key"],
+                "Token": role["token"], "Expiration": iso(cred["expires"])})
+        if self.path not in md:
+            return self.send(404, "Not Found", "text/plain")
+        return self.send(200, md[self.path], "text/plain")
+
+    def do_PUT(self):
+        if self.path.startswith("/latest/"):
+            return self.imds("PUT")
+        self.read_body()
+        self.send(404, "Not Found", "text/plain")
+
+    def do_GET(self):
+        if self.path.startswith("/latest/"):
+            return self.imds("GET")
+        if self.path == "/_emu/stats":
+            with LOCK:
+                doc = dict(STATS, snapshots=len(STATE["snaps"]))
+            return self.send(200, json.dumps(doc), "application/json")
+        self.read_body()
+        self.error_xml(400, "InvalidAction", "GET is not used by this emulator: send a POST")
+
+    def do_POST(self):
+        body = self.read_body()
+        with LOCK:
+            STATS["requests"] += 1
+            STATS["in_flight"] += 1
+            STATS["max_in_flight"] = max(STATS["max_in_flight"], STATS["in_flight"])
+        try:
+            self.ec2(body)
+        finally:
+            with LOCK:
+                STATS["in_flight"] -= 1
+
+    def ec2(self, body):
+        if OPTS.latency_ms:
+            time.sleep(OPTS.latency_ms / 1000.0)
+        bad = verify(self, body)
+        if bad:
+            with LOCK:
+                STATS["bad_signature"] += 1
+            return self.error_xml(*bad)
+        if not BUCKET.take():
+            with LOCK:
+                STATS["throttled"] += 1
+            return self.error_xml(503, "RequestLimitExceeded", "Request limit exceeded.")
+        if OPTS.error_rate and random.random() < OPTS.error_rate:
+            with LOCK:
+                STATS["injected_5xx"] += 1
+            return self.error_xml(500, "InternalError", "An internal error has occurred")
+        ctype = self.headers.get("Content-Type", "")
+        if not ctype.startswith("application/x-www-form-urlencoded"):
+            return self.error_xml(400, "MissingAction", "The request must contain the parameter Action")
+        params = dict(urllib.parse.parse_qsl(body.decode(), keep_blank_values=True))
+        action = params.get("Action", "")
+        if params.get("Version") != "2016-11-15":
+            return self.error_xml(400, "InvalidParameterValue", "Version must be 2016-11-15")
+        if action not in ACTIONS:
+            return self.error_xml(400, "InvalidAction", f"The action {action} is not valid for this web service.")
+        with LOCK:
+            STATS["actions"][action] = STATS["actions"].get(action, 0) + 1
+        if action in STATE["deny"]:
+            return self.error_xml(403, "UnauthorizedOperation",
+                                  "You are not authorized to perform this operation.")
+        try:
+            inner = ACTIONS[action](params)
+        except ApiError as e:
+            return self.error_xml(e.status, e.code, e.message)
+        rid = str(uuid.uuid4())
+        self.send(200, f'<?xml version="1.0" encoding="UTF-8"?>\n<{action}Response xmlns="{NS}">'
+                       f'<requestId>{rid}</requestId>{inner}</{action}Response>')
+
+
+def main():
+    global OPTS, STATE, BUCKET
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--state", required=True)
+    ap.add_argument("--latency-ms", type=float, default=0)
+    ap.add_argument("--rate", type=float, default=0, help="token bucket refill per second; 0 = no limit")
+    ap.add_argument("--burst", type=float, default=100)
+    ap.add_argument("--error-rate", type=float, default=0, help="fraction of calls answered with a 500")
+    ap.add_argument("--complete-after", type=float, default=2.0, help="seconds a new snapshot stays pending")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--verbose", action="store_true")
+    OPTS = ap.parse_args()
+    random.seed(OPTS.seed)
+    STATE = load_state(OPTS.state)
+    BUCKET = Bucket(OPTS.rate, OPTS.burst)
+    ThreadingHTTPServer.daemon_threads = True
+    ThreadingHTTPServer.request_queue_size = 256
+    srv = ThreadingHTTPServer(("127.0.0.1", OPTS.port), Handler)
+    print(f"ec2-emulator listening on 127.0.0.1:{OPTS.port}", flush=True)
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
