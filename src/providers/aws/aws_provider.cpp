@@ -177,7 +177,7 @@ Result<std::vector<Ec2Volume>> AwsProvider::DescribeVolumes(const Params& base) 
 Volume AwsProvider::ToVolume(const Ec2Volume& v, const std::map<std::string, std::string>& devices) {
   Volume vol;
   vol.id = v.id;
-  vol.kind = "ebs";
+  vol.kind = v.type.empty() ? "ebs" : "ebs/" + v.type;  // "ebs/gp3": the table shows the volume type
   vol.size_bytes = v.size_gib << 30;
   vol.attributes["volume_type"] = v.type;
   vol.attributes["availability_zone"] = v.availability_zone;
