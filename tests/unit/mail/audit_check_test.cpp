@@ -1,0 +1,104 @@
+// mail check over in-process zone data, with SMTP turned off: the rules'
+// verdicts and fixes, without servers.
+#include <gtest/gtest.h>
+
+#include "mail/check.h"
+
+namespace cloudkeep::mail {
+namespace {
+
+constexpr const char* kDkimKey = "v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAsqw1/6ykYIwlE3/PA172/dV+HPGbZsNuoszBqSjGYsF5/h9WnD4S3rKpLiipgnXSA7tEY4LTtt/6KJbe95I99/LGIIXiuvyNYUXeVg9WwQlCsgCP0AH4ydDTx6QigwZPTFSGR6TJrMr27r1faJe/f9G+HK+vCWhnq4VmAKiYWgcDbciUxrOVSqyVTCD8M3NjzSUbPowtKrNnj+Rwyrw9fbYm+s1LBlz48fyxJw2UpFQ/iCmWUf7ByhQTsZHCNuS3aipmRFTkSfYp9y3QPSsLK3g4rj6eBraZc9lrkNvN9Yf5q2PQcLzDBXvge/CnTvIEZQIT8YKBUU3cstncrXJyVwIDAQAB";
+
+const CheckFinding* Find(const MailCheckReport& r, const std::string& group, CheckLevel level) {
+  for (const auto& f : r.findings)
+    if (f.group == group && f.level == level) return &f;
+  return nullptr;
+}
+
+class MailCheckTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    z_.Add("good.test", RrType::kMX, "10 mx.good.test");
+    z_.Add("good.test", RrType::kTXT, "v=spf1 ip4:127.0.0.10 -all");
+    z_.Add("_dmarc.good.test", RrType::kTXT, "v=DMARC1; p=quarantine; rua=mailto:d@good.test");
+    z_.Add("s1._domainkey.good.test", RrType::kTXT, kDkimKey);
+    z_.Add("mx.good.test", RrType::kA, "127.0.0.10");
+    z_.Add("10.0.0.127.in-addr.arpa", RrType::kPTR, "mx.good.test");
+    // bad.test: no SPF, no DMARC, a generic PTR, a listed address.
+    z_.Add("bad.test", RrType::kMX, "10 mx.bad.test");
+    z_.Add("mx.bad.test", RrType::kA, "127.0.0.20");
+    z_.Add("20.0.0.127.in-addr.arpa", RrType::kPTR, "host-20.cloud.test");
+    z_.Add("host-20.cloud.test", RrType::kA, "127.0.0.20");
+    z_.Add("20.0.0.127.bl.test", RrType::kA, "127.0.0.2");
+    z_.Add("21.0.0.127.bl.test", RrType::kA, "127.0.0.2");
+  }
+  MailCheckOptions Options(const std::string& domain) {
+    MailCheckOptions o;
+    o.domain = domain;
+    o.smtp = false;
+    o.dkim_selectors = {"s1"};
+    o.rbl.zones = {"bl.test"};
+    return o;
+  }
+  StaticResolver z_;
+};
+
+TEST_F(MailCheckTest, GoodDomainPasses) {
+  auto r = RunMailCheck(z_, Options("good.test"));
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  for (const auto& f : r->findings)
+    EXPECT_NE(f.level, CheckLevel::kFail) << f.group << " " << f.subject << ": " << f.message;
+  EXPECT_FALSE(r->failed());
+  EXPECT_NE(Find(*r, "1 relay", CheckLevel::kSkip), nullptr);
+  EXPECT_NE(Find(*r, "3 PTR", CheckLevel::kPass), nullptr);
+  EXPECT_NE(Find(*r, "2 SPF", CheckLevel::kPass), nullptr);
+  ASSERT_EQ(r->hosts.size(), 1u);
+  EXPECT_EQ(r->hosts[0].addresses, std::vector<std::string>{"127.0.0.10"});
+}
+
+TEST_F(MailCheckTest, BadDomainFailsWithFixes) {
+  auto o = Options("bad.test");
+  o.rbl.block_prefix = 24;
+  auto r = RunMailCheck(z_, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->failed());
+  const CheckFinding* ptr = Find(*r, "3 PTR", CheckLevel::kFail);
+  ASSERT_NE(ptr, nullptr);
+  EXPECT_NE(ptr->fix.find("20.0.0.127.in-addr.arpa. PTR mx.bad.test."), std::string::npos) << ptr->fix;
+  const CheckFinding* spf = Find(*r, "2 SPF", CheckLevel::kFail);
+  ASSERT_NE(spf, nullptr);
+  EXPECT_NE(spf->fix.find("v=spf1"), std::string::npos);
+  const CheckFinding* dmarc = Find(*r, "DMARC", CheckLevel::kFail);
+  ASSERT_NE(dmarc, nullptr);
+  EXPECT_NE(dmarc->fix.find("_dmarc.bad.test. TXT \"v=DMARC1; p=none"), std::string::npos) << dmarc->fix;
+  const CheckFinding* rbl = Find(*r, "4 RBL", CheckLevel::kFail);
+  ASSERT_NE(rbl, nullptr);
+  EXPECT_NE(rbl->message.find("bl.test"), std::string::npos);
+  const CheckFinding* block = Find(*r, "4 RBL", CheckLevel::kWarn);
+  ASSERT_NE(block, nullptr);
+  EXPECT_NE(block->message.find("2 on bl.test"), std::string::npos) << block->message;
+  EXPECT_NE(Find(*r, "bulk", CheckLevel::kFail), nullptr);
+}
+
+TEST_F(MailCheckTest, HostAndIpOverride) {
+  auto o = Options("good.test");
+  o.host = "mx.good.test";
+  o.ips = {"127.0.0.20"};
+  auto r = RunMailCheck(z_, o);
+  ASSERT_TRUE(r.ok());
+  // 127.0.0.20's PTR is not mx.good.test, SPF does not allow it, and it is listed.
+  EXPECT_NE(Find(*r, "3 PTR", CheckLevel::kFail), nullptr);
+  EXPECT_NE(Find(*r, "2 SPF", CheckLevel::kFail), nullptr);
+  EXPECT_NE(Find(*r, "4 RBL", CheckLevel::kFail), nullptr);
+}
+
+TEST_F(MailCheckTest, BadInput) {
+  EXPECT_EQ(RunMailCheck(z_, Options("not a domain")).status().code(), Status::Code::kUsage);
+  auto o = Options("good.test");
+  o.host = "mx.good.test";
+  o.ips = {"300.1.1.1"};
+  EXPECT_EQ(RunMailCheck(z_, o).status().code(), Status::Code::kUsage);
+}
+
+}  // namespace
+}  // namespace cloudkeep::mail
