@@ -8,7 +8,7 @@ PACKAGES=(
   # build
   build-essential cmake pkg-config ccache clang libclang-rt-14-dev
   libssl-dev libzstd-dev libcurl4-openssl-dev libunbound-dev libevent-dev libmariadb-dev
-  libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libxml2-dev libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
   # real components the tests start
   xfsprogs btrfs-progs e2fsprogs util-linux iproute2 procps psmisc kmod
   mariadb-server mariadb-client
@@ -26,7 +26,19 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
+# Test-only npm packages (the AWS SDK's SigV4 signer for the signer cross-check),
+# pinned by tests/fakes/package-lock.json; installed once, offline afterwards.
+npm_fakes() {
+  local dir
+  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/fakes"
+  if [ -f "$dir/package-lock.json" ] && [ ! -d "$dir/node_modules/@smithy/signature-v4" ]; then
+    echo "install-deps: npm ci in tests/fakes"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
+  npm_fakes
   echo "install-deps: everything is installed"
   exit 0
 fi
@@ -53,3 +65,4 @@ cleanup() { if [ "$created_policy" = 1 ]; then "${SUDO[@]}" rm -f "$policy"; fi;
 trap cleanup EXIT
 "${SUDO[@]}" apt-get update -qq
 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+npm_fakes
