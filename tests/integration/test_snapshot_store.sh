@@ -76,7 +76,7 @@ expect_eq "$(ck --json snapshot list)" "$listing" "bad input changed the store"
 expect_rc 0 ck snapshot verify
 
 # --- corruption: a flipped byte is found, with snapshots and offsets ------
-chunk="$(find "$S/chunks" -type f | sort | head -n 1)"
+chunk="$(find "$S/chunks" -type f | sort | sed -n 1p)"
 cp "$chunk" "$WORK/chunk.bak"
 /usr/bin/python3 - "$chunk" <<'PY'
 import sys
@@ -108,7 +108,7 @@ ck snapshot create "$WORK/c2.img" >"$WORK/c2.out" 2>"$WORK/c2.err" &
 p2=$!
 wait $p1 || fail "first concurrent create failed: $(cat "$WORK/c1.err")"
 wait $p2 || fail "second concurrent create failed: $(cat "$WORK/c2.err")"
-cat "$WORK/c1.err" "$WORK/c2.err" | grep -q "is busy" || echo "note: the creates did not overlap"
+grep -q "is busy" "$WORK/c1.err" "$WORK/c2.err" || echo "note: the creates did not overlap"
 expect_eq "$(ck --json snapshot list | json_get 'len(d["snapshots"])')" "$((n_before + 2))"
 expect_rc 0 ck snapshot verify
 

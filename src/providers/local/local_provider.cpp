@@ -123,8 +123,10 @@ LocalProvider::~LocalProvider() = default;
 Result<LocalStore*> LocalProvider::OpenStore(bool create, std::optional<LocalStore::LockMode> lock) {
   if (!store_) {
     CK_ASSIGN_OR_RETURN(store_, LocalStore::Open(options_.store_root, create));
-    if (lock) CK_RETURN_IF_ERROR(store_->Lock(*lock, options_.lock_wait));
   }
+  // The store may have been opened unlocked (a listing before a prune): take
+  // the lock now, before anything is changed.
+  if (lock) CK_RETURN_IF_ERROR(store_->Lock(*lock, options_.lock_wait));
   return store_.get();
 }
 

@@ -104,8 +104,10 @@ Result<std::unique_ptr<LocalStore>> LocalStore::Open(const std::string& root, bo
 }
 
 Status LocalStore::Lock(LockMode mode, Micros wait) {
+  // Already held in this mode or a stronger one.
+  if (held_ && (*held_ == LockMode::kExclusive || mode == LockMode::kShared)) return Status::Ok();
   std::string path = root_ + "/lock";
-  lock_fd_ = UniqueFd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!lock_fd_.valid()) lock_fd_ = UniqueFd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
   if (!lock_fd_.valid()) {
     // A reader without write permission still gets consistency from the manifests.
     if (mode == LockMode::kShared && (errno == EACCES || errno == EROFS)) return Status::Ok();
@@ -129,6 +131,7 @@ Status LocalStore::Lock(LockMode mode, Micros wait) {
       }
     }
   }
+  held_ = mode;
   if (mode == LockMode::kExclusive) {
     std::string who = fmt::format("pid {} since {}\n", ::getpid(), FormatRfc3339(SystemClock::Default().Now()));
     if (::ftruncate(lock_fd_.get(), 0) == 0) (void)::pwrite(lock_fd_.get(), who.data(), who.size(), 0);

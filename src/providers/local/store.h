@@ -16,6 +16,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -75,6 +76,7 @@ class LocalStore {
   uint64_t chunk_size_ = kDefaultChunkSize;
   ChunkStore chunks_;
   UniqueFd lock_fd_;
+  std::optional<LockMode> held_;
   std::string marker_;
 };
 
