@@ -138,7 +138,11 @@ Status ConsistencySession::Begin(const std::vector<Volume>& volumes, SnapshotMet
     }
     metadata->consistency = st.mysql ? Consistency::kApplication : Consistency::kFilesystem;
     Micros pause = TestPauseWhileFrozen();
-    if (pause > Micros(0)) std::this_thread::sleep_for(pause);
+    if (pause > Micros(0)) {
+      // The one line written while frozen, and only under the test variable: the tests wait for it.
+      log::Warn("CLOUDKEEP_TEST_PAUSE_FROZEN_MS: pausing {} while frozen", FormatDuration(pause));
+      std::this_thread::sleep_for(pause);
+    }
   } else if (st.mysql) {
     notes_.push_back(
         "mysql: tables were locked, but without --freeze the snapshot is only crash-consistent");
