@@ -16,7 +16,7 @@ PACKAGES=(
   python3 python3-dkim python3-dnslib opendkim-tools
   nodejs  # ships npm (a separate Debian npm package conflicts with it)
   # anchors for the benchmarks
-  restic borgbackup sockperf qperf iperf3 spfquery libmail-spf-perl spf-tools-perl hyperfine time
+  python3-boto3 restic borgbackup sockperf qperf iperf3 spfquery libmail-spf-perl spf-tools-perl hyperfine time bc
 )
 
 missing=()
