@@ -1,6 +1,8 @@
 #include "snapshot/consistency.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -48,7 +50,8 @@ struct ConsistencySession::State {
   std::vector<UniqueFd> fds;
   size_t frozen = 0;  // mountpoints[0..frozen) are frozen by us
   std::unique_ptr<FreezeWatchdog> watchdog;
-  SteadyClock::time_point freeze_start;
+  SteadyClock::time_point freeze_start;  // before the first FIFREEZE
+  SteadyClock::time_point frozen_at;     // after the last one returned
   std::unique_ptr<MysqlQuiescer> mysql;
 };
 
@@ -93,6 +96,23 @@ Status ConsistencySession::Begin(const std::vector<Volume>& volumes, SnapshotMet
     if (h.ok) notes_.push_back(fmt::format("pre hook '{}' ran in {}", h.command, FormatDuration(h.elapsed)));
   CK_RETURN_IF_ERROR(s);
 
+  if (options_.freeze) {
+    FreezeRequest req{options_.freeze_mountpoints, options_.freeze_root};
+    CK_ASSIGN_OR_RETURN(auto targets, ResolveFreezeTargets(req, volumes, ReadMountInfo("/proc/self/mountinfo")));
+    // Write back what is dirty while writers still run and before the lock,
+    // so that the freeze (which must flush all of it) and the reflink (which
+    // flushes the image file) find little left to do inside the windows.
+    for (const auto& m : targets) {
+      UniqueFd fd(::open(m.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (fd.valid()) ::syncfs(fd.get());
+    }
+    for (const auto& v : volumes) {
+      if (v.kind != "file") continue;
+      UniqueFd img(::open(v.device.c_str(), O_RDONLY | O_CLOEXEC));
+      if (img.valid()) ::fdatasync(img.get());
+    }
+  }
+
   if (options_.mysql) {
     MysqlOptions mo;
     mo.defaults_file = options_.mysql_defaults_file;
@@ -136,6 +156,7 @@ Status ConsistencySession::Begin(const std::vector<Volume>& volumes, SnapshotMet
       CK_RETURN_IF_ERROR(f);
       CK_RETURN_IF_ERROR(told);
     }
+    st.frozen_at = SteadyClock::now();
     metadata->consistency = st.mysql ? Consistency::kApplication : Consistency::kFilesystem;
     Micros pause = TestPauseWhileFrozen();
     if (pause > Micros(0)) {
@@ -158,6 +179,7 @@ Status ConsistencySession::End(SnapshotMetadata* metadata) {
   Status result;
 
   if (st.watchdog) {
+    auto thaw_start = SteadyClock::now();
     bool thawed_by_other = false;
     Status thaw_error;
     for (size_t i = st.frozen; i-- > 0;) {
@@ -182,7 +204,13 @@ Status ConsistencySession::End(SnapshotMetadata* metadata) {
     if (st.frozen > 0) {
       metadata->freeze_us = window.count();
       std::vector<std::string> frozen(st.mountpoints.begin(), st.mountpoints.begin() + st.frozen);
-      notes_.push_back(fmt::format("froze {} for {}", Join(frozen), Micro(window)));
+      auto freezing = st.frozen == st.mountpoints.size() ? std::chrono::duration_cast<Micros>(st.frozen_at - st.freeze_start)
+                                                        : window;
+      auto held = st.frozen == st.mountpoints.size() ? std::chrono::duration_cast<Micros>(thaw_start - st.frozen_at)
+                                                     : Micros(0);
+      notes_.push_back(fmt::format("froze {} for {} (FIFREEZE {}, capture {}, FITHAW {})", Join(frozen),
+                                   Micro(window), Micro(freezing), Micro(held),
+                                   Micro(window - freezing - held)));
     }
     if (fired && result.ok()) {
       result = Status::Failure(fmt::format(
