@@ -1,0 +1,93 @@
+// The responder (`latency serve`): answers probes on UDP and TCP on the
+// same port, and is the agent that `latency mesh` asks to run probes and
+// throughput tests over the authenticated control channel (control.h).
+//
+// Safety on a real network: only well-formed probes are answered (wire.h),
+// a reply is never larger than its request, replies are rate-limited by a
+// token bucket (excess probes are dropped, not queued), TCP connections are
+// capped and time out when idle, and garbage costs one parse of a
+// fixed-size header. Operations that make this host send to third parties
+// (mesh probe runs, throughput tests to another host) need the mesh token;
+// without one they are refused.
+//
+// Thread safety: Run() blocks in the calling thread and starts one thread
+// per TCP connection; Stop() is async-signal-safe and may be called from
+// any thread or a signal handler.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <string>
+#include <vector>
+
+#include "core/fs.h"
+#include "core/status.h"
+#include "latency/control.h"
+#include "latency/net.h"
+
+namespace cloudkeep::latency {
+
+// A token bucket (RFC 2697's single-rate idea without colours): `rate`
+// tokens a second, at most `burst` saved up. rate <= 0 means unlimited.
+class TokenBucket {
+ public:
+  TokenBucket(double rate, double burst) : rate_(rate), burst_(burst), tokens_(burst) {}
+  // Takes one token at monotonic time `now_ns` if there is one.
+  bool Take(uint64_t now_ns);
+
+ private:
+  double rate_, burst_, tokens_;
+  uint64_t last_ns_ = 0;
+  std::mutex mu_;
+};
+
+struct ResponderOptions {
+  std::vector<std::string> listen;  // "ADDR:PORT"; empty: [::]:7470, dual-stack
+  std::string name, zone, token;
+  double rate = 10000;  // replies a second over UDP and TCP together
+  double burst = 1000;
+  int max_connections = 64;
+  std::chrono::seconds idle_timeout{30};
+};
+
+struct ResponderCounters {
+  std::atomic<uint64_t> answered{0}, malformed{0}, rate_limited{0}, control_refused{0};
+};
+
+class Responder {
+ public:
+  // Binds every listen address (UDP and TCP); fails if any cannot be bound.
+  static Result<std::unique_ptr<Responder>> Start(ResponderOptions opts);
+  ~Responder();
+
+  // Serves until Stop(); returns Ok after a stop.
+  Status Run();
+  void Stop();
+  // The bound addresses, "ADDR:PORT", with the real port when 0 was asked.
+  std::vector<std::string> bound() const;
+  const ResponderCounters& counters() const { return counters_; }
+
+ private:
+  explicit Responder(ResponderOptions opts);
+  void ServeUdp(int fd);
+  void ServeTcp(UniqueFd fd);
+  void ServeProbeStream(int fd);
+  void ServeControl(int fd);
+
+  ResponderOptions opts_;
+  std::vector<UniqueFd> udp_, tcp_;
+  std::vector<SockAddr> bound_;
+  UniqueFd wake_;
+  TokenBucket bucket_;
+  ResponderCounters counters_;
+  ReplayGuard replay_;
+  std::atomic<int> connections_{0};
+  std::mutex conn_mu_;
+  std::vector<int> conn_fds_;  // open TCP connections, shut down on Stop
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace cloudkeep::latency
