@@ -1,0 +1,1 @@
+ck_fuzz_target(fuzz_aws_xml ck_aws)
