@@ -275,9 +275,9 @@ Result<std::unique_ptr<snapshot::CaptureHandle>> AwsProvider::Capture(const snap
     if (!meta.description.empty()) p.emplace_back("Description", meta.description);
     CK_ASSIGN_OR_RETURN(XmlNode doc, ec2->CallOrError("CreateSnapshots", p));
     CK_ASSIGN_OR_RETURN(cap->snapshots, ParseCreateSnapshots(doc));
-    cap->notes.push_back(fmt::format("CreateSnapshots: {} volumes of {} captured at one instant (crash-consistent "
+    cap->notes.push_back(fmt::format("CreateSnapshots: {} volume{} of {} captured at one instant (crash-consistent "
                                      "across volumes)",
-                                     cap->snapshots.size(), instance_id_));
+                                     cap->snapshots.size(), cap->snapshots.size() == 1 ? "" : "s", instance_id_));
   } else {
     if (request.volumes.size() > 1)
       cap->notes.push_back("volumes named one by one are captured by separate CreateSnapshot calls; use "
