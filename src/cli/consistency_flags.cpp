@@ -54,10 +54,14 @@ void AddConsistencyFlags(CLI::App* cmd, snapshot::ConsistencyOptions* o) {
   cmd->add_option("--mysql-status-file", o->mysql_status_file,
                   "Write the recorded positions (JSON) to PATH inside the snapshotted filesystem before the freeze")
       ->type_name("PATH");
-  cmd->add_option("--pre", o->pre_hooks, "Shell command to run before locking and freezing (repeatable, in order)")
+  // One command per --pre/--post, so that a VOLUME after it is not taken for a second hook.
+  cmd->add_option("--pre", o->pre_hooks,
+                  "Shell command to run before locking and freezing (repeatable, run in order; a failure stops the run)")
+      ->allow_extra_args(false)
       ->type_name("CMD");
   cmd->add_option("--post", o->post_hooks,
-                  "Shell command to run after the thaw, also after a failure (repeatable, reverse order)")
+                  "Shell command to run after the thaw, also after a failure (repeatable, run in reverse order)")
+      ->allow_extra_args(false)
       ->type_name("CMD");
   cmd->add_option_function<std::string>("--hook-timeout", Duration(&o->hook_timeout, "--hook-timeout"),
                                         "Kill a hook and everything it started after DUR (default 60s)")
