@@ -1,12 +1,12 @@
 # Helpers shared by test_consistency_*.sh (sourced after lib.sh): a real
 # MariaDB on a loop-mounted XFS, and a steady writer of sequence numbers.
 
-# start_mariadb NAME DATADIR PORT [init]: a private mariadbd with its own
+# start_mariadb NAME DATADIR PORT [init] [SERVER_ID]: a private mariadbd with its own
 # socket and port (13300-13399), binary log on, stopped at exit. With "init"
 # the data directory is created first. Sets MY_SOCK_<NAME> and MY_CNF_<NAME>
 # (a client defaults file) and echoes nothing.
 start_mariadb() {
-  local name=$1 datadir=$2 port=$3 init=${4:-}
+  local name=$1 datadir=$2 port=$3 init=${4:-} server_id=${5:-1}
   need mariadbd mariadb-install-db mariadb mariadb-admin
   local run="$WORK/mysql-$name"
   mkdir -p "$run"
@@ -19,7 +19,7 @@ start_mariadb() {
   # restored copy reads its own binlog, not the primary's.
   mariadbd --no-defaults --datadir="$datadir" --user=root --socket="$run/sock" --port="$port" \
     --bind-address=127.0.0.1 --pid-file="$run/pid" --log-error="$run/error.log" \
-    --log-bin=binlog --server-id=1 --binlog-format=STATEMENT --innodb-buffer-pool-size=64M \
+    --log-bin=binlog --server-id="$server_id" --skip-slave-start --binlog-format=STATEMENT --innodb-buffer-pool-size=64M \
     --innodb-log-file-size=48M --skip-name-resolve >"$run/stdout.log" 2>&1 &
   local pid=$!
   defer "stop_pid $pid"
