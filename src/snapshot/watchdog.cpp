@@ -95,6 +95,9 @@ void ThawAll(ChildPlan& p, const std::vector<std::string>& msgs) {
     next = static_cast<unsigned>(k) + 1;
   }
   ::close_range(next, ~0U, 0);
+  // Armed: cloudkeep freezes nothing before it has read this.
+  char ready = 'r';
+  if (::send(p.sock, &ready, 1, MSG_NOSIGNAL) != 1) ::_exit(1);
 
   bool fired = false;
   char msg[2];
@@ -187,7 +190,14 @@ Result<std::unique_ptr<FreezeWatchdog>> FreezeWatchdog::Start(const std::vector<
     ChildMain(plan);
   }
   child_end.Reset();
-  return std::unique_ptr<FreezeWatchdog>(new FreezeWatchdog(pid, std::move(parent_end)));
+  std::unique_ptr<FreezeWatchdog> w(new FreezeWatchdog(pid, std::move(parent_end)));
+  char ready = 0;
+  ssize_t n;
+  do {
+    n = ::recv(w->sock_.get(), &ready, 1, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n != 1 || ready != 'r') return Status::Failure("the freeze watchdog did not start; nothing was frozen");
+  return w;
 }
 
 FreezeWatchdog::~FreezeWatchdog() {

@@ -35,7 +35,8 @@ namespace cloudkeep::snapshot {
 class FreezeWatchdog {
  public:
   // `fds[i]` is an open directory on `mountpoints[i]`; the child inherits
-  // them. The timeout counts from Start().
+  // them. Returns once the watchdog is armed (signals ignored, descriptors
+  // in place). The timeout counts from Start().
   static Result<std::unique_ptr<FreezeWatchdog>> Start(const std::vector<int>& fds,
                                                        const std::vector<std::string>& mountpoints,
                                                        Micros timeout);
