@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# mail relay against real Postfix (closed, with STARTTLS; open relay) and a
+# fixture that relays through one trick only; proves no DATA was ever sent,
+# from Postfix's own log, the fixture's log and a tshark capture.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_postfix.sh"
+need_root
+need postfix openssl tshark /usr/bin/python3
+
+# A certificate for mx.good.test, and a CA file that trusts it.
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=mx.good.test" \
+  -addext "subjectAltName=DNS:mx.good.test" -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
+chmod 644 "$WORK/key.pem" "$WORK/cert.pem"
+
+# --- closed server, STARTTLS offered
+postfix_start closed 26010 closed "$WORK/cert.pem" "$WORK/key.pem"
+CLOSED_LOG=$POSTFIX_LOG
+expect_rc 0 "$CK" mail relay mx.good.test:26010 --ip 127.0.0.1 --ca-file "$WORK/cert.pem"
+expect_contains "$OUT" "not an open relay: all 19 relay forms refused"
+expect_contains "$OUT" "certificate valid for mx.good.test"
+expect_rc 0 "$CK" --json mail relay mx.good.test:26010 --ip 127.0.0.1 --ca-file "$WORK/cert.pem"
+expect_eq "$(json_get 'd["open_relay"]' <<<"$OUT")" "False"
+expect_eq "$(json_get 'd["tested"]' <<<"$OUT")" "19"
+expect_eq "$(json_get 'd["tls"]["established"]' <<<"$OUT")" "True"
+expect_eq "$(json_get 'd["tls"]["certificate_valid"]' <<<"$OUT")" "True"
+expect_eq "$(json_get 'd["greeting_name"]' <<<"$OUT")" "mx.good.test"
+expect_eq "$(json_get 'sum(1 for a in d["attempts"] if a["mail_code"] > 0)' <<<"$OUT")" "19"
+expect_eq "$(json_get '"DATA" in " ".join(d["commands_sent"]).upper()' <<<"$OUT")" "False"
+# Without the CA the self-signed certificate is reported, not trusted.
+expect_rc 0 "$CK" --json mail relay mx.good.test:26010 --ip 127.0.0.1
+expect_eq "$(json_get 'd["tls"]["certificate_valid"]' <<<"$OUT")" "False"
+# A name the certificate does not carry is invalid too.
+expect_rc 0 "$CK" --json mail relay other.good.test:26010 --ip 127.0.0.1 --ca-file "$WORK/cert.pem"
+expect_eq "$(json_get 'd["tls"]["certificate_valid"]' <<<"$OUT")" "False"
+sleep 0.5
+POSTFIX_LOG=$CLOSED_LOG postfix_expect_no_data
+expect_contains "$(postfix_disconnects)" "starttls=1"
+expect_contains "$(postfix_disconnects)" "rset="
+
+# --- open relay (mynetworks = 0.0.0.0/0), plain text, captured by tshark
+postfix_start open 26011 open
+tshark -i lo -f "tcp port 26011" -w "$WORK/open.pcap" >"$WORK/tshark.out" 2>&1 &
+TSHARK=$!
+defer "kill $TSHARK 2>/dev/null; wait $TSHARK 2>/dev/null"
+wait_for grep -q "Capturing on" "$WORK/tshark.out"
+expect_rc 1 "$CK" mail relay 127.0.0.1:26011
+expect_contains "$OUT" "OPEN RELAY"
+expect_contains "$ERR" "is an open relay"
+expect_rc 1 "$CK" --json mail relay 127.0.0.1:26011 --no-starttls
+expect_eq "$(json_get 'd["open_relay"]' <<<"$OUT")" "True"
+expect_eq "$(json_get 'd["tls"]["offered"]' <<<"$OUT")" "False"
+# Postfix accepts the plain external-to-external pair when it trusts everybody.
+expect_eq "$(json_get '[a["accepted"] for a in d["attempts"] if a["name"]=="external to external"][0]' <<<"$OUT")" "True"
+sleep 1
+kill -INT $TSHARK
+wait $TSHARK 2>/dev/null || true
+CMDS="$(tshark -r "$WORK/open.pcap" -d tcp.port==26011,smtp -Y smtp.req.command -T fields -e smtp.req.command 2>/dev/null | sort | uniq -c)"
+expect_contains "$CMDS" "RCPT"
+expect_contains "$CMDS" "RSET"
+expect_contains "$CMDS" "QUIT"
+expect_not_contains "$CMDS" "DATA" "tshark saw a DATA command"
+expect_not_contains "$CMDS" "BDAT" "tshark saw a BDAT command"
+postfix_expect_no_data
+
+# --- relays through the percent hack only
+trick_server_start 127.0.0.30 26012
+expect_rc 1 "$CK" --json mail relay trick.good.test:26012 --ip 127.0.0.30
+expect_eq "$(json_get 'd["accepted"]' <<<"$OUT")" "2"
+expect_eq "$(json_get 'sorted(a["name"] for a in d["attempts"] if a["accepted"])' <<<"$OUT")" \
+  "['percent hack via [ip]', 'percent hack via server name']"
+expect_eq "$(json_get '[a["rcpt_to"] for a in d["attempts"] if a["accepted"]][0]' <<<"$OUT")" \
+  "relaytest%example.net@[127.0.0.30]"
+LOGGED="$(cat "$TRICK_LOG")"
+expect_contains "$LOGGED" "RSET"
+expect_contains "$LOGGED" "QUIT"
+if grep -qiE '^(DATA|BDAT)' "$TRICK_LOG"; then fail "DATA reached the trick server"; fi
+# Every MAIL is followed by RSET before the next MAIL.
+expect_eq "$(grep -c '^MAIL' "$TRICK_LOG")" "$(grep -c '^RSET' "$TRICK_LOG")"
+
+# --- bad input and unreachable servers
+expect_rc 2 "$CK" mail relay 127.0.0.1:70000
+expect_contains "$ERR" "70000"
+expect_rc 2 "$CK" mail relay mx.good.test --ip not-an-ip
+expect_rc 1 "$CK" mail relay 127.0.0.1:26099 --timeout-ms 2000
+expect_contains "$ERR" "connect"
