@@ -13,7 +13,7 @@ PACKAGES=(
   xfsprogs btrfs-progs e2fsprogs util-linux iproute2 procps psmisc kmod
   mariadb-server mariadb-client
   unbound nsd rbldnsd postfix swaks tshark
-  python3 python3-dkim python3-dnslib opendkim-tools
+  python3 python3-dkim python3-dnslib python3-yaml opendkim-tools publicsuffix
   nodejs  # ships npm (a separate Debian npm package conflicts with it)
   # anchors for the benchmarks
   python3-boto3 restic borgbackup sockperf qperf iperf3 spfquery libmail-spf-perl spf-tools-perl hyperfine time bc
