@@ -30,7 +30,9 @@ std::string Join(const std::vector<std::string>& items) {
   return out;
 }
 
-std::string Micro(Micros d) { return FormatMicrosHuman(static_cast<double>(d.count())); }
+std::string Micro(Micros d) {
+  return FormatMicrosHuman(static_cast<double>(d.count()));
+}
 
 // Integration tests need a deterministic moment at which the filesystems are
 // frozen (to kill cloudkeep there). Only this variable opens that window.
@@ -68,12 +70,15 @@ Status ConsistencySession::Validate(const std::vector<Volume>& volumes) const {
       return Status::Usage(fmt::format("--freeze-timeout: '{}' must be positive",
                                        FormatDuration(options_.freeze_timeout)));
     FreezeRequest req{options_.freeze_mountpoints, options_.freeze_root};
-    CK_ASSIGN_OR_RETURN(auto targets, ResolveFreezeTargets(req, volumes, ReadMountInfo("/proc/self/mountinfo")));
+    CK_ASSIGN_OR_RETURN(auto targets,
+                        ResolveFreezeTargets(req, volumes, ReadMountInfo("/proc/self/mountinfo")));
     CK_RETURN_IF_ERROR(CheckNothingWrittenToFrozen(targets, volumes));
   }
   if (!options_.mysql) {
-    if (!options_.mysql_status_file.empty()) return Status::Usage("--mysql-status-file needs --mysql");
-    if (!options_.mysql_defaults_file.empty()) return Status::Usage("--mysql-defaults-file needs --mysql");
+    if (!options_.mysql_status_file.empty())
+      return Status::Usage("--mysql-status-file needs --mysql");
+    if (!options_.mysql_defaults_file.empty())
+      return Status::Usage("--mysql-defaults-file needs --mysql");
   }
   CK_ASSIGN_OR_RETURN(auto mode, ParseMysqlLockMode(options_.mysql_lock));
   (void)mode;
@@ -93,12 +98,15 @@ Status ConsistencySession::Begin(const std::vector<Volume>& volumes, SnapshotMet
   std::vector<HookReport> hooks;
   Status s = RunPreHooks(options_.pre_hooks, options_.hook_timeout, &hooks);
   for (const auto& h : hooks)
-    if (h.ok) notes_.push_back(fmt::format("pre hook '{}' ran in {}", h.command, FormatDuration(h.elapsed)));
+    if (h.ok)
+      notes_.push_back(
+          fmt::format("pre hook '{}' ran in {}", h.command, FormatDuration(h.elapsed)));
   CK_RETURN_IF_ERROR(s);
 
   if (options_.freeze) {
     FreezeRequest req{options_.freeze_mountpoints, options_.freeze_root};
-    CK_ASSIGN_OR_RETURN(auto targets, ResolveFreezeTargets(req, volumes, ReadMountInfo("/proc/self/mountinfo")));
+    CK_ASSIGN_OR_RETURN(auto targets,
+                        ResolveFreezeTargets(req, volumes, ReadMountInfo("/proc/self/mountinfo")));
     // Write back what is dirty while writers still run and before the lock,
     // so that the freeze (which must flush all of it) and the reflink (which
     // flushes the image file) find little left to do inside the windows.
@@ -145,7 +153,8 @@ Status ConsistencySession::Begin(const std::vector<Volume>& volumes, SnapshotMet
       raw.push_back(fd.get());
       st.fds.push_back(std::move(fd));
     }
-    CK_ASSIGN_OR_RETURN(st.watchdog, FreezeWatchdog::Start(raw, st.mountpoints, options_.freeze_timeout));
+    CK_ASSIGN_OR_RETURN(st.watchdog,
+                        FreezeWatchdog::Start(raw, st.mountpoints, options_.freeze_timeout));
     st.freeze_start = SteadyClock::now();
     // From here until End() nothing is logged: stderr may be a file on a frozen filesystem.
     for (size_t i = 0; i < st.mountpoints.size(); ++i) {
@@ -185,8 +194,10 @@ Status ConsistencySession::End(SnapshotMetadata* metadata) {
     for (size_t i = st.frozen; i-- > 0;) {
       bool not_frozen = false;
       Status t = Thaw(st.fds[i].get(), st.mountpoints[i], &not_frozen);
-      if (not_frozen) thawed_by_other = true;
-      else if (!t.ok() && thaw_error.ok()) thaw_error = t;
+      if (not_frozen)
+        thawed_by_other = true;
+      else if (!t.ok() && thaw_error.ok())
+        thaw_error = t;
     }
     auto window = std::chrono::duration_cast<Micros>(SteadyClock::now() - st.freeze_start);
     bool fired = thawed_by_other;
@@ -197,19 +208,23 @@ Status ConsistencySession::End(SnapshotMetadata* metadata) {
     } else {
       auto verdict = st.watchdog->Finish();
       st.watchdog.reset();
-      if (!verdict.ok()) log::Warn("{}", verdict.status().message());
-      else fired = fired || *verdict;
+      if (!verdict.ok())
+        log::Warn("{}", verdict.status().message());
+      else
+        fired = fired || *verdict;
     }
     st.fds.clear();
     if (st.frozen > 0) {
       metadata->freeze_us = window.count();
       std::vector<std::string> frozen(st.mountpoints.begin(), st.mountpoints.begin() + st.frozen);
-      auto freezing = st.frozen == st.mountpoints.size() ? std::chrono::duration_cast<Micros>(st.frozen_at - st.freeze_start)
-                                                        : window;
-      auto held = st.frozen == st.mountpoints.size() ? std::chrono::duration_cast<Micros>(thaw_start - st.frozen_at)
-                                                     : Micros(0);
-      notes_.push_back(fmt::format("froze {} for {} (FIFREEZE {}, capture {}, FITHAW {})", Join(frozen),
-                                   Micro(window), Micro(freezing), Micro(held),
+      auto freezing = st.frozen == st.mountpoints.size()
+                          ? std::chrono::duration_cast<Micros>(st.frozen_at - st.freeze_start)
+                          : window;
+      auto held = st.frozen == st.mountpoints.size()
+                      ? std::chrono::duration_cast<Micros>(thaw_start - st.frozen_at)
+                      : Micros(0);
+      notes_.push_back(fmt::format("froze {} for {} (FIFREEZE {}, capture {}, FITHAW {})",
+                                   Join(frozen), Micro(window), Micro(freezing), Micro(held),
                                    Micro(window - freezing - held)));
     }
     if (fired && result.ok()) {
@@ -225,11 +240,13 @@ Status ConsistencySession::End(SnapshotMetadata* metadata) {
     Status u = st.mysql->Unlock();
     if (was_locked) {
       metadata->lock_us = st.mysql->locked_for().count();
-      notes_.push_back(fmt::format("mysql: tables locked for {} ({})", Micro(st.mysql->locked_for()),
-                                   options_.mysql_lock == "backup-stage" ? "BACKUP STAGE BLOCK_COMMIT"
-                                                                         : "FLUSH TABLES WITH READ LOCK"));
+      notes_.push_back(
+          fmt::format("mysql: tables locked for {} ({})", Micro(st.mysql->locked_for()),
+                      options_.mysql_lock == "backup-stage" ? "BACKUP STAGE BLOCK_COMMIT"
+                                                            : "FLUSH TABLES WITH READ LOCK"));
       if (metadata->database.count("binlog_file"))
-        notes_.push_back(fmt::format("mysql: binlog position {}:{}", metadata->database["binlog_file"],
+        notes_.push_back(fmt::format("mysql: binlog position {}:{}",
+                                     metadata->database["binlog_file"],
                                      metadata->database["binlog_position"]));
     }
     st.mysql.reset();
@@ -240,8 +257,11 @@ Status ConsistencySession::End(SnapshotMetadata* metadata) {
   std::vector<HookReport> hooks;
   Status post = RunPostHooks(options_.post_hooks, options_.hook_timeout, &hooks);
   for (const auto& h : hooks)
-    if (h.ok) notes_.push_back(fmt::format("post hook '{}' ran in {}", h.command, FormatDuration(h.elapsed)));
-  // The snapshot itself is sound; a failing post hook is for the operator to see, not a reason to drop it.
+    if (h.ok)
+      notes_.push_back(
+          fmt::format("post hook '{}' ran in {}", h.command, FormatDuration(h.elapsed)));
+  // The snapshot itself is sound; a failing post hook is for the operator to see, not a reason to
+  // drop it.
   if (!post.ok()) log::Error("{}", post.message());
   return result;
 }

@@ -33,8 +33,7 @@ Result<std::vector<std::string>> ResolveFreezeTargets(const FreezeRequest& reque
       std::string real = RealPath(named);
       bool mounted = std::any_of(mounts.begin(), mounts.end(),
                                  [&](const MountEntry& m) { return m.mountpoint == real; });
-      if (!mounted)
-        return Status::Usage(fmt::format("--freeze: '{}' is not a mountpoint", named));
+      if (!mounted) return Status::Usage(fmt::format("--freeze: '{}' is not a mountpoint", named));
       out.push_back(real);
     }
   } else {
@@ -88,8 +87,8 @@ Status Freeze(int fd, const std::string& mountpoint) {
   if (::ioctl(fd, FIFREEZE, 0) == 0) return Status::Ok();
   int err = errno;
   if (err == EBUSY)
-    return Status::Failure(fmt::format("cannot freeze {}: it is already frozen (by another program?)",
-                                       mountpoint));
+    return Status::Failure(
+        fmt::format("cannot freeze {}: it is already frozen (by another program?)", mountpoint));
   if (err == EOPNOTSUPP || err == ENOTTY)
     return Status::Failure(
         fmt::format("cannot freeze {}: its filesystem does not support freezing", mountpoint));

@@ -19,7 +19,9 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-std::string Error(MYSQL* c) { return fmt::format("{} ({})", mysql_error(c), mysql_errno(c)); }
+std::string Error(MYSQL* c) {
+  return fmt::format("{} ({})", mysql_error(c), mysql_errno(c));
+}
 
 bool FileExists(const std::string& p) {
   struct stat st {};
@@ -42,9 +44,9 @@ Result<MYSQL*> Open(const std::string& defaults_file) {
   if (mysql_real_connect(c, nullptr, nullptr, nullptr, nullptr, 0, nullptr, 0) == nullptr) {
     std::string why = Error(c);
     mysql_close(c);
-    return Status::Failure(fmt::format(
-        "mysql: cannot connect{}: {}",
-        defaults_file.empty() ? "" : " with the settings of " + defaults_file, why));
+    return Status::Failure(
+        fmt::format("mysql: cannot connect{}: {}",
+                    defaults_file.empty() ? "" : " with the settings of " + defaults_file, why));
   }
   return c;
 }
@@ -60,7 +62,8 @@ Result<MysqlLockMode> ParseMysqlLockMode(const std::string& text) {
 Result<std::string> ChooseDefaultsFile(const std::string& explicit_path, const std::string& home) {
   if (!explicit_path.empty()) {
     if (!FileExists(explicit_path))
-      return Status::Usage(fmt::format("--mysql-defaults-file: '{}' does not exist", explicit_path));
+      return Status::Usage(
+          fmt::format("--mysql-defaults-file: '{}' does not exist", explicit_path));
     return explicit_path;
   }
   if (!home.empty() && FileExists(home + "/.my.cnf")) return home + "/.my.cnf";
@@ -71,9 +74,10 @@ bool SupportsBackupStage(const std::string& server_info, unsigned long version) 
   return server_info.find("MariaDB") != std::string::npos && version >= 100400;
 }
 
-std::map<std::string, std::string> PositionsFromStatus(const std::map<std::string, std::string>& master,
-                                                       const std::map<std::string, std::string>& slave,
-                                                       const std::map<std::string, std::string>& gtid) {
+std::map<std::string, std::string> PositionsFromStatus(
+    const std::map<std::string, std::string>& master,
+    const std::map<std::string, std::string>& slave,
+    const std::map<std::string, std::string>& gtid) {
   std::map<std::string, std::string> out;
   auto put = [&](const std::string& key, const std::string& value) {
     if (!value.empty()) out[key] = value;
@@ -81,7 +85,7 @@ std::map<std::string, std::string> PositionsFromStatus(const std::map<std::strin
   put("binlog_file", Get(master, "File"));
   put("binlog_position", Get(master, "Position"));
   put("gtid_executed", Get(master, "Executed_Gtid_Set"));  // MySQL
-  put("gtid_binlog_pos", Get(gtid, "gtid_binlog_pos"));      // MariaDB
+  put("gtid_binlog_pos", Get(gtid, "gtid_binlog_pos"));    // MariaDB
   put("gtid_current_pos", Get(gtid, "gtid_current_pos"));
   if (!slave.empty()) {
     put("master_host", Get(slave, "Master_Host"));
@@ -105,7 +109,8 @@ Result<std::unique_ptr<MysqlQuiescer>> MysqlQuiescer::Connect(const MysqlOptions
   std::unique_ptr<MysqlQuiescer> q(new MysqlQuiescer());
   q->options_ = options;
   const char* home = std::getenv("HOME");
-  CK_ASSIGN_OR_RETURN(std::string file, ChooseDefaultsFile(options.defaults_file, home ? home : ""));
+  CK_ASSIGN_OR_RETURN(std::string file,
+                      ChooseDefaultsFile(options.defaults_file, home ? home : ""));
   CK_ASSIGN_OR_RETURN(q->conn_, Open(file));
   // Opened now, not when needed: a server that is busy enough to stall the
   // lock may also be slow to accept a connection.
@@ -114,9 +119,10 @@ Result<std::unique_ptr<MysqlQuiescer>> MysqlQuiescer::Connect(const MysqlOptions
   q->mariadb_ = q->server_.find("MariaDB") != std::string::npos;
   if (options.lock_mode == MysqlLockMode::kBackupStage &&
       !SupportsBackupStage(q->server_, mysql_get_server_version(q->conn_))) {
-    return Status::Usage(fmt::format(
-        "--mysql-lock backup-stage needs MariaDB 10.4 or later; the server is '{}' (use --mysql-lock flush)",
-        q->server_));
+    return Status::Usage(
+        fmt::format("--mysql-lock backup-stage needs MariaDB 10.4 or later; the server is '{}' "
+                    "(use --mysql-lock flush)",
+                    q->server_));
   }
   return q;
 }
@@ -135,7 +141,8 @@ Status MysqlQuiescer::Query(const std::string& sql) {
   return Status::Ok();
 }
 
-Result<std::vector<std::map<std::string, std::string>>> MysqlQuiescer::Rows(const std::string& sql) {
+Result<std::vector<std::map<std::string, std::string>>> MysqlQuiescer::Rows(
+    const std::string& sql) {
   if (mysql_real_query(conn_, sql.data(), sql.size()) != 0)
     return Status::Failure(fmt::format("mysql: {}: {}", sql, Error(conn_)));
   std::vector<std::map<std::string, std::string>> rows;
@@ -173,8 +180,9 @@ Status MysqlQuiescer::TimedQuery(const std::string& sql, bool* timed_out) {
   }
   if (mysql_read_query_result(conn_) != 0) {
     if (*timed_out)
-      return Status::Failure(fmt::format("mysql: {} did not finish within {} (cancelled with KILL QUERY)",
-                                         sql, FormatDuration(options_.lock_timeout)));
+      return Status::Failure(
+          fmt::format("mysql: {} did not finish within {} (cancelled with KILL QUERY)", sql,
+                      FormatDuration(options_.lock_timeout)));
     return Status::Failure(fmt::format("mysql: {}: {}", sql, Error(conn_)));
   }
   // Won the race against KILL QUERY: the statement completed after all.
@@ -189,8 +197,10 @@ Status MysqlQuiescer::AttemptLock(bool* timed_out) {
     lock_start_ = SteadyClock::now();
     Status s = TimedQuery("FLUSH TABLES WITH READ LOCK", timed_out);
     // A cancelled FTWRL holds nothing, but UNLOCK TABLES is harmless and makes sure.
-    if (!s.ok()) (void)Query("UNLOCK TABLES");
-    else locked_ = true;
+    if (!s.ok())
+      (void)Query("UNLOCK TABLES");
+    else
+      locked_ = true;
     return s;
   }
   lock_start_ = SteadyClock::now();
@@ -215,7 +225,8 @@ Status MysqlQuiescer::Lock() {
     last = AttemptLock(&timed_out);
     if (last.ok()) return last;
     if (!timed_out) return last;
-    notes_.push_back(fmt::format("lock attempt {} of {}: {}", attempt, options_.lock_tries, last.message()));
+    notes_.push_back(
+        fmt::format("lock attempt {} of {}: {}", attempt, options_.lock_tries, last.message()));
     log::Warn("{}", notes_.back());
     // Let the queries the attempt held up go through before the next one.
     if (attempt < options_.lock_tries) std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -236,7 +247,8 @@ Result<std::map<std::string, std::string>> MysqlQuiescer::Positions() {
     if (!g.empty()) gtid = g.front();
   }
   return PositionsFromStatus(master.empty() ? std::map<std::string, std::string>{} : master.front(),
-                             slave.empty() ? std::map<std::string, std::string>{} : slave.front(), gtid);
+                             slave.empty() ? std::map<std::string, std::string>{} : slave.front(),
+                             gtid);
 }
 
 Status MysqlQuiescer::Unlock() {

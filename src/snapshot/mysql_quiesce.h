@@ -53,9 +53,10 @@ bool SupportsBackupStage(const std::string& server_info, unsigned long version);
 
 // Database coordinates from the rows of SHOW MASTER STATUS and SHOW SLAVE
 // STATUS (empty maps when absent) and the GTID variables.
-std::map<std::string, std::string> PositionsFromStatus(const std::map<std::string, std::string>& master,
-                                                       const std::map<std::string, std::string>& slave,
-                                                       const std::map<std::string, std::string>& gtid);
+std::map<std::string, std::string> PositionsFromStatus(
+    const std::map<std::string, std::string>& master,
+    const std::map<std::string, std::string>& slave,
+    const std::map<std::string, std::string>& gtid);
 
 // The --mysql-status-file content: one JSON object.
 std::string FormatStatusFile(const std::map<std::string, std::string>& positions,

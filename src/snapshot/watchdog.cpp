@@ -153,9 +153,8 @@ void ThawAll(ChildPlan& p, const std::vector<std::string>& msgs) {
 
 }  // namespace
 
-Result<std::unique_ptr<FreezeWatchdog>> FreezeWatchdog::Start(const std::vector<int>& fds,
-                                                              const std::vector<std::string>& mountpoints,
-                                                              Micros timeout) {
+Result<std::unique_ptr<FreezeWatchdog>> FreezeWatchdog::Start(
+    const std::vector<int>& fds, const std::vector<std::string>& mountpoints, Micros timeout) {
   if (fds.size() != mountpoints.size() || fds.size() > 255)
     return Status::Usage("the watchdog handles at most 255 mountpoints");
   int sv[2];
@@ -196,7 +195,8 @@ Result<std::unique_ptr<FreezeWatchdog>> FreezeWatchdog::Start(const std::vector<
   do {
     n = ::recv(w->sock_.get(), &ready, 1, 0);
   } while (n < 0 && errno == EINTR);
-  if (n != 1 || ready != 'r') return Status::Failure("the freeze watchdog did not start; nothing was frozen");
+  if (n != 1 || ready != 'r')
+    return Status::Failure("the freeze watchdog did not start; nothing was frozen");
   return w;
 }
 
@@ -221,9 +221,13 @@ Status FreezeWatchdog::Send(char op, size_t index) {
   return Status::Ok();
 }
 
-Status FreezeWatchdog::Freezing(size_t index) { return Send(kFreezing, index); }
+Status FreezeWatchdog::Freezing(size_t index) {
+  return Send(kFreezing, index);
+}
 
-Status FreezeWatchdog::Frozen(size_t index, bool ok) { return Send(ok ? kFrozen : kFailed, index); }
+Status FreezeWatchdog::Frozen(size_t index, bool ok) {
+  return Send(ok ? kFrozen : kFailed, index);
+}
 
 Result<bool> FreezeWatchdog::Finish() {
   if (finished_) return Status::Failure("watchdog finished twice");

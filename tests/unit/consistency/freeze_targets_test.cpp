@@ -21,7 +21,8 @@ Volume Vol(const std::string& id, std::vector<std::string> mounts) {
 }
 
 TEST(FreezeTargets, VolumesMountpointsSortedAndUnique) {
-  auto t = ResolveFreezeTargets({}, {Vol("b.img", {"/srv/log"}), Vol("a.img", {"/srv/db", "/srv/log"})}, Mounts());
+  auto t = ResolveFreezeTargets(
+      {}, {Vol("b.img", {"/srv/log"}), Vol("a.img", {"/srv/db", "/srv/log"})}, Mounts());
   ASSERT_TRUE(t.ok()) << t.status().message();
   EXPECT_EQ(*t, (std::vector<std::string>{"/srv/db", "/srv/log"}));
 }

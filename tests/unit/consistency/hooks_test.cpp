@@ -1,9 +1,10 @@
+#include "snapshot/hooks.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
 
 #include "core/fs.h"
-#include "snapshot/hooks.h"
 
 namespace cloudkeep::snapshot {
 namespace {
@@ -18,8 +19,9 @@ std::string TempLog() {
 TEST(Hooks, PreHooksRunInOrderAndStopAtFirstFailure) {
   std::string log = TempLog();
   std::vector<HookReport> reports;
-  Status s = RunPreHooks({"echo one >> " + log, "echo two >> " + log + "; exit 3", "echo three >> " + log},
-                         std::chrono::seconds(30), &reports);
+  Status s =
+      RunPreHooks({"echo one >> " + log, "echo two >> " + log + "; exit 3", "echo three >> " + log},
+                  std::chrono::seconds(30), &reports);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.code(), Status::Code::kFailure);
   EXPECT_NE(s.message().find("exited with status 3"), std::string::npos) << s.message();
@@ -31,8 +33,8 @@ TEST(Hooks, PreHooksRunInOrderAndStopAtFirstFailure) {
 TEST(Hooks, PostHooksRunInReverseEvenAfterAFailure) {
   std::string log = TempLog();
   std::vector<HookReport> reports;
-  Status s = RunPostHooks({"echo first >> " + log + "; exit 1", "echo $CLOUDKEEP_HOOK >> " + log + "; false",
-                           "echo last >> " + log},
+  Status s = RunPostHooks({"echo first >> " + log + "; exit 1",
+                           "echo $CLOUDKEEP_HOOK >> " + log + "; false", "echo last >> " + log},
                           std::chrono::seconds(30), &reports);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(reports.size(), 3u);

@@ -24,8 +24,9 @@ TEST(MysqlStatus, BackupStageNeedsMariaDb104) {
 }
 
 TEST(MysqlStatus, PrimaryPositions) {
-  auto p = PositionsFromStatus({{"File", "mysql-bin.000003"}, {"Position", "1234"}}, {},
-                               {{"gtid_binlog_pos", "0-1-42"}, {"gtid_current_pos", "0-1-42"}, {"gtid_slave_pos", ""}});
+  auto p = PositionsFromStatus(
+      {{"File", "mysql-bin.000003"}, {"Position", "1234"}}, {},
+      {{"gtid_binlog_pos", "0-1-42"}, {"gtid_current_pos", "0-1-42"}, {"gtid_slave_pos", ""}});
   EXPECT_EQ(p["binlog_file"], "mysql-bin.000003");
   EXPECT_EQ(p["binlog_position"], "1234");
   EXPECT_EQ(p["gtid_binlog_pos"], "0-1-42");
@@ -34,13 +35,14 @@ TEST(MysqlStatus, PrimaryPositions) {
 }
 
 TEST(MysqlStatus, ReplicaRecordsExecutedNotReadCoordinates) {
-  std::map<std::string, std::string> slave = {{"Master_Host", "10.0.0.5"},
-                                              {"Master_Port", "3306"},
-                                              {"Master_Log_File", "mysql-bin.000010"},  // I/O thread: read
-                                              {"Read_Master_Log_Pos", "9999"},
-                                              {"Relay_Master_Log_File", "mysql-bin.000009"},  // SQL thread: executed
-                                              {"Exec_Master_Log_Pos", "777"},
-                                              {"Slave_SQL_Running", "Yes"}};
+  std::map<std::string, std::string> slave = {
+      {"Master_Host", "10.0.0.5"},
+      {"Master_Port", "3306"},
+      {"Master_Log_File", "mysql-bin.000010"},  // I/O thread: read
+      {"Read_Master_Log_Pos", "9999"},
+      {"Relay_Master_Log_File", "mysql-bin.000009"},  // SQL thread: executed
+      {"Exec_Master_Log_Pos", "777"},
+      {"Slave_SQL_Running", "Yes"}};
   auto p = PositionsFromStatus({}, slave, {{"gtid_slave_pos", "0-1-40"}});
   EXPECT_EQ(p["relay_master_log_file"], "mysql-bin.000009");
   EXPECT_EQ(p["exec_master_log_pos"], "777");
@@ -50,8 +52,8 @@ TEST(MysqlStatus, ReplicaRecordsExecutedNotReadCoordinates) {
 }
 
 TEST(MysqlStatus, StatusFileIsJson) {
-  auto text = FormatStatusFile({{"binlog_file", "b.000001"}, {"binlog_position", "4"}}, "10.11.6-MariaDB",
-                               "2026-11-28T18:00:00.000Z");
+  auto text = FormatStatusFile({{"binlog_file", "b.000001"}, {"binlog_position", "4"}},
+                               "10.11.6-MariaDB", "2026-11-28T18:00:00.000Z");
   auto j = nlohmann::json::parse(text);
   EXPECT_EQ(j["positions"]["binlog_file"], "b.000001");
   EXPECT_EQ(j["server"], "10.11.6-MariaDB");
@@ -63,7 +65,8 @@ TEST(MysqlStatus, DefaultsFileChoice) {
   EXPECT_EQ(missing.status().code(), Status::Code::kUsage);
   EXPECT_NE(missing.status().message().find("'/no/such/my.cnf'"), std::string::npos);
   EXPECT_EQ(*ChooseDefaultsFile("", "/no/such/home"), "");
-  EXPECT_EQ(*ChooseDefaultsFile(CK_SOURCE_DIR "/CMakeLists.txt", ""), CK_SOURCE_DIR "/CMakeLists.txt");
+  EXPECT_EQ(*ChooseDefaultsFile(CK_SOURCE_DIR "/CMakeLists.txt", ""),
+            CK_SOURCE_DIR "/CMakeLists.txt");
 }
 
 }  // namespace

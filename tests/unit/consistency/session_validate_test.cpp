@@ -5,9 +5,13 @@
 namespace cloudkeep::snapshot {
 namespace {
 
-Status Validate(ConsistencyOptions o) { return ConsistencySession(std::move(o)).Validate({}); }
+Status Validate(ConsistencyOptions o) {
+  return ConsistencySession(std::move(o)).Validate({});
+}
 
-TEST(SessionValidate, NothingAskedIsFine) { EXPECT_TRUE(Validate({}).ok()); }
+TEST(SessionValidate, NothingAskedIsFine) {
+  EXPECT_TRUE(Validate({}).ok());
+}
 
 TEST(SessionValidate, FlagsThatNeedAnother) {
   ConsistencyOptions o;
