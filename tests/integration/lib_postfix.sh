@@ -1,7 +1,8 @@
 # Postfix on a loopback port, from a private configuration directory, for
 # the mail audit tests. Source after lib.sh.
 #
-#   postfix_start NAME PORT MODE [CERT KEY]   (POSTFIX_ADDR, default 127.0.0.1)
+#   postfix_start NAME PORT MODE [CERT KEY]
+#     (POSTFIX_ADDR: listen address, default 127.0.0.1; POSTFIX_HOSTNAME: default mx.good.test)
 #     MODE closed: relays for nobody (mynetworks excludes loopback)
 #     MODE open:   an open relay (mynetworks = 0.0.0.0/0)
 #   Sets POSTFIX_DIR and POSTFIX_LOG (the master's maillog on stdout).
@@ -29,7 +30,7 @@ setgid_group = postdrop
 maillog_file = /dev/stdout
 inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
-myhostname = mx.good.test
+myhostname = ${POSTFIX_HOSTNAME:-mx.good.test}
 mydomain = good.test
 myorigin = good.test
 mydestination = mx.good.test, localhost
