@@ -14,7 +14,7 @@
 
 namespace cloudkeep::latency {
 
-Result<HostPort> ParseHostPort(const std::string& text, const std::string& what) {
+Result<HostPort> ParseHostPort(const std::string& text, const std::string& what, bool allow_port_zero) {
   HostPort hp;
   std::string port;
   if (text.empty()) return Status::Usage(what + " is empty");
@@ -41,7 +41,7 @@ Result<HostPort> ParseHostPort(const std::string& text, const std::string& what)
   if (!port.empty()) {
     unsigned v = 0;
     auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), v);
-    if (ec != std::errc() || p != port.data() + port.size() || v == 0 || v > 65535)
+    if (ec != std::errc() || p != port.data() + port.size() || (v == 0 && !allow_port_zero) || v > 65535)
       return Status::Usage(what + " '" + text + "' has a bad port '" + port + "'");
     hp.port = static_cast<uint16_t>(v);
   }

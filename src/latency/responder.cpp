@@ -66,7 +66,7 @@ Result<std::unique_ptr<Responder>> Responder::Start(ResponderOptions opts) {
   if (defaulted) opts.listen = {"[::]:" + std::to_string(kDefaultPort)};
   std::unique_ptr<Responder> r(new Responder(opts));
   for (const auto& l : r->opts_.listen) {
-    CK_ASSIGN_OR_RETURN(HostPort hp, ParseHostPort(l, "--listen"));
+    CK_ASSIGN_OR_RETURN(HostPort hp, ParseHostPort(l, "--listen", /*allow_port_zero=*/true));
     CK_ASSIGN_OR_RETURN(SockAddr addr, Resolve(hp));
     auto udp = BindSocket(addr, SOCK_DGRAM);
     if (!udp.ok() && defaulted && addr.family() == AF_INET6) {

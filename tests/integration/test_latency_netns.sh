@@ -1,47 +1,128 @@
 #!/usr/bin/env bash
 # latency serve/probe/mesh/throughput across real hosts: four network
-# namespaces on one bridge (in a fifth, "switch" namespace), two per zone,
-# with 1 ms of netem delay each way on cross-zone traffic only.
+# namespaces, two per zone. Each zone is a bridge (in a "switch"
+# namespace); the zones are joined through a "wan" namespace where a small
+# user-space bridge (AF_PACKET) holds every frame for 1 ms, so a cross-zone
+# round trip costs at least 2 ms more than an in-zone one. (netem would do
+# this, but it is not built into every kernel — this machine's lacks it.)
 . "$(dirname "$0")/lib.sh"
 need_root
-need ip tc /usr/bin/python3
+need ip /usr/bin/python3
 
 P="ck-lat-$$"
 SW="$P-sw"
+WAN="$P-wan"
 HOSTS=(a1 a2 b1 b2)
 declare -A IP4=([a1]=10.250.0.1 [a2]=10.250.0.2 [b1]=10.250.0.3 [b2]=10.250.0.4)
 declare -A IP6=([a1]=fd00:250::1 [a2]=fd00:250::2 [b1]=fd00:250::3 [b2]=fd00:250::4)
 declare -A ZONE=([a1]=az-a [a2]=az-a [b1]=az-b [b2]=az-b)
+declare -A BR=([az-a]=br-a [az-b]=br-b)
 PORT=17470
 in_ns() { local h=$1; shift; ip netns exec "$P-$h" "$@"; }
 
 ip netns add "$SW"
 defer "ip netns del '$SW'"
-ip -n "$SW" link add br0 type bridge
-ip -n "$SW" link set br0 up
+ip netns add "$WAN"
+defer "ip netns del '$WAN'"
+for z in a b; do
+  ip -n "$SW" link add "br-$z" type bridge
+  ip -n "$SW" link set "br-$z" up
+  ip -n "$SW" link add "x-$z" type veth peer name "y-$z" netns "$WAN"
+  ip -n "$SW" link set "x-$z" master "br-$z" up
+  ip -n "$WAN" link set "y-$z" up
+done
+cat >"$WORK/delay_bridge.py" <<'PY'
+# Forwards every Ethernet frame between two interfaces after a fixed delay.
+# veth leaves TCP/UDP checksums to "hardware" (CHECKSUM_PARTIAL), so frames
+# the kernel marks TP_STATUS_CSUMNOTREADY get their checksum computed here.
+import array, heapq, select, socket, struct, sys, time
+ETH_P_ALL, PACKET_OUTGOING, PACKET_AUXDATA, CSUMNOTREADY = 3, 4, 8, 8
+delay = float(sys.argv[3])
+
+def csum(data):
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(array.array("H", data))
+    s = (s >> 16) + (s & 0xFFFF)
+    s += s >> 16
+    return (~s) & 0xFFFF
+
+def fix(frame):
+    f = bytearray(frame)
+    et = struct.unpack_from("!H", f, 12)[0]
+    if et == 0x0800:
+        ihl = (f[14] & 15) * 4
+        proto, total = f[23], struct.unpack_from("!H", f, 16)[0]
+        l4 = 14 + ihl
+        end = 14 + total
+        pseudo = bytes(f[26:34]) + struct.pack("!BBH", 0, proto, end - l4)
+    elif et == 0x86DD:
+        proto, plen = f[20], struct.unpack_from("!H", f, 18)[0]
+        l4 = 54
+        end = l4 + plen
+        pseudo = bytes(f[22:54]) + struct.pack("!IxxxB", plen, proto)
+    else:
+        return frame
+    off = {6: 16, 17: 6}.get(proto)
+    if off is None:
+        return frame
+    f[l4 + off:l4 + off + 2] = b"\0\0"
+    c = csum(pseudo + bytes(f[l4:end]))
+    struct.pack_into("H", f, l4 + off, c if c or proto == 6 else 0xFFFF)
+    return bytes(f)
+
+socks = []
+for name in sys.argv[1:3]:
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    s.setsockopt(263, PACKET_AUXDATA, 1)  # SOL_PACKET
+    s.bind((name, 0))
+    s.setblocking(False)
+    socks.append(s)
+peer = {socks[0]: socks[1], socks[1]: socks[0]}
+queue, n = [], 0
+while True:
+    timeout = max(0.0, queue[0][0] - time.monotonic()) if queue else 1.0
+    ready, _, _ = select.select(socks, [], [], timeout)
+    for s in ready:
+        while True:
+            try:
+                data, anc, _, addr = s.recvmsg(65536, 1024)
+            except BlockingIOError:
+                break
+            if addr[2] == PACKET_OUTGOING:
+                continue
+            for level, typ, val in anc:
+                if level == 263 and typ == PACKET_AUXDATA and struct.unpack_from("I", val)[0] & CSUMNOTREADY:
+                    data = fix(data)
+            n += 1
+            heapq.heappush(queue, (time.monotonic() + delay, n, peer[s], data))
+    now = time.monotonic()
+    while queue and queue[0][0] <= now:
+        _, _, s, data = heapq.heappop(queue)
+        try:
+            s.send(data)
+        except OSError:
+            pass  # a frame above the MTU: dropped, as a real link would
+PY
+ip netns exec "$WAN" /usr/bin/python3 "$WORK/delay_bridge.py" y-a y-b 0.001 &
+defer "kill $!"
+
 for h in "${HOSTS[@]}"; do
   ip netns add "$P-$h"
   defer "ip netns del '$P-$h'"
   ip -n "$P-$h" link set lo up
   ip -n "$P-$h" link add eth0 type veth peer name "p-$h" netns "$SW"
-  ip -n "$SW" link set "p-$h" master br0 up
+  ip -n "$SW" link set "p-$h" master "${BR[${ZONE[$h]}]}" up
   ip -n "$P-$h" addr add "${IP4[$h]}/24" dev eth0
   ip -n "$P-$h" addr add "${IP6[$h]}/64" dev eth0 nodad
-  ip -n "$P-$h" link set eth0 up
-  # Cross-zone traffic leaves through band 3 of a prio qdisc, which delays it.
-  in_ns "$h" tc qdisc add dev eth0 root handle 1: prio
-  in_ns "$h" tc qdisc add dev eth0 parent 1:3 handle 30: netem delay 1ms
-  for o in "${HOSTS[@]}"; do
-    if [ "${ZONE[$o]}" != "${ZONE[$h]}" ]; then
-      in_ns "$h" tc filter add dev eth0 parent 1:0 protocol ip u32 match ip dst "${IP4[$o]}/32" flowid 1:3
-    fi
-  done
+  # Frames of at most one MTU, so the user-space bridge can pass TCP too.
+  ip -n "$P-$h" link set eth0 gso_max_size 1500 up
 done
 
 echo "mesh-token-$$" >"$WORK/token"
 for h in "${HOSTS[@]}"; do
-  in_ns "$h" "$CK" latency serve --listen "[::]:$PORT" --name "$h" --zone "${ZONE[$h]}" \
-    --token-file "$WORK/token" 2>"$WORK/serve-$h.log" &
+  ip netns exec "$P-$h" "$CK" latency serve --listen "[::]:$PORT" --name "$h" --zone "${ZONE[$h]}" \
+    --token-file "$WORK/token" >/dev/null 2>"$WORK/serve-$h.log" &
   defer "kill $!; wait $! 2>/dev/null"
 done
 for h in "${HOSTS[@]}"; do
@@ -115,8 +196,8 @@ expect_eq "$(json_get 'len(d["pairs"])' <<<"$M")" 12 "pairs"
 expect_eq "$(json_get '[g["zone"] for g in d["single_zone"]]' <<<"$M")" "['az-a', 'az-b']" "single-zone groups"
 expect_eq "$(json_get '[(g["zone_a"], g["zone_b"]) for g in d["cross_zone"]]' <<<"$M")" "[('az-a', 'az-b')]" "cross-zone groups"
 expect_eq "$(json_get 'all(p["lost"] == 0 for p in d["pairs"])' <<<"$M")" True "no loss"
-expect_eq "$(json_get 'd["cross_zone"][0]["min_us"] > max(g["max_us"] for g in d["single_zone"])' <<<"$M")" True \
-  "every cross-zone sample slower than every in-zone sample"
+expect_eq "$(json_get 'd["cross_zone"][0]["min_us"] >= 2000 and d["cross_zone"][0]["p50_us"] > max(g["p50_us"] for g in d["single_zone"])' <<<"$M")" True \
+  "cross-zone RTT above in-zone RTT"
 expect_contains "$(cat "$WORK/mesh.svg")" "<svg"
 expect_contains "$(cat "$WORK/mesh.svg")" "b2 (az-b)"
 expect_rc 0 in_ns b1 "$CK" latency mesh --peers "$WORK/peers.csv" --token-file "$WORK/token" --count 3 --interval 1ms
@@ -138,9 +219,9 @@ expect_rc 1 in_ns a1 "$CK" latency mesh --peers "$WORK/peers.csv" --token-file "
 expect_contains "$ERR" "authentication failed"
 
 # --- throughput, and the mesh's throughput matrix ---------------------------
-expect_rc 0 in_ns a1 "$CK" --json latency throughput "${IP4[a2]}:$PORT" --streams 2 --duration 1s
+expect_rc 0 in_ns a1 "$CK" --json latency throughput "${IP4[a2]}:$PORT" --streams 2 --duration 1s --token-file "$WORK/token"
 expect_eq "$(json_get 'len(d["streams"]) == 2 and d["bits_per_second"] > 0' <<<"$OUT")" True "throughput"
-expect_rc 0 in_ns a1 "$CK" latency throughput "${IP4[b1]}:$PORT" --duration 500ms --reverse
+expect_rc 0 in_ns a1 "$CK" latency throughput "${IP4[b1]}:$PORT" --duration 500ms --reverse --token-file "$WORK/token"
 expect_contains "$OUT" "total"
 expect_contains "$OUT" "download from"
 expect_rc 0 in_ns a1 "$CK" --json latency mesh --peers "$WORK/peers.csv" --token-file "$WORK/token" --count 2 \
