@@ -106,7 +106,8 @@ void AddSpf(CLI::App* group, Context& ctx) {
       domain = f->domain;
       sender = "postmaster@" + domain;
     }
-    if (!mail::IsValidDomain(domain))
+    // A malformed but printable domain is SPF's business (RFC 7208 §4.3: "none").
+    if (domain.empty() || domain.find_first_of(" \t\r\n") != std::string::npos)
       return Status::Usage(fmt::format("'{}' is not a domain name", domain));
     if (!f->helo.empty() && f->helo.find_first_of(" \t/") != std::string::npos)
       return Status::Usage(fmt::format("--helo '{}' is not a host name", f->helo));
