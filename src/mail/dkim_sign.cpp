@@ -17,6 +17,7 @@ class Folder {
   void Add(std::string_view piece) { Append(piece, true); }
   // Appends the piece directly, or after a fold (FWS is allowed there).
   void Join(std::string_view piece) { Append(piece, false); }
+  void Break() { out_ += "\r\n\t"; }
   const std::string& text() const { return out_; }
 
  private:
@@ -107,16 +108,21 @@ Result<DkimSigned> DkimSign(std::string_view message, const DkimPrivateKey& key,
     }
   }
   f.Add(fmt::format("bh={};", out.body_hash));
-  f.Add("b=");
+  // b= starts a line of its own so that its folded value lines up.
+  f.Break();
+  f.Join("b=");
   std::string unsigned_field = f.text() + "\r\n";
 
   std::string data = DkimHeaderData(msg, out.signed_headers, unsigned_field, options.canon.header);
   CK_ASSIGN_OR_RETURN(std::string sig, DkimSignData(key, out.algorithm, data));
   std::string b64 = EncodeBase64(sig);
   std::string field = f.text();
-  for (size_t i = 0; i < b64.size(); i += 72) {
-    if (i > 0) field += "\r\n\t";
-    field += b64.substr(i, 72);
+  // "\tb=" + 72 characters, then "\t" + 74: lines of 76 columns.
+  size_t pos = 0;
+  for (size_t chunk = 72; pos < b64.size(); chunk = 74) {
+    if (pos > 0) field += "\r\n\t";
+    field += b64.substr(pos, chunk);
+    pos += chunk;
   }
   field += "\r\n";
   if (msg.unix_line_endings) {
