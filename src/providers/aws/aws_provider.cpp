@@ -1,12 +1,12 @@
 #include "providers/aws/aws_provider.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <regex>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "core/log.h"
 #include "providers/aws/http.h"
@@ -37,7 +37,8 @@ bool IsHexId(const std::string& id, const std::string& prefix) {
   if (id.rfind(prefix, 0) != 0) return false;
   std::string hex = id.substr(prefix.size());
   if (hex.size() != 8 && hex.size() != 17) return false;
-  return std::all_of(hex.begin(), hex.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+  return std::all_of(hex.begin(), hex.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 void AddTags(Params& p, const std::string& prefix, const std::map<std::string, std::string>& tags) {
@@ -50,12 +51,15 @@ void AddTags(Params& p, const std::string& prefix, const std::map<std::string, s
 }
 
 std::string MalformedSnapshot(const std::string& id) {
-  return fmt::format("malformed snapshot id '{}': expected snap- followed by 8 or 17 hex digits", id);
+  return fmt::format("malformed snapshot id '{}': expected snap- followed by 8 or 17 hex digits",
+                     id);
 }
 
 }  // namespace
 
-bool IsVolumeId(const std::string& id) { return IsHexId(id, "vol-"); }
+bool IsVolumeId(const std::string& id) {
+  return IsHexId(id, "vol-");
+}
 
 bool IsRegionName(const std::string& region) {
   static const std::regex re("^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]{1,2}$");
@@ -79,7 +83,8 @@ std::map<std::string, std::string> MapEbsDevices(const std::string& by_id_dir) {
   return out;
 }
 
-std::map<std::string, std::string> CreateTags(const snapshot::SnapshotMetadata& meta, const std::string& volume_id) {
+std::map<std::string, std::string> CreateTags(const snapshot::SnapshotMetadata& meta,
+                                              const std::string& volume_id) {
   std::map<std::string, std::string> tags = meta.tags;
   tags["created-by"] = "cloudkeep";
   tags[std::string(kTagPrefix) + "volume"] = volume_id;
@@ -126,7 +131,9 @@ Snapshot ToSnapshot(const Ec2Snapshot& e) {
 AwsProvider::AwsProvider(AwsProviderOptions options)
     : options_(std::move(options)),
       imds_(ImdsOptions::FromEnvironment()),
-      credentials_(ChainOptions{options_.profile, options_.region, "", "", std::chrono::seconds(300)}, &imds_) {}
+      credentials_(
+          ChainOptions{options_.profile, options_.region, "", "", std::chrono::seconds(300)},
+          &imds_) {}
 
 AwsProvider::~AwsProvider() = default;
 
@@ -134,7 +141,8 @@ Result<Ec2Client*> AwsProvider::Client() {
   if (client_) return client_.get();
   CK_ASSIGN_OR_RETURN(std::string region, credentials_.Region());
   if (!IsRegionName(region))
-    return Status::Usage(fmt::format("unknown AWS region '{}': expected a region name such as us-east-1", region));
+    return Status::Usage(
+        fmt::format("unknown AWS region '{}': expected a region name such as us-east-1", region));
   Ec2Options o;
   o.region = region;
   o.endpoint = options_.endpoint_url;
@@ -153,8 +161,9 @@ Result<std::string> AwsProvider::InstanceId() {
   if (!instance_id_.empty()) return instance_id_;
   auto id = imds_.Get("/latest/meta-data/instance-id");
   if (!id.ok())
-    return Status::Failure("cannot tell which EC2 instance this is (" + id.status().message() +
-                           "): name volumes as vol-… ids instead of using --all-attached / volumes");
+    return Status::Failure(
+        "cannot tell which EC2 instance this is (" + id.status().message() +
+        "): name volumes as vol-… ids instead of using --all-attached / volumes");
   instance_id_ = *id;
   return instance_id_;
 }
@@ -174,10 +183,12 @@ Result<std::vector<Ec2Volume>> AwsProvider::DescribeVolumes(const Params& base) 
   return out;
 }
 
-Volume AwsProvider::ToVolume(const Ec2Volume& v, const std::map<std::string, std::string>& devices) {
+Volume AwsProvider::ToVolume(const Ec2Volume& v,
+                             const std::map<std::string, std::string>& devices) {
   Volume vol;
   vol.id = v.id;
-  vol.kind = v.type.empty() ? "ebs" : "ebs/" + v.type;  // "ebs/gp3": the table shows the volume type
+  vol.kind =
+      v.type.empty() ? "ebs" : "ebs/" + v.type;  // "ebs/gp3": the table shows the volume type
   vol.size_bytes = v.size_gib << 30;
   vol.attributes["volume_type"] = v.type;
   vol.attributes["availability_zone"] = v.availability_zone;
@@ -205,8 +216,8 @@ Result<std::vector<Volume>> AwsProvider::ListVolumes(bool include_all) {
   (void)include_all;  // EBS has no loop or ram devices to hide
   CK_RETURN_IF_ERROR(Client().status());
   CK_ASSIGN_OR_RETURN(std::string instance, InstanceId());
-  CK_ASSIGN_OR_RETURN(auto vols,
-                      DescribeVolumes({{"Filter.1.Name", "attachment.instance-id"}, {"Filter.1.Value.1", instance}}));
+  CK_ASSIGN_OR_RETURN(auto vols, DescribeVolumes({{"Filter.1.Name", "attachment.instance-id"},
+                                                  {"Filter.1.Value.1", instance}}));
   auto devices = MapEbsDevices(options_.paths.by_id);
   std::vector<Volume> out;
   for (const auto& v : vols) out.push_back(ToVolume(v, devices));
@@ -227,12 +238,14 @@ Result<Volume> AwsProvider::ResolveVolume(const std::string& spec) {
     std::error_code ec;
     std::string real = fs::canonical(spec, ec).string();
     for (auto& v : vols) {
-      if (v.device == spec || (!ec && v.device == real) || v.attributes["aws_device"] == spec) return v;
+      if (v.device == spec || (!ec && v.device == real) || v.attributes["aws_device"] == spec)
+        return v;
     }
     return Status::Usage(fmt::format("'{}' is not an EBS volume attached to this instance", spec));
   }
   return Status::Usage(
-      fmt::format("malformed volume '{}': expected an EBS volume id (vol- and 8 or 17 hex digits) or a /dev path",
+      fmt::format("malformed volume '{}': expected an EBS volume id (vol- and 8 or 17 hex digits) "
+                  "or a /dev path",
                   spec));
 }
 
@@ -258,7 +271,8 @@ Status AwsProvider::Prepare(const snapshot::CreateRequest& request) {
   return Status::Ok();
 }
 
-Result<std::unique_ptr<snapshot::CaptureHandle>> AwsProvider::Capture(const snapshot::CreateRequest& request) {
+Result<std::unique_ptr<snapshot::CaptureHandle>> AwsProvider::Capture(
+    const snapshot::CreateRequest& request) {
   CK_ASSIGN_OR_RETURN(Ec2Client * ec2, Client());
   auto cap = std::make_unique<AwsCapture>();
   cap->wait = request.wait;
@@ -266,22 +280,25 @@ Result<std::unique_ptr<snapshot::CaptureHandle>> AwsProvider::Capture(const snap
   const auto& meta = request.metadata;
   if (request.all_attached) {
     // One CreateSnapshots call: EBS takes every volume at the same instant.
-    Params p = {{"InstanceSpecification.InstanceId", instance_id_},
-                {"InstanceSpecification.ExcludeBootVolume", request.exclude_boot ? "true" : "false"},
-                {"TagSpecification.1.ResourceType", "snapshot"}};
+    Params p = {
+        {"InstanceSpecification.InstanceId", instance_id_},
+        {"InstanceSpecification.ExcludeBootVolume", request.exclude_boot ? "true" : "false"},
+        {"TagSpecification.1.ResourceType", "snapshot"}};
     auto tags = CreateTags(meta, "");
     tags.erase(std::string(kTagPrefix) + "volume");  // EBS records the volume id itself
     AddTags(p, "TagSpecification.1.", tags);
     if (!meta.description.empty()) p.emplace_back("Description", meta.description);
     CK_ASSIGN_OR_RETURN(XmlNode doc, ec2->CallOrError("CreateSnapshots", p));
     CK_ASSIGN_OR_RETURN(cap->snapshots, ParseCreateSnapshots(doc));
-    cap->notes.push_back(fmt::format("CreateSnapshots: {} volume{} of {} captured at one instant (crash-consistent "
-                                     "across volumes)",
-                                     cap->snapshots.size(), cap->snapshots.size() == 1 ? "" : "s", instance_id_));
+    cap->notes.push_back(
+        fmt::format("CreateSnapshots: {} volume{} of {} captured at one instant (crash-consistent "
+                    "across volumes)",
+                    cap->snapshots.size(), cap->snapshots.size() == 1 ? "" : "s", instance_id_));
   } else {
     if (request.volumes.size() > 1)
-      cap->notes.push_back("volumes named one by one are captured by separate CreateSnapshot calls; use "
-                           "--all-attached for one instant across the instance's volumes");
+      cap->notes.push_back(
+          "volumes named one by one are captured by separate CreateSnapshot calls; use "
+          "--all-attached for one instant across the instance's volumes");
     for (const auto& v : request.volumes) {
       Params p = {{"VolumeId", v.id}, {"TagSpecification.1.ResourceType", "snapshot"}};
       AddTags(p, "TagSpecification.1.", CreateTags(meta, v.id));
@@ -306,11 +323,14 @@ Result<std::vector<Snapshot>> AwsProvider::Finalize(std::unique_ptr<snapshot::Ca
   for (const auto& s : cap->snapshots) ids.push_back(s.id);
   // Freeze and lock windows are measured after the thaw, so they are tagged now.
   std::map<std::string, std::string> late;
-  if (metadata.freeze_us) late[std::string(kTagPrefix) + "freeze_us"] = std::to_string(*metadata.freeze_us);
-  if (metadata.lock_us) late[std::string(kTagPrefix) + "lock_us"] = std::to_string(*metadata.lock_us);
+  if (metadata.freeze_us)
+    late[std::string(kTagPrefix) + "freeze_us"] = std::to_string(*metadata.freeze_us);
+  if (metadata.lock_us)
+    late[std::string(kTagPrefix) + "lock_us"] = std::to_string(*metadata.lock_us);
   if (!late.empty() && !ids.empty()) {
     Params p;
-    for (size_t i = 0; i < ids.size(); ++i) p.emplace_back(fmt::format("ResourceId.{}", i + 1), ids[i]);
+    for (size_t i = 0; i < ids.size(); ++i)
+      p.emplace_back(fmt::format("ResourceId.{}", i + 1), ids[i]);
     AddTags(p, "", late);
     CK_RETURN_IF_ERROR(ec2->CallOrError("CreateTags", p).status());
     for (auto& s : cap->snapshots)
@@ -321,13 +341,15 @@ Result<std::vector<Snapshot>> AwsProvider::Finalize(std::unique_ptr<snapshot::Ca
     int delay_ms = 500;
     for (;;) {
       Params p;
-      for (size_t i = 0; i < ids.size(); ++i) p.emplace_back(fmt::format("SnapshotId.{}", i + 1), ids[i]);
+      for (size_t i = 0; i < ids.size(); ++i)
+        p.emplace_back(fmt::format("SnapshotId.{}", i + 1), ids[i]);
       CK_ASSIGN_OR_RETURN(XmlNode doc, ec2->CallOrError("DescribeSnapshots", p));
       CK_ASSIGN_OR_RETURN(SnapshotPage page, ParseDescribeSnapshots(doc));
       size_t done = 0;
       uint64_t percent = 0;
       for (const auto& s : page.snapshots) {
-        if (s.state == "error") return Status::Failure(fmt::format("EBS snapshot {} failed (state 'error')", s.id));
+        if (s.state == "error")
+          return Status::Failure(fmt::format("EBS snapshot {} failed (state 'error')", s.id));
         done += s.state == "completed";
         percent += std::strtoull(s.progress.c_str(), nullptr, 10);
       }
@@ -373,9 +395,10 @@ void AwsProvider::Abandon(std::unique_ptr<snapshot::CaptureHandle> handle) {
 Result<std::vector<Snapshot>> AwsProvider::ListSnapshots(const snapshot::SnapshotFilter& filter) {
   for (const auto& v : filter.volume_ids)
     if (!IsVolumeId(v))
-      return Status::Usage(fmt::format(
-          "malformed volume '{}': expected an EBS volume id (vol- and 8 or 17 hex digits) or an attached /dev path",
-          v));
+      return Status::Usage(
+          fmt::format("malformed volume '{}': expected an EBS volume id (vol- and 8 or 17 hex "
+                      "digits) or an attached /dev path",
+                      v));
   CK_ASSIGN_OR_RETURN(Ec2Client * ec2, Client());
   Params base = {{"Owner.1", "self"}, {"MaxResults", std::to_string(kPageSize)}};
   int f = 1;
@@ -404,7 +427,8 @@ Result<std::vector<Snapshot>> AwsProvider::ListSnapshots(const snapshot::Snapsho
     }
     token = page.next_token;
   } while (!token.empty());
-  std::stable_sort(out.begin(), out.end(), [](const Snapshot& a, const Snapshot& b) { return a.created < b.created; });
+  std::stable_sort(out.begin(), out.end(),
+                   [](const Snapshot& a, const Snapshot& b) { return a.created < b.created; });
   return out;
 }
 
@@ -418,12 +442,13 @@ Result<Snapshot> AwsProvider::GetSnapshot(const std::string& id) {
     return ec2->ErrorStatus("DescribeSnapshots", reply.error);
   }
   CK_ASSIGN_OR_RETURN(SnapshotPage page, ParseDescribeSnapshots(reply.doc));
-  if (page.snapshots.empty()) return Status::Usage(fmt::format("snapshot '{}' not found in {}", id, ec2->region()));
+  if (page.snapshots.empty())
+    return Status::Usage(fmt::format("snapshot '{}' not found in {}", id, ec2->region()));
   return ToSnapshot(page.snapshots.front());
 }
 
-Result<std::vector<DeleteOutcome>> AwsProvider::DeleteSnapshots(const std::vector<std::string>& ids,
-                                                                const snapshot::DeleteOptions& options) {
+Result<std::vector<DeleteOutcome>> AwsProvider::DeleteSnapshots(
+    const std::vector<std::string>& ids, const snapshot::DeleteOptions& options) {
   for (const auto& id : ids)
     if (!snapshot::IsSnapshotId(id)) return Status::Usage(MalformedSnapshot(id));
   CK_ASSIGN_OR_RETURN(Ec2Client * ec2, Client());

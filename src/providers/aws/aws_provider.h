@@ -47,7 +47,8 @@ std::map<std::string, std::string> MapEbsDevices(const std::string& by_id_dir);
 // The Snapshot value for an EC2 snapshot, reading cloudkeep's tags back.
 snapshot::Snapshot ToSnapshot(const Ec2Snapshot& s);
 // The tags a new snapshot gets (before the thaw-time ones).
-std::map<std::string, std::string> CreateTags(const snapshot::SnapshotMetadata& meta, const std::string& volume_id);
+std::map<std::string, std::string> CreateTags(const snapshot::SnapshotMetadata& meta,
+                                              const std::string& volume_id);
 
 class AwsProvider final : public snapshot::Provider {
  public:
@@ -59,14 +60,17 @@ class AwsProvider final : public snapshot::Provider {
   Result<snapshot::Volume> ResolveVolume(const std::string& spec) override;
   std::string CanonicalVolumeId(const std::string& spec) override;
   Status Prepare(const snapshot::CreateRequest& request) override;
-  Result<std::unique_ptr<snapshot::CaptureHandle>> Capture(const snapshot::CreateRequest& request) override;
-  Result<std::vector<snapshot::Snapshot>> Finalize(std::unique_ptr<snapshot::CaptureHandle> capture,
-                                                   const snapshot::SnapshotMetadata& metadata) override;
+  Result<std::unique_ptr<snapshot::CaptureHandle>> Capture(
+      const snapshot::CreateRequest& request) override;
+  Result<std::vector<snapshot::Snapshot>> Finalize(
+      std::unique_ptr<snapshot::CaptureHandle> capture,
+      const snapshot::SnapshotMetadata& metadata) override;
   void Abandon(std::unique_ptr<snapshot::CaptureHandle> capture) override;
-  Result<std::vector<snapshot::Snapshot>> ListSnapshots(const snapshot::SnapshotFilter& filter) override;
+  Result<std::vector<snapshot::Snapshot>> ListSnapshots(
+      const snapshot::SnapshotFilter& filter) override;
   Result<snapshot::Snapshot> GetSnapshot(const std::string& id) override;
-  Result<std::vector<snapshot::DeleteOutcome>> DeleteSnapshots(const std::vector<std::string>& ids,
-                                                               const snapshot::DeleteOptions& options) override;
+  Result<std::vector<snapshot::DeleteOutcome>> DeleteSnapshots(
+      const std::vector<std::string>& ids, const snapshot::DeleteOptions& options) override;
 
  private:
   Result<Ec2Client*> Client();

@@ -1,9 +1,8 @@
 #include "providers/aws/credentials.h"
 
-#include <nlohmann/json.hpp>
-
 #include <cstdlib>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "core/clock.h"
 #include "core/fs.h"
@@ -61,10 +60,12 @@ Result<std::string> Imds::Token() {
   req.connect_timeout_ms = 1000;
   auto resp = HttpSend(req);
   if (!resp.ok())
-    return Status::Failure("instance metadata service (IMDSv2) unreachable at " + options_.endpoint +
+    return Status::Failure("instance metadata service (IMDSv2) unreachable at " +
+                           options_.endpoint +
                            ": not on EC2? pass --region and credentials explicitly");
   if (resp->status != 200)
-    return Status::Failure(fmt::format("instance metadata service refused a session token (HTTP {})", resp->status));
+    return Status::Failure(
+        fmt::format("instance metadata service refused a session token (HTTP {})", resp->status));
   token_ = resp->body;
   // Renew a minute early so a request never carries a token about to lapse.
   token_expiry_ = now + std::chrono::seconds(kImdsTokenTtl - 60);
@@ -73,7 +74,8 @@ Result<std::string> Imds::Token() {
 
 Result<std::string> Imds::Get(const std::string& path) {
   if (options_.disabled)
-    return Status::Failure("the instance metadata service is disabled (AWS_EC2_METADATA_DISABLED=true)");
+    return Status::Failure(
+        "the instance metadata service is disabled (AWS_EC2_METADATA_DISABLED=true)");
   std::lock_guard<std::mutex> lock(mu_);
   for (int attempt = 0; attempt < 2; ++attempt) {
     CK_ASSIGN_OR_RETURN(std::string token, Token());
@@ -115,7 +117,8 @@ IniFile ParseIni(const std::string& text) {
   return out;
 }
 
-CredentialChain::CredentialChain(ChainOptions options, Imds* imds) : options_(std::move(options)), imds_(imds) {
+CredentialChain::CredentialChain(ChainOptions options, Imds* imds)
+    : options_(std::move(options)), imds_(imds) {
   profile_ = options_.profile;
   profile_explicit_ = !profile_.empty();
   if (profile_.empty()) {
@@ -123,9 +126,11 @@ CredentialChain::CredentialChain(ChainOptions options, Imds* imds) : options_(st
     profile_explicit_ = !profile_.empty();
   }
   if (profile_.empty()) profile_ = "default";
-  credentials_path_ = options_.credentials_file.empty() ? HomeFile("AWS_SHARED_CREDENTIALS_FILE", "credentials")
-                                                        : options_.credentials_file;
-  config_path_ = options_.config_file.empty() ? HomeFile("AWS_CONFIG_FILE", "config") : options_.config_file;
+  credentials_path_ = options_.credentials_file.empty()
+                          ? HomeFile("AWS_SHARED_CREDENTIALS_FILE", "credentials")
+                          : options_.credentials_file;
+  config_path_ =
+      options_.config_file.empty() ? HomeFile("AWS_CONFIG_FILE", "config") : options_.config_file;
 }
 
 Status CredentialChain::LoadFiles() {
@@ -145,8 +150,9 @@ Status CredentialChain::LoadFiles() {
     }
   }
   if (profile_explicit_ && !credentials_.count(profile_) && !config_.count(profile_)) {
-    return Status::Usage(fmt::format("AWS profile '{}' not found in {} or {}: check --profile / AWS_PROFILE", profile_,
-                                     credentials_path_, config_path_));
+    return Status::Usage(
+        fmt::format("AWS profile '{}' not found in {} or {}: check --profile / AWS_PROFILE",
+                    profile_, credentials_path_, config_path_));
   }
   return Status::Ok();
 }
@@ -154,20 +160,24 @@ Status CredentialChain::LoadFiles() {
 Result<Credentials> CredentialChain::FetchRole() {
   if (!imds_ || imds_->disabled())
     return Status::Failure(
-        "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, configure a profile in "
+        "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, configure a profile "
+        "in "
         "~/.aws/credentials, or run on an instance with a role (the metadata service is disabled)");
   auto role = imds_->Get("/latest/meta-data/iam/security-credentials/");
   if (!role.ok())
     return Status::Failure(
-        "no AWS credentials: none in the environment or ~/.aws, and no instance role (" + role.status().message() +
-        ")");
+        "no AWS credentials: none in the environment or ~/.aws, and no instance role (" +
+        role.status().message() + ")");
   std::string name = Trim(role->substr(0, role->find('\n')));
-  CK_ASSIGN_OR_RETURN(std::string doc, imds_->Get("/latest/meta-data/iam/security-credentials/" + name));
+  CK_ASSIGN_OR_RETURN(std::string doc,
+                      imds_->Get("/latest/meta-data/iam/security-credentials/" + name));
   nlohmann::json j = nlohmann::json::parse(doc, nullptr, false);
   if (j.is_discarded() || !j.is_object() || j.value("Code", "") != "Success")
-    return Status::Failure("the instance role '" + name + "' has no usable credentials in the metadata service");
+    return Status::Failure("the instance role '" + name +
+                           "' has no usable credentials in the metadata service");
   Credentials c{j.value("AccessKeyId", ""), j.value("SecretAccessKey", ""), j.value("Token", "")};
-  if (c.empty()) return Status::Failure("the instance role '" + name + "' returned incomplete credentials");
+  if (c.empty())
+    return Status::Failure("the instance role '" + name + "' returned incomplete credentials");
   expiration_.reset();
   auto exp = ParseRfc3339(j.value("Expiration", ""));
   if (exp.ok()) expiration_ = *exp;
@@ -179,7 +189,8 @@ Result<Credentials> CredentialChain::FetchRole() {
 Result<Credentials> CredentialChain::Get() {
   std::lock_guard<std::mutex> lock(mu_);
   if (cached_) {
-    if (!expiration_ || std::chrono::system_clock::now() + options_.refresh_margin < *expiration_) return *cached_;
+    if (!expiration_ || std::chrono::system_clock::now() + options_.refresh_margin < *expiration_)
+      return *cached_;
     log::Debug("aws credentials: {} expire soon; refreshing", source_);
     CK_ASSIGN_OR_RETURN(Credentials fresh, FetchRole());
     cached_ = fresh;
@@ -200,13 +211,15 @@ Result<Credentials> CredentialChain::Get() {
     if (kv.count("aws_access_key_id") && kv.count("aws_secret_access_key")) {
       Credentials c{kv["aws_access_key_id"], kv["aws_secret_access_key"],
                     kv.count("aws_session_token") ? kv["aws_session_token"] : ""};
-      source_ = fmt::format("{} (profile {})", f == &credentials_ ? credentials_path_ : config_path_, profile_);
+      source_ = fmt::format("{} (profile {})",
+                            f == &credentials_ ? credentials_path_ : config_path_, profile_);
       cached_ = c;
       return c;
     }
   }
   if (profile_explicit_)
-    return Status::Failure(fmt::format("AWS profile '{}' has no aws_access_key_id / aws_secret_access_key", profile_));
+    return Status::Failure(
+        fmt::format("AWS profile '{}' has no aws_access_key_id / aws_secret_access_key", profile_));
   CK_ASSIGN_OR_RETURN(Credentials role, FetchRole());
   cached_ = role;
   return role;
@@ -229,9 +242,15 @@ Result<std::string> CredentialChain::Region() {
   }
   if (r.empty())
     return Status::Usage(
-        "no AWS region: pass --region, set AWS_REGION, or add 'region' to the profile in ~/.aws/config");
+        "no AWS region: pass --region, set AWS_REGION, or add 'region' to the profile in "
+        "~/.aws/config");
   region_ = r;
   return r;
+}
+
+void CredentialChain::Invalidate() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (expiration_) expiration_ = std::chrono::system_clock::now();
 }
 
 std::string CredentialChain::source() {

@@ -68,6 +68,9 @@ class CredentialChain {
   CredentialChain(ChainOptions options, Imds* imds);
   // Credentials to sign the next request with; refreshes expiring role ones.
   Result<Credentials> Get();
+  // After EC2 said the token expired: role credentials are fetched anew on
+  // the next Get() (static keys cannot be renewed and stay as they are).
+  void Invalidate();
   // The region, resolved once. kUsage when no source has one.
   Result<std::string> Region();
   // "environment", "shared credentials file (profile p)", "instance role r".

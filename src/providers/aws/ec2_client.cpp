@@ -1,9 +1,9 @@
 #include "providers/aws/ec2_client.h"
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -49,19 +49,21 @@ Result<Ec2Reply> Ec2Client::Call(const std::string& action, const Params& params
   std::string body = "Action=" + UriEncode(action, false) + "&Version=" + kApiVersion;
   for (const auto& [k, v] : params) body += "&" + UriEncode(k, false) + "=" + UriEncode(v, false);
   int transport_failures = 0;
+  bool renewed = false;
   Status last = Status::Failure(action + ": no attempt made");
   for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
     if (attempt > 0) {
       retries_++;
-      std::this_thread::sleep_for(
-          std::chrono::milliseconds(BackoffMs(attempt - 1, options_.base_backoff_ms, options_.max_backoff_ms, Rng())));
+      std::this_thread::sleep_for(std::chrono::milliseconds(
+          BackoffMs(attempt - 1, options_.base_backoff_ms, options_.max_backoff_ms, Rng())));
     }
     // Credentials are fetched per attempt: instance-role keys may be renewed between retries.
     CK_ASSIGN_OR_RETURN(Credentials creds, credentials_->Get());
     SignableRequest sr;
     sr.method = "POST";
     sr.path = url.path;
-    sr.headers = {{"Host", url.host}, {"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}};
+    sr.headers = {{"Host", url.host},
+                  {"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}};
     sr.body = body;
     SigningParams sp;
     sp.region = options_.region;
@@ -76,7 +78,8 @@ Result<Ec2Reply> Ec2Client::Call(const std::string& action, const Params& params
     auto t0 = std::chrono::steady_clock::now();
     auto resp = HttpSend(req);
     long ms = static_cast<long>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count());
     if (!resp.ok()) {
       log::Debug("ec2 {}: {} (attempt {})", action, resp.status().message(), attempt + 1);
       last = resp.status();
@@ -95,11 +98,19 @@ Result<Ec2Reply> Ec2Client::Call(const std::string& action, const Params& params
     }
     std::optional<Ec2Error> err;
     if (doc.ok()) err = ParseError(*doc);
-    reply.error = err ? *err : Ec2Error{fmt::format("HTTP{}", resp->status), "no EC2 error document", ""};
-    log::Debug("ec2 {}: HTTP {} {} in {} ms (attempt {})", action, resp->status, reply.error.code, ms, attempt + 1);
+    reply.error =
+        err ? *err : Ec2Error{fmt::format("HTTP{}", resp->status), "no EC2 error document", ""};
+    log::Debug("ec2 {}: HTTP {} {} in {} ms (attempt {})", action, resp->status, reply.error.code,
+               ms, attempt + 1);
+    if (reply.error.code == "ExpiredToken" && !renewed) {
+      // Instance-role keys can lapse between our refresh check and EC2's; renew once.
+      renewed = true;
+      credentials_->Invalidate();
+      continue;
+    }
     if (!IsRetryable(reply.error.code, resp->status)) return reply;
-    last = Status::Failure(fmt::format("{} failed after {} attempts: {}: {}", action, attempt + 1, reply.error.code,
-                                       reply.error.message));
+    last = Status::Failure(fmt::format("{} failed after {} attempts: {}: {}", action, attempt + 1,
+                                       reply.error.code, reply.error.message));
     if (attempt + 1 == options_.max_attempts) return reply;
   }
   return last;
@@ -115,26 +126,33 @@ Status Ec2Client::ErrorStatus(const std::string& action, const Ec2Error& e) cons
   const std::string& c = e.code;
   if (c == "AuthFailure" && e.message.find("region") != std::string::npos)
     return Status::Usage(fmt::format(
-        "unknown AWS region '{}': EC2 rejected it; pass a valid --region (e.g. us-east-1)", options_.region));
+        "unknown AWS region '{}': EC2 rejected it; pass a valid --region (e.g. us-east-1)",
+        options_.region));
   if (c == "AuthFailure" || c == "InvalidClientTokenId" || c == "UnrecognizedClientException")
-    return Status::Failure(fmt::format(
-        "AWS rejected the credentials ({}): check the access key id, --profile / AWS_PROFILE, or the instance role",
-        c));
+    return Status::Failure(
+        fmt::format("AWS rejected the credentials ({}): check the access key id, --profile / "
+                    "AWS_PROFILE, or the instance role",
+                    c));
   if (c == "SignatureDoesNotMatch")
     return Status::Failure(
-        "AWS rejected the request signature (SignatureDoesNotMatch): the secret access key does not match the "
+        "AWS rejected the request signature (SignatureDoesNotMatch): the secret access key does "
+        "not match the "
         "access key id; check the credentials");
-  if (c == "ExpiredToken" || (c == "RequestExpired" && e.message.find("token") != std::string::npos))
+  if (c == "ExpiredToken" ||
+      (c == "RequestExpired" && e.message.find("token") != std::string::npos))
     return Status::Failure(
-        "the AWS session token has expired (ExpiredToken): obtain fresh credentials (for example 'aws sso login' "
+        "the AWS session token has expired (ExpiredToken): obtain fresh credentials (for example "
+        "'aws sso login' "
         "or a new STS session) and retry");
   if (c == "RequestExpired")
-    return Status::Failure("AWS says the request expired (RequestExpired): this machine's clock is off; sync it "
-                           "(chrony/ntp) and retry");
+    return Status::Failure(
+        "AWS says the request expired (RequestExpired): this machine's clock is off; sync it "
+        "(chrony/ntp) and retry");
   if (c == "UnauthorizedOperation")
-    return Status::Failure(fmt::format(
-        "not authorized to call ec2:{} (UnauthorizedOperation): add ec2:{} to the IAM policy of this identity", action,
-        action));
+    return Status::Failure(
+        fmt::format("not authorized to call ec2:{} (UnauthorizedOperation): add ec2:{} to the IAM "
+                    "policy of this identity",
+                    action, action));
   if (c.ends_with(".Malformed") || c == "InvalidParameterValue" || c == "InvalidVolume.NotFound" ||
       c == "InvalidSnapshot.NotFound" || c == "InvalidInstanceID.NotFound")
     return Status::Usage(fmt::format("{}: {} ({})", action, e.message, c));

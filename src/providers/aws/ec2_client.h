@@ -34,8 +34,8 @@ struct Ec2Options {
 
 struct Ec2Reply {
   bool ok = false;
-  XmlNode doc;        // when ok
-  Ec2Error error;     // when !ok
+  XmlNode doc;     // when ok
+  Ec2Error error;  // when !ok
   long http_status = 0;
 };
 

@@ -1,13 +1,12 @@
 #include "providers/aws/ec2_xml.h"
 
+#include <fmt/format.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
 #include <charconv>
 #include <memory>
 #include <mutex>
-
-#include <fmt/format.h>
 
 namespace cloudkeep::aws {
 
@@ -59,7 +58,8 @@ Ec2Snapshot Snapshot(const XmlNode& n) {
 
 Status ExpectRoot(const XmlNode& root, std::string_view name) {
   if (root.name != name)
-    return Status::Failure(fmt::format("unexpected EC2 response: <{}> where <{}> was expected", root.name, name));
+    return Status::Failure(
+        fmt::format("unexpected EC2 response: <{}> where <{}> was expected", root.name, name));
   return Status::Ok();
 }
 
@@ -129,9 +129,9 @@ Result<VolumePage> ParseDescribeVolumes(const XmlNode& root) {
       if (const XmlNode* atts = item.Child("attachmentSet")) {
         for (const auto& a : atts->children) {
           if (a.name != "item") continue;
-          v.attachments.push_back(
-              {a.ChildText("instanceId"), a.ChildText("device"), a.ChildText("status"),
-               a.ChildText("deleteOnTermination") == "true"});
+          v.attachments.push_back({a.ChildText("instanceId"), a.ChildText("device"),
+                                   a.ChildText("status"),
+                                   a.ChildText("deleteOnTermination") == "true"});
         }
       }
       page.volumes.push_back(std::move(v));

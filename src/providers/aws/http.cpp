@@ -1,12 +1,11 @@
 #include "providers/aws/http.h"
 
 #include <curl/curl.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <memory>
 #include <mutex>
-
-#include <fmt/format.h>
 
 namespace cloudkeep::aws {
 
@@ -42,7 +41,8 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
   size_t colon = line.find(':');
   if (colon != std::string::npos) {
     std::string name = line.substr(0, colon);
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
     std::string value = line.substr(colon + 1);
     value.erase(0, value.find_first_not_of(" \t"));
     value.erase(value.find_last_not_of(" \t\r\n") + 1);
@@ -91,7 +91,8 @@ Result<HttpResponse> HttpSend(const HttpRequest& request) {
 
 Result<Url> ParseUrl(const std::string& url) {
   size_t sep = url.find("://");
-  if (sep == std::string::npos) return Status::Usage(fmt::format("'{}' is not a URL (expected http[s]://HOST[:PORT])", url));
+  if (sep == std::string::npos)
+    return Status::Usage(fmt::format("'{}' is not a URL (expected http[s]://HOST[:PORT])", url));
   Url u;
   u.scheme = url.substr(0, sep);
   if (u.scheme != "http" && u.scheme != "https")
@@ -102,8 +103,10 @@ Result<Url> ParseUrl(const std::string& url) {
   u.path = slash == std::string::npos ? "/" : rest.substr(slash);
   if (u.host.empty()) return Status::Usage(fmt::format("'{}' has no host", url));
   // Default ports are not part of the Host header (RFC 9110 section 7.2).
-  if (u.scheme == "https" && u.host.size() > 4 && u.host.ends_with(":443")) u.host.resize(u.host.size() - 4);
-  if (u.scheme == "http" && u.host.size() > 3 && u.host.ends_with(":80")) u.host.resize(u.host.size() - 3);
+  if (u.scheme == "https" && u.host.size() > 4 && u.host.ends_with(":443"))
+    u.host.resize(u.host.size() - 4);
+  if (u.scheme == "http" && u.host.size() > 3 && u.host.ends_with(":80"))
+    u.host.resize(u.host.size() - 3);
   return u;
 }
 

@@ -1,5 +1,6 @@
 #include "providers/aws/sigv4.h"
 
+#include <fmt/format.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
@@ -7,8 +8,6 @@
 #include <algorithm>
 #include <ctime>
 #include <map>
-
-#include <fmt/format.h>
 
 namespace cloudkeep::aws {
 
@@ -60,15 +59,17 @@ std::string NormalizePath(const std::string& path) {
   return out;
 }
 
-std::string DateStamp(const std::string& amz_date) { return amz_date.substr(0, 8); }
+std::string DateStamp(const std::string& amz_date) {
+  return amz_date.substr(0, 8);
+}
 
 struct Canonical {
   std::string request;
   std::string signed_headers;
 };
 
-Canonical BuildCanonical(const SignableRequest& r, const SigningParams& p, const std::string& payload_hash,
-                         bool query_signing) {
+Canonical BuildCanonical(const SignableRequest& r, const SigningParams& p,
+                         const std::string& payload_hash, bool query_signing) {
   std::string path = p.normalize_path ? NormalizePath(r.path) : r.path;
   if (path.empty()) path = "/";
   std::vector<std::pair<std::string, std::string>> q;
@@ -92,8 +93,8 @@ Canonical BuildCanonical(const SignableRequest& r, const SigningParams& p, const
   }
   Canonical c;
   c.signed_headers = signed_headers;
-  c.request = fmt::format("{}\n{}\n{}\n{}\n{}\n{}", r.method, UriEncode(path, true), query, canon_headers,
-                          signed_headers, payload_hash);
+  c.request = fmt::format("{}\n{}\n{}\n{}\n{}\n{}", r.method, UriEncode(path, true), query,
+                          canon_headers, signed_headers, payload_hash);
   return c;
 }
 
@@ -104,11 +105,14 @@ std::string SigningKey(const Credentials& creds, const std::string& date, const 
   return HmacSha256(k, "aws4_request");
 }
 
-Signature Finish(const Canonical& c, const Credentials& creds, const SigningParams& p, const std::string& amz_date) {
+Signature Finish(const Canonical& c, const Credentials& creds, const SigningParams& p,
+                 const std::string& amz_date) {
   Signature s;
   s.canonical_request = c.request;
-  std::string scope = fmt::format("{}/{}/{}/aws4_request", DateStamp(amz_date), p.region, p.service);
-  s.string_to_sign = fmt::format("{}\n{}\n{}\n{}", kAlgorithm, amz_date, scope, Sha256Hex(c.request));
+  std::string scope =
+      fmt::format("{}/{}/{}/aws4_request", DateStamp(amz_date), p.region, p.service);
+  s.string_to_sign =
+      fmt::format("{}\n{}\n{}\n{}", kAlgorithm, amz_date, scope, Sha256Hex(c.request));
   s.signature = Hex(HmacSha256(SigningKey(creds, DateStamp(amz_date), p), s.string_to_sign));
   s.authorization = fmt::format("{} Credential={}/{}, SignedHeaders={}, Signature={}", kAlgorithm,
                                 creds.access_key_id, scope, c.signed_headers, s.signature);
@@ -122,7 +126,8 @@ std::string UriEncode(const std::string& s, bool keep_slash) {
   std::string out;
   out.reserve(s.size() * 3);
   for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' ||
+        (keep_slash && c == '/')) {
       out += static_cast<char>(c);
     } else {
       out += '%';
@@ -136,7 +141,8 @@ std::string UriEncode(const std::string& s, bool keep_slash) {
 std::string UriDecode(const std::string& s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() + 0 && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+    if (s[i] == '%' && i + 2 < s.size() + 0 &&
+        std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
         std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
       out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
       i += 2;
@@ -176,26 +182,30 @@ std::string Sha256Hex(const std::string& data) {
 std::string HmacSha256(const std::string& key, const std::string& data) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
-       data.size(), md, &len);
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &len);
   return std::string(reinterpret_cast<char*>(md), len);
 }
 
-Signature SignHeaders(SignableRequest& request, const Credentials& creds, const SigningParams& params) {
+Signature SignHeaders(SignableRequest& request, const Credentials& creds,
+                      const SigningParams& params) {
   std::string amz_date = AmzDate(params.time);
   std::string payload_hash = Sha256Hex(request.body);
   request.headers.emplace_back("X-Amz-Date", amz_date);
   if (params.sign_body) request.headers.emplace_back("x-amz-content-sha256", payload_hash);
   bool token = !creds.session_token.empty();
-  if (token && !params.omit_session_token) request.headers.emplace_back("X-Amz-Security-Token", creds.session_token);
+  if (token && !params.omit_session_token)
+    request.headers.emplace_back("X-Amz-Security-Token", creds.session_token);
   Canonical c = BuildCanonical(request, params, payload_hash, false);
   Signature s = Finish(c, creds, params, amz_date);
-  if (token && params.omit_session_token) request.headers.emplace_back("X-Amz-Security-Token", creds.session_token);
+  if (token && params.omit_session_token)
+    request.headers.emplace_back("X-Amz-Security-Token", creds.session_token);
   request.headers.emplace_back("Authorization", s.authorization);
   return s;
 }
 
-Signature SignQuery(SignableRequest& request, const Credentials& creds, const SigningParams& params) {
+Signature SignQuery(SignableRequest& request, const Credentials& creds,
+                    const SigningParams& params) {
   std::string amz_date = AmzDate(params.time);
   std::string payload_hash = Sha256Hex(request.body);
   // The signed-headers list goes into the query before the signature is
@@ -203,17 +213,20 @@ Signature SignQuery(SignableRequest& request, const Credentials& creds, const Si
   SignableRequest probe = request;
   probe.query.clear();
   std::string signed_headers = BuildCanonical(probe, params, payload_hash, true).signed_headers;
-  std::string scope = fmt::format("{}/{}/{}/aws4_request", DateStamp(amz_date), params.region, params.service);
+  std::string scope =
+      fmt::format("{}/{}/{}/aws4_request", DateStamp(amz_date), params.region, params.service);
   request.query.emplace_back("X-Amz-Algorithm", kAlgorithm);
   request.query.emplace_back("X-Amz-Credential", creds.access_key_id + "/" + scope);
   request.query.emplace_back("X-Amz-Date", amz_date);
   request.query.emplace_back("X-Amz-SignedHeaders", signed_headers);
   request.query.emplace_back("X-Amz-Expires", std::to_string(params.expires_seconds));
   bool token = !creds.session_token.empty();
-  if (token && !params.omit_session_token) request.query.emplace_back("X-Amz-Security-Token", creds.session_token);
+  if (token && !params.omit_session_token)
+    request.query.emplace_back("X-Amz-Security-Token", creds.session_token);
   Canonical c = BuildCanonical(request, params, payload_hash, true);
   Signature s = Finish(c, creds, params, amz_date);
-  if (token && params.omit_session_token) request.query.emplace_back("X-Amz-Security-Token", creds.session_token);
+  if (token && params.omit_session_token)
+    request.query.emplace_back("X-Amz-Security-Token", creds.session_token);
   request.query.emplace_back("X-Amz-Signature", s.signature);
   return s;
 }

@@ -55,8 +55,10 @@ struct Signature {
   std::string authorization;  // header signing: the Authorization value
 };
 
-Signature SignHeaders(SignableRequest& request, const Credentials& creds, const SigningParams& params);
-Signature SignQuery(SignableRequest& request, const Credentials& creds, const SigningParams& params);
+Signature SignHeaders(SignableRequest& request, const Credentials& creds,
+                      const SigningParams& params);
+Signature SignQuery(SignableRequest& request, const Credentials& creds,
+                    const SigningParams& params);
 
 // RFC 3986 section 2.3: everything but unreserved characters is %XX
 // (upper-case hex); '/' is kept when `keep_slash`.

@@ -125,7 +125,8 @@ TEST(Ec2Client, ErrorsMapToExitClasses) {
   EXPECT_EQ(st("AuthFailure").code(), Status::Code::kFailure);
   EXPECT_EQ(st("SignatureDoesNotMatch").code(), Status::Code::kFailure);
   EXPECT_NE(st("ExpiredToken").message().find("expired"), std::string::npos);
-  EXPECT_EQ(st("AuthFailure", "Credential should be scoped to a valid region").code(), Status::Code::kUsage);
+  EXPECT_EQ(st("AuthFailure", "Credential should be scoped to a valid region").code(),
+            Status::Code::kUsage);
   EXPECT_EQ(st("InvalidSnapshotID.Malformed").code(), Status::Code::kUsage);
   EXPECT_EQ(st("InvalidVolume.NotFound").code(), Status::Code::kUsage);
 }
@@ -156,7 +157,8 @@ TEST(Ec2Client, BackoffIsCappedFullJitter) {
 }
 
 TEST(Credentials, IniSectionsAndComments) {
-  auto ini = ParseIni("# c\n[default]\naws_access_key_id = AKID\n\n[profile ops]\nregion=eu-west-1 \n; x\n");
+  auto ini = ParseIni(
+      "# c\n[default]\naws_access_key_id = AKID\n\n[profile ops]\nregion=eu-west-1 \n; x\n");
   EXPECT_EQ(ini["default"]["aws_access_key_id"], "AKID");
   EXPECT_EQ(ini["profile ops"]["region"], "eu-west-1");
 }
@@ -164,7 +166,8 @@ TEST(Credentials, IniSectionsAndComments) {
 TEST(Credentials, ChainOrderEnvThenFiles) {
   fs::path dir = fs::temp_directory_path() / ("ck-aws-cred-" + std::to_string(::getpid()));
   fs::create_directories(dir);
-  std::ofstream(dir / "credentials") << "[ops]\naws_access_key_id = AKIDFILE\naws_secret_access_key = filesecret\n";
+  std::ofstream(dir / "credentials")
+      << "[ops]\naws_access_key_id = AKIDFILE\naws_secret_access_key = filesecret\n";
   std::ofstream(dir / "config") << "[profile ops]\nregion = ap-south-1\n";
   ::unsetenv("AWS_ACCESS_KEY_ID");
   ::unsetenv("AWS_SECRET_ACCESS_KEY");
@@ -172,20 +175,23 @@ TEST(Credentials, ChainOrderEnvThenFiles) {
   ::unsetenv("AWS_DEFAULT_REGION");
   Imds disabled(ImdsOptions{"http://127.0.0.1:1", true});
   {
-    CredentialChain chain({"ops", "", (dir / "credentials").string(), (dir / "config").string()}, &disabled);
+    CredentialChain chain({"ops", "", (dir / "credentials").string(), (dir / "config").string()},
+                          &disabled);
     auto c = chain.Get();
     ASSERT_TRUE(c.ok()) << c.status().message();
     EXPECT_EQ(c->access_key_id, "AKIDFILE");
     EXPECT_EQ(*chain.Region(), "ap-south-1");
   }
   {
-    CredentialChain chain({"nosuch", "", (dir / "credentials").string(), (dir / "config").string()}, &disabled);
+    CredentialChain chain({"nosuch", "", (dir / "credentials").string(), (dir / "config").string()},
+                          &disabled);
     EXPECT_EQ(chain.Get().status().code(), Status::Code::kUsage);
   }
   {
     ::setenv("AWS_ACCESS_KEY_ID", "AKIDENV", 1);
     ::setenv("AWS_SECRET_ACCESS_KEY", "envsecret", 1);
-    CredentialChain chain({"", "us-east-2", (dir / "credentials").string(), (dir / "config").string()}, &disabled);
+    CredentialChain chain(
+        {"", "us-east-2", (dir / "credentials").string(), (dir / "config").string()}, &disabled);
     EXPECT_EQ(chain.Get()->access_key_id, "AKIDENV");
     EXPECT_EQ(*chain.Region(), "us-east-2");
     ::unsetenv("AWS_ACCESS_KEY_ID");
@@ -206,10 +212,14 @@ TEST(AwsProvider, NvmeLinksMapVolumesNotPositions) {
   fs::create_directories(dir / "dev");
   std::ofstream(dir / "dev" / "nvme1n1") << "";
   std::ofstream(dir / "dev" / "nvme0n1") << "";
-  fs::create_symlink(dir / "dev" / "nvme1n1", dir / "nvme-Amazon_Elastic_Block_Store_vol0123456789abcdef0");
-  fs::create_symlink(dir / "dev" / "nvme0n1", dir / "nvme-Amazon_Elastic_Block_Store_vol0fedcba9876543210");
-  fs::create_symlink(dir / "dev" / "nvme0n1", dir / "nvme-Amazon_Elastic_Block_Store_vol0fedcba9876543210-part1");
-  fs::create_symlink(dir / "dev" / "nvme0n1", dir / "nvme-Amazon_EC2_NVMe_Instance_Storage_AWS1234");
+  fs::create_symlink(dir / "dev" / "nvme1n1",
+                     dir / "nvme-Amazon_Elastic_Block_Store_vol0123456789abcdef0");
+  fs::create_symlink(dir / "dev" / "nvme0n1",
+                     dir / "nvme-Amazon_Elastic_Block_Store_vol0fedcba9876543210");
+  fs::create_symlink(dir / "dev" / "nvme0n1",
+                     dir / "nvme-Amazon_Elastic_Block_Store_vol0fedcba9876543210-part1");
+  fs::create_symlink(dir / "dev" / "nvme0n1",
+                     dir / "nvme-Amazon_EC2_NVMe_Instance_Storage_AWS1234");
   auto m = MapEbsDevices(dir.string());
   EXPECT_EQ(m.size(), 2u);
   EXPECT_EQ(m["vol-0123456789abcdef0"], (dir / "dev" / "nvme1n1").string());
@@ -250,7 +260,8 @@ TEST(AwsProvider, TagsRoundTrip) {
 
 TEST(Http, UrlHostKeepsNonDefaultPorts) {
   EXPECT_EQ(ParseUrl("https://ec2.eu-west-1.amazonaws.com")->host, "ec2.eu-west-1.amazonaws.com");
-  EXPECT_EQ(ParseUrl("https://ec2.eu-west-1.amazonaws.com:443/")->host, "ec2.eu-west-1.amazonaws.com");
+  EXPECT_EQ(ParseUrl("https://ec2.eu-west-1.amazonaws.com:443/")->host,
+            "ec2.eu-west-1.amazonaws.com");
   EXPECT_EQ(ParseUrl("http://127.0.0.1:18000")->host, "127.0.0.1:18000");
   EXPECT_EQ(ParseUrl("ftp://x").status().code(), Status::Code::kUsage);
   EXPECT_EQ(ParseUrl("127.0.0.1").status().code(), Status::Code::kUsage);

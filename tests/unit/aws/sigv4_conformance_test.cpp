@@ -2,11 +2,11 @@
 // to shared/conformance/sigv4) through the signer, for header and query
 // signing: canonical request, string to sign, signature, Authorization.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "providers/aws/sigv4.h"
@@ -23,7 +23,9 @@ std::string Slurp(const fs::path& p) {
   return ss.str();
 }
 
-std::string SuiteDir() { return std::string(CK_SOURCE_DIR) + "/../shared/conformance/sigv4/v4"; }
+std::string SuiteDir() {
+  return std::string(CK_SOURCE_DIR) + "/../shared/conformance/sigv4/v4";
+}
 
 SignableRequest ParseRequest(const std::string& text) {
   SignableRequest r;
@@ -111,7 +113,8 @@ TEST(SigV4Conformance, EveryCase) {
     EXPECT_EQ(qs.canonical_request, Slurp(d / "query-canonical-request.txt"));
     EXPECT_EQ(qs.string_to_sign, Slurp(d / "query-string-to-sign.txt"));
     EXPECT_EQ(qs.signature, Slurp(d / "query-signature.txt"));
-    EXPECT_NE(Slurp(d / "query-signed-request.txt").find("X-Amz-Signature=" + qs.signature), std::string::npos);
+    EXPECT_NE(Slurp(d / "query-signed-request.txt").find("X-Amz-Signature=" + qs.signature),
+              std::string::npos);
     ++cases;
   }
   EXPECT_EQ(cases, 38);

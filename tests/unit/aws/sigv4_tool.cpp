@@ -1,10 +1,9 @@
 // Signs the cases of tests/fakes/sigv4-crosscheck.mjs with cloudkeep's signer
 // and prints the Authorization headers as a JSON array, in the same order, for
 // test_aws_sigv4_crosscheck.sh to compare with the AWS SDK's.
-#include <nlohmann/json.hpp>
-
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "providers/aws/sigv4.h"
 
@@ -21,9 +20,11 @@ int main(int argc, char** argv) {
     aws::SignableRequest r;
     r.method = "POST";
     r.path = c["path"];
-    r.headers = {{"Host", c["host"]}, {"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}};
+    r.headers = {{"Host", c["host"]},
+                 {"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}};
     r.body = c["body"];
-    aws::Credentials creds{c["access_key_id"], c["secret_access_key"], c.value("session_token", "")};
+    aws::Credentials creds{c["access_key_id"], c["secret_access_key"],
+                           c.value("session_token", "")};
     aws::SigningParams p;
     p.region = c["region"];
     p.service = "ec2";
