@@ -33,6 +33,27 @@ expect_rc 0 ck --json snapshot create "$img"
 third="$(json_get 'd["snapshots"][0]["id"]' <<<"$OUT")"
 expect_eq "$(json_get 'd["snapshots"][0]["new_bytes"]' <<<"$OUT")" "0" "unchanged volume must add no bytes"
 
+# An image file untouched since the last capture is not read again (its
+# inode, size, mtime and ctime are recorded); one byte changed and it is.
+cp "$img" "$WORK/before-touch.img"
+sleep 1.2
+expect_rc 0 ck --json snapshot create "$img"
+expect_contains "$ERR" "unchanged since $third"
+fourth="$(json_get 'd["snapshots"][0]["id"]' <<<"$OUT")"
+expect_rc 0 ck snapshot restore "$fourth" --to "$WORK/r4.img"
+cmp "$img" "$WORK/r4.img" || fail "a snapshot reusing the previous chunk table does not restore"
+rm -f "$WORK/r4.img"
+printf 'x' | dd of="$img" bs=1 seek=12345 conv=notrunc status=none
+sleep 1.2
+expect_rc 0 ck --json snapshot create "$img"
+expect_not_contains "$ERR" "unchanged since"
+fifth="$(json_get 'd["snapshots"][0]["id"]' <<<"$OUT")"
+expect_rc 0 ck snapshot restore "$fifth" --to "$WORK/r5.img"
+cmp "$img" "$WORK/r5.img" || fail "a one-byte change was missed"
+rm -f "$WORK/r5.img"
+expect_rc 0 ck snapshot delete "$fourth" "$fifth"
+cp "$WORK/before-touch.img" "$img"
+
 # Each snapshot restores on its own to the image it saw.
 cp "$img" "$WORK/vol-now.img"
 expect_rc 0 ck snapshot restore "$third" --to "$WORK/r3.img"

@@ -37,7 +37,42 @@ struct CapturedVolume {
   std::string source;         // what Finalize reads: the clone or the volume itself
   std::string clone;          // FICLONE copy to delete afterwards, if any
   std::optional<ExportResult> exported;  // set when the data was read during capture
+  std::string identity;                  // image files: see Manifest::source_identity
+  int64_t ctime_ns = 0;
 };
+
+// "dev:ino:size:mtime_ns:ctime_ns" of an image file; empty for devices.
+std::string FileIdentity(const std::string& path, int64_t* ctime_ns) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return "";
+  *ctime_ns = st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec;
+  return fmt::format("{}:{}:{}:{}:{}", st.st_dev, st.st_ino, st.st_size,
+                     st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec, *ctime_ns);
+}
+
+// The chunk table of an earlier snapshot of the same, untouched file. Every
+// write changes a file's ctime, which no user can set; requiring the earlier
+// capture to be at least a second younger than that ctime rules out a write
+// landing in the same timestamp tick just after it (git's "racy" case).
+std::optional<Manifest> UnchangedSince(LocalStore& store, const CapturedVolume& cv) {
+  if (cv.identity.empty() || std::getenv("CLOUDKEEP_REREAD")) return std::nullopt;
+  auto manifests = store.LoadManifests();
+  if (!manifests.ok()) return std::nullopt;
+  std::optional<Manifest> best;
+  for (auto& m : *manifests) {
+    if (m.snapshot.volume_id != cv.volume.id || m.source_identity != cv.identity) continue;
+    if (m.chunk_size != store.chunk_size()) continue;
+    int64_t captured_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(m.snapshot.created.time_since_epoch()).count();
+    if (captured_ns < cv.ctime_ns + 1000000000LL) continue;
+    if (!best || m.snapshot.created > best->snapshot.created) best = std::move(m);
+  }
+  if (best) {
+    for (const auto& h : best->chunks)
+      if (!IsZeroHash(h) && !store.chunks().Exists(h)) return std::nullopt;
+  }
+  return best;
+}
 
 class LocalCapture final : public snapshot::CaptureHandle {
  public:
@@ -169,6 +204,7 @@ Result<std::unique_ptr<snapshot::CaptureHandle>> LocalProvider::Capture(const sn
     cv.id = NewSnapshotId();
     cv.created = SystemClock::Default().Now();
     cv.source = v.device;
+    if (v.kind == "file") cv.identity = FileIdentity(v.device, &cv.ctime_ns);
     std::string why = "not an image file";
     if (v.kind == "file" && !options_.no_reflink) {
       cv.clone = CloneFile(v.device, cv.id, &why);
@@ -215,10 +251,16 @@ Result<std::vector<Snapshot>> LocalProvider::Finalize(std::unique_ptr<snapshot::
   std::vector<Snapshot> out;
   Status failure;
   for (auto& cv : capture->volumes) {
-    Result<ExportResult> exported = cv.exported ? Result<ExportResult>(std::move(*cv.exported))
-                                                : ExportVolume(*store, cv.source, cv.volume.size_bytes,
-                                                               Threads(options_.threads), options_.zstd_level,
-                                                               "exporting " + cv.volume.device);
+    std::optional<Manifest> previous = cv.exported ? std::nullopt : UnchangedSince(*store, cv);
+    if (previous) {
+      log::Info("{}: unchanged since {} (same inode, size, mtime and ctime); reusing its chunk table",
+                cv.volume.device, previous->snapshot.id);
+    }
+    Result<ExportResult> exported =
+        cv.exported ? Result<ExportResult>(std::move(*cv.exported))
+        : previous  ? Result<ExportResult>(ExportResult{std::move(previous->chunks), {}})
+                    : ExportVolume(*store, cv.source, cv.volume.size_bytes, Threads(options_.threads),
+                                   options_.zstd_level, "exporting " + cv.volume.device);
     Status s = exported.status();
     if (s.ok()) s = store->SyncData();
     if (s.ok()) s = store->chunks().Publish();
@@ -234,6 +276,7 @@ Result<std::vector<Snapshot>> LocalProvider::Finalize(std::unique_ptr<snapshot::
     Manifest m;
     m.chunk_size = store->chunk_size();
     m.chunks = std::move(exported->table);
+    m.source_identity = cv.identity;
     Snapshot& snap = m.snapshot;
     snap.id = cv.id;
     snap.volume_id = cv.volume.id;

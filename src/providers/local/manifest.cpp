@@ -44,6 +44,7 @@ std::string EncodeManifest(const Manifest& m) {
   doc["format"] = kFormat;
   for (auto& [k, v] : j.items()) doc[k] = v;
   doc["chunk_size"] = m.chunk_size;
+  if (!m.source_identity.empty()) doc["source_identity"] = m.source_identity;
   std::string raw;
   raw.reserve(m.chunks.size() * 32);
   for (const auto& h : m.chunks) raw.append(reinterpret_cast<const char*>(h.data()), 32);
@@ -87,6 +88,7 @@ Result<Manifest> DecodeManifest(const std::string& bytes) {
     if (doc.contains("freeze_us")) s.freeze_us = doc["freeze_us"].get<int64_t>();
     if (doc.contains("lock_us")) s.lock_us = doc["lock_us"].get<int64_t>();
     m.chunk_size = doc.at("chunk_size").get<uint64_t>();
+    m.source_identity = doc.value("source_identity", "");
     if (m.chunk_size < 4096 || m.chunk_size > (64u << 20)) return bad("bad chunk size");
     uint64_t count = doc.at("chunk_count").get<uint64_t>();
     if (count != (s.size_bytes + m.chunk_size - 1) / m.chunk_size) return bad("chunk count does not match size");

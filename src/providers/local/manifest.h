@@ -18,6 +18,10 @@ namespace cloudkeep::local {
 struct Manifest {
   snapshot::Snapshot snapshot;
   uint64_t chunk_size = 0;
+  // For image files: device, inode, size, mtime and ctime (ns) of the source
+  // at capture, so that the next snapshot of an untouched file can reuse
+  // this chunk table without reading it (as restic's and borg's file caches).
+  std::string source_identity;
   // One entry per chunk_size slice of the volume; the zero hash marks an
   // all-zero slice that is not stored.
   std::vector<ChunkHash> chunks;

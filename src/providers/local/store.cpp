@@ -90,7 +90,18 @@ Result<std::unique_ptr<LocalStore>> LocalStore::Open(const std::string& root, bo
       }
     }
     for (const char* sub : {"/chunks", "/snapshots", "/tmp"}) CK_RETURN_IF_ERROR(MakeDir(root + sub));
-    Json cfg = {{"format", "cloudkeep-store-1"}, {"chunk_size", kDefaultChunkSize}};
+    // A new store's chunk size may be chosen once, at creation (bench/chunk-size.sh measures it).
+    uint64_t chunk_size = kDefaultChunkSize;
+    if (const char* env = std::getenv("CLOUDKEEP_CHUNK_SIZE"); env && *env) {
+      char* end = nullptr;
+      unsigned long long v = std::strtoull(env, &end, 10);
+      if (*end || v < 4096 || v > (16u << 20) || (v & (v - 1))) {
+        return Status::Usage(fmt::format(
+            "invalid CLOUDKEEP_CHUNK_SIZE '{}': a power of two from 4096 to 16777216 bytes", env));
+      }
+      chunk_size = v;
+    }
+    Json cfg = {{"format", "cloudkeep-store-1"}, {"chunk_size", chunk_size}};
     CK_RETURN_IF_ERROR(WriteFileAtomic(config, cfg.dump(1) + "\n"));
   }
   CK_ASSIGN_OR_RETURN(std::string text, ReadFile(config));
