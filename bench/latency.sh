@@ -36,7 +36,7 @@ run_env() {
   local n=$((SECS * 10000))
   ck_rtt() {
     $cl "$CK" --json latency probe "$addr:$ckp" --proto "$1" --count "$n" --interval 0 --warmup 1000 --timeout 1s |
-      $PY -c 'import json,sys; t=json.load(sys.stdin)["targets"][0]; print(t["p50_us"], t["p99_us"])'
+      $PY -c 'import json,sys; t=json.load(sys.stdin)["targets"][0]; u=t.get("user_space", t); print(t["p50_us"], t["p99_us"], u["p50_us"], u["p99_us"])'
   }
   sp_rtt() {
     $cl sockperf ping-pong $1 -i "$addr" -p "$skp" -t "$SECS" --full-rtt 2>&1 |
@@ -60,20 +60,22 @@ print(2*v)'
       $PY -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9)'
   }
   local cu ct su st qu qt
-  read -r cu_p50 cu_p99 < <(ck_rtt udp)
+  read -r cu_p50 cu_p99 cuu_p50 cuu_p99 < <(ck_rtt udp)
   read -r su_p50 su_p99 < <(sp_rtt "")
-  read -r ct_p50 ct_p99 < <(ck_rtt tcp)
+  read -r ct_p50 ct_p99 _ _ < <(ck_rtt tcp)
   read -r st_p50 st_p99 < <(sp_rtt "--tcp")
   qu=$(qp_lat udp_lat)
   qt=$(qp_lat tcp_lat)
   c1=$(ck_tp 1); i1=$(ip_tp 1); c4=$(ck_tp 4); i4=$(ip_tp 4)
   echo "== $label"
-  $PY - "$cu_p50" "$cu_p99" "$su_p50" "$su_p99" "$qu" "$ct_p50" "$ct_p99" "$st_p50" "$st_p99" "$qt" "$c1" "$i1" "$c4" "$i4" <<'PY'
+  $PY - "$cu_p50" "$cu_p99" "$su_p50" "$su_p99" "$qu" "$ct_p50" "$ct_p99" "$st_p50" "$st_p99" "$qt" "$c1" "$i1" "$c4" "$i4" "$cuu_p50" "$cuu_p99" <<'PY'
 import sys
 a=[float(x) for x in sys.argv[1:]]
-cu,cu9,su,su9,qu,ct,ct9,st,st9,qt,c1,i1,c4,i4=a
-print(f"  RTT UDP  p50: cloudkeep {cu:8.1f} us  sockperf {su:8.1f} us  ratio {cu/su:5.2f}  | qperf 2x one-way {qu:7.1f} us  ratio {cu/qu:5.2f}")
-print(f"  RTT UDP  p99: cloudkeep {cu9:8.1f} us  sockperf {su9:8.1f} us  ratio {cu9/su9:5.2f}")
+cu,cu9,su,su9,qu,ct,ct9,st,st9,qt,c1,i1,c4,i4,uu,uu9=a
+print(f"  RTT UDP  p50: cloudkeep user-space {uu:6.1f} us  sockperf {su:8.1f} us  ratio {uu/su:5.2f}   (same clock as sockperf)")
+print(f"  RTT UDP  p99: cloudkeep user-space {uu9:6.1f} us  sockperf {su9:8.1f} us  ratio {uu9/su9:5.2f}")
+print(f"  RTT UDP  p50: cloudkeep kernel ts  {cu:6.1f} us  sockperf {su:8.1f} us  ratio {cu/su:5.2f}  | qperf 2x one-way {qu:7.1f} us  ratio {cu/qu:5.2f}")
+print(f"  RTT UDP  p99: cloudkeep kernel ts  {cu9:6.1f} us  sockperf {su9:8.1f} us  ratio {cu9/su9:5.2f}")
 print(f"  RTT TCP  p50: cloudkeep {ct:8.1f} us  sockperf {st:8.1f} us  ratio {ct/st:5.2f}  | qperf 2x one-way {qt:7.1f} us  ratio {ct/qt:5.2f}")
 print(f"  RTT TCP  p99: cloudkeep {ct9:8.1f} us  sockperf {st9:8.1f} us  ratio {ct9/st9:5.2f}")
 print(f"  TCP 1 stream : cloudkeep {c1:6.2f} Gbit/s  iperf3 {i1:6.2f} Gbit/s  ratio {c1/i1:5.2f}")
