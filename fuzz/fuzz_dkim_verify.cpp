@@ -16,7 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto msg = cloudkeep::mail::ParseMailMessage(text);
   if (msg.ok()) {
     (void)cloudkeep::mail::CanonBody(cloudkeep::mail::DkimCanon::kRelaxed, msg->body);
-    for (const auto& h : msg->headers) (void)cloudkeep::mail::CanonHeader(cloudkeep::mail::DkimCanon::kRelaxed, h.raw);
+    for (const auto& h : msg->headers)
+      (void)cloudkeep::mail::CanonHeader(cloudkeep::mail::DkimCanon::kRelaxed, h.raw);
   }
   return 0;
 }

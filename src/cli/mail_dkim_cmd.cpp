@@ -30,14 +30,16 @@ struct DnsFlags {
 };
 
 void AddDnsFlags(CLI::App* cmd, DnsFlags* f) {
-  cmd->add_option("--resolver", f->resolver,
-                  "Ask this DNS server (ADDR[:PORT], IPv6 as [ADDR]:PORT) instead of /etc/resolv.conf's");
+  cmd->add_option(
+      "--resolver", f->resolver,
+      "Ask this DNS server (ADDR[:PORT], IPv6 as [ADDR]:PORT) instead of /etc/resolv.conf's");
   cmd->add_option("--timeout", f->timeout, "Give up on one DNS query after this long (default 5s)");
 }
 
 Result<std::unique_ptr<mail::Resolver>> MakeResolver(const DnsFlags& f) {
   CK_ASSIGN_OR_RETURN(Micros timeout, DurationFlag(f.timeout, BareNumber::kSeconds, "--timeout"));
-  if (timeout.count() <= 0) return Status::Usage(fmt::format("--timeout '{}' must be positive", f.timeout));
+  if (timeout.count() <= 0)
+    return Status::Usage(fmt::format("--timeout '{}' must be positive", f.timeout));
   mail::ResolverOptions o;
   o.server = f.resolver;
   o.timeout_ms = static_cast<int>(std::max<int64_t>(1, timeout.count() / 1000));
@@ -52,7 +54,9 @@ Result<std::string> ReadMessage(const std::string& path) {
     return ss.str();
   }
   auto data = ReadFile(path);
-  if (!data.ok()) return Status::Usage(fmt::format("cannot read message '{}': {}", path, data.status().message()));
+  if (!data.ok())
+    return Status::Usage(
+        fmt::format("cannot read message '{}': {}", path, data.status().message()));
   return data;
 }
 
@@ -94,18 +98,23 @@ void AddKeygen(CLI::App* group, Context& ctx) {
     bool force = false;
   };
   auto f = std::make_shared<Flags>();
-  auto* cmd = group->add_subcommand("keygen", "Make a DKIM key pair and print the TXT record to publish");
+  auto* cmd =
+      group->add_subcommand("keygen", "Make a DKIM key pair and print the TXT record to publish");
   cmd->add_option("--type", f->type, "rsa (default) or ed25519 (RFC 8463)");
   cmd->add_option("--bits", f->bits, "RSA key size (default 2048)");
-  cmd->add_option("--selector", f->selector, "Selector: the key is published at SELECTOR._domainkey.DOMAIN")
+  cmd->add_option("--selector", f->selector,
+                  "Selector: the key is published at SELECTOR._domainkey.DOMAIN")
       ->required();
   cmd->add_option("--domain", f->domain, "The signing domain (d=)")->required();
-  cmd->add_option("--out", f->out, "Write the private key (PEM, mode 0600) to this file")->required();
+  cmd->add_option("--out", f->out, "Write the private key (PEM, mode 0600) to this file")
+      ->required();
   cmd->add_flag("--force", f->force, "Overwrite --out if it exists");
   cmd->footer(
       "Examples:\n"
-      "  cloudkeep mail dkim keygen --selector mail2026 --domain example.com --out /etc/dkim/mail2026.pem\n"
-      "  cloudkeep mail dkim keygen --type ed25519 --selector ed2026 --domain example.com --out ed2026.pem");
+      "  cloudkeep mail dkim keygen --selector mail2026 --domain example.com --out "
+      "/etc/dkim/mail2026.pem\n"
+      "  cloudkeep mail dkim keygen --type ed25519 --selector ed2026 --domain example.com --out "
+      "ed2026.pem");
   cmd->callback(Action(ctx, [&ctx, f]() -> Status {
     mail::DkimKeyType type;
     if (f->type == "rsa") {
@@ -151,40 +160,52 @@ void AddSign(CLI::App* group, Context& ctx) {
     bool no_timestamp = false;
   };
   auto f = std::make_shared<Flags>();
-  auto* cmd = group->add_subcommand("sign", "Sign a message (RFC 6376; rsa-sha256 or ed25519-sha256)");
+  auto* cmd =
+      group->add_subcommand("sign", "Sign a message (RFC 6376; rsa-sha256 or ed25519-sha256)");
   cmd->add_option("MESSAGE", f->message, "Message file (default: stdin)");
-  cmd->add_option("--key", f->key, "Private key: PEM from keygen, or dkimpy's base64 Ed25519 seed")->required();
+  cmd->add_option("--key", f->key, "Private key: PEM from keygen, or dkimpy's base64 Ed25519 seed")
+      ->required();
   cmd->add_option("--domain", f->domain, "Signing domain (d=)")->required();
   cmd->add_option("--selector", f->selector, "Selector (s=)")->required();
   cmd->add_option("--canon", f->canon, "Header/body canonicalization (default relaxed/relaxed)");
   cmd->add_option("--headers", f->headers,
-                  "Header fields to sign, e.g. from:to:subject (default: the usual ones present, From over-signed)");
-  cmd->add_option("--identity", f->identity, "Agent or user identifier (i=), e.g. @news.example.com");
+                  "Header fields to sign, e.g. from:to:subject (default: the usual ones present, "
+                  "From over-signed)");
+  cmd->add_option("--identity", f->identity,
+                  "Agent or user identifier (i=), e.g. @news.example.com");
   cmd->add_option("--expire", f->expire, "Signature expires this long after signing (x=), e.g. 7d");
   cmd->add_flag("--no-timestamp", f->no_timestamp, "Leave out the signing time (t=)");
   cmd->add_option("--out", f->out, "Write the signed message here instead of stdout");
   cmd->footer(
       "Examples:\n"
-      "  cloudkeep mail dkim sign --key mail2026.pem --domain example.com --selector mail2026 msg.eml > signed.eml\n"
-      "  sendmail-filter | cloudkeep mail dkim sign --key ed.pem --domain example.com --selector ed2026 --canon "
+      "  cloudkeep mail dkim sign --key mail2026.pem --domain example.com --selector mail2026 "
+      "msg.eml > signed.eml\n"
+      "  sendmail-filter | cloudkeep mail dkim sign --key ed.pem --domain example.com --selector "
+      "ed2026 --canon "
       "relaxed/simple");
   cmd->callback(Action(ctx, [&ctx, f]() -> Status {
     auto key_text = ReadFile(f->key);
-    if (!key_text.ok()) return Status::Usage(fmt::format("cannot read key '{}': {}", f->key, key_text.status().message()));
+    if (!key_text.ok())
+      return Status::Usage(
+          fmt::format("cannot read key '{}': {}", f->key, key_text.status().message()));
     auto key = mail::DkimPrivateKey::Parse(*key_text);
-    if (!key.ok()) return Status::Usage(fmt::format("key '{}': {}", f->key, key.status().message()));
+    if (!key.ok())
+      return Status::Usage(fmt::format("key '{}': {}", f->key, key.status().message()));
     mail::DkimSignOptions o;
     o.domain = f->domain;
     o.selector = f->selector;
     o.identity = f->identity;
     auto canon = mail::ParseDkimCanon(f->canon);
-    if (!canon.ok()) return Status::Usage(fmt::format("--canon '{}' is not simple|relaxed[/simple|relaxed]", f->canon));
+    if (!canon.ok())
+      return Status::Usage(
+          fmt::format("--canon '{}' is not simple|relaxed[/simple|relaxed]", f->canon));
     o.canon = *canon;
     o.headers = SplitNames({f->headers});
     if (!f->no_timestamp) o.timestamp = static_cast<int64_t>(std::time(nullptr));
     if (!f->expire.empty()) {
       CK_ASSIGN_OR_RETURN(Micros d, DurationFlag(f->expire, BareNumber::kDays, "--expire"));
-      if (d.count() <= 0) return Status::Usage(fmt::format("--expire '{}' must be positive", f->expire));
+      if (d.count() <= 0)
+        return Status::Usage(fmt::format("--expire '{}' must be positive", f->expire));
       o.expiration = static_cast<int64_t>(std::time(nullptr)) + d.count() / 1000000;
     }
     CK_ASSIGN_OR_RETURN(std::string message, ReadMessage(f->message));
@@ -215,15 +236,18 @@ void AddVerify(CLI::App* group, Context& ctx) {
     DnsFlags dns;
   };
   auto f = std::make_shared<Flags>();
-  auto* cmd = group->add_subcommand("verify", "Verify a message's DKIM signatures; exit 0 when one passes");
+  auto* cmd =
+      group->add_subcommand("verify", "Verify a message's DKIM signatures; exit 0 when one passes");
   cmd->add_option("MESSAGE", f->message, "Message file (default: stdin)");
   cmd->add_option("--key-record", f->key_record,
                   "Use this key record (\"v=DKIM1; k=…; p=…\") for every signature instead of DNS");
-  cmd->add_option("--key-file", f->key_file,
-                  "Read the key records from this file of zone lines (NAME IN TXT \"…\") instead of DNS");
+  cmd->add_option(
+      "--key-file", f->key_file,
+      "Read the key records from this file of zone lines (NAME IN TXT \"…\") instead of DNS");
   AddDnsFlags(cmd, &f->dns);
   cmd->footer(
-      "Results are RFC 8601's: pass, fail, permerror, temperror, none. The exit code is 0 when at least\n"
+      "Results are RFC 8601's: pass, fail, permerror, temperror, none. The exit code is 0 when at "
+      "least\n"
       "one signature passes, 1 otherwise.\n\n"
       "Examples:\n"
       "  cloudkeep mail dkim verify received.eml\n"
@@ -237,13 +261,17 @@ void AddVerify(CLI::App* group, Context& ctx) {
     std::unique_ptr<mail::Resolver> resolver;
     if (!f->key_record.empty()) {
       auto rec = mail::ParseDkimKeyRecord(f->key_record);
-      if (!rec.ok()) return Status::Usage(fmt::format("--key-record '{}': {}", f->key_record, rec.status().message()));
+      if (!rec.ok())
+        return Status::Usage(
+            fmt::format("--key-record '{}': {}", f->key_record, rec.status().message()));
       o.key_record = f->key_record;
     } else if (!f->key_file.empty()) {
       auto text = ReadFile(f->key_file);
       if (!text.ok()) return Status::Usage(fmt::format("cannot read --key-file '{}'", f->key_file));
       auto loaded = mail::LoadDkimKeyFile(*text);
-      if (!loaded.ok()) return Status::Usage(fmt::format("--key-file '{}': {}", f->key_file, loaded.status().message()));
+      if (!loaded.ok())
+        return Status::Usage(
+            fmt::format("--key-file '{}': {}", f->key_file, loaded.status().message()));
       resolver = std::move(*loaded);
     } else {
       CK_ASSIGN_OR_RETURN(resolver, MakeResolver(f->dns));
@@ -263,15 +291,15 @@ void AddVerify(CLI::App* group, Context& ctx) {
         std::string key = v.key_type.empty() ? "-" : fmt::format("{}-{}", v.key_type, v.key_bits);
         if (v.testing) key += " t=y";
         t.AddRow({mail::DkimResultName(v.result), v.domain.empty() ? "-" : v.domain,
-                  v.selector.empty() ? "-" : v.selector, v.algorithm.empty() ? "-" : v.algorithm, key,
-                  v.reason.empty() ? "-" : v.reason});
+                  v.selector.empty() ? "-" : v.selector, v.algorithm.empty() ? "-" : v.algorithm,
+                  key, v.reason.empty() ? "-" : v.reason});
       }
       PrintText(t.Render());
     }
     if (pass) return Status::Ok();
     const auto& first = verdicts.front();
-    return Status::Failure(fmt::format("no valid DKIM signature: {}: {}", mail::DkimResultName(first.result),
-                                       first.reason));
+    return Status::Failure(fmt::format("no valid DKIM signature: {}: {}",
+                                       mail::DkimResultName(first.result), first.reason));
   }));
 }
 
@@ -289,8 +317,10 @@ void AddCheck(CLI::App* group, Context& ctx) {
       ->allow_extra_args(false);
   AddDnsFlags(cmd, &f->dns);
   cmd->footer(
-      "Each key record is judged: key type, size (RSA under 1024 bits fails, under 2048 warns), t=y\n"
-      "testing, revoked (empty p=), s= and h= restrictions, several records, missing. Exit 1 when a\n"
+      "Each key record is judged: key type, size (RSA under 1024 bits fails, under 2048 warns), "
+      "t=y\n"
+      "testing, revoked (empty p=), s= and h= restrictions, several records, missing. Exit 1 when "
+      "a\n"
       "check fails.\n\n"
       "Examples:\n"
       "  cloudkeep mail dkim check example.com --dkim-selector mail2026\n"
@@ -307,23 +337,26 @@ void AddCheck(CLI::App* group, Context& ctx) {
     } else {
       std::string out;
       if (!r.selectors.empty()) {
-        Table t({"SELECTOR", "RESULT", "KEY", "BITS", "FLAGS", "NAME"},
-                {Table::Align::kLeft, Table::Align::kLeft, Table::Align::kLeft, Table::Align::kRight});
+        Table t(
+            {"SELECTOR", "RESULT", "KEY", "BITS", "FLAGS", "NAME"},
+            {Table::Align::kLeft, Table::Align::kLeft, Table::Align::kLeft, Table::Align::kRight});
         for (const auto& s : r.selectors) {
           std::string flags;
           if (s.testing) flags += "testing ";
           if (s.revoked) flags += "revoked ";
           if (!s.found) flags += "missing ";
           if (!flags.empty()) flags.pop_back();
-          t.AddRow({s.selector, mail::DkimSeverityName(s.severity), s.key_type.empty() ? "-" : s.key_type,
-                    s.key_bits ? std::to_string(s.key_bits) : "-", flags.empty() ? "-" : flags, s.name});
+          t.AddRow({s.selector, mail::DkimSeverityName(s.severity),
+                    s.key_type.empty() ? "-" : s.key_type,
+                    s.key_bits ? std::to_string(s.key_bits) : "-", flags.empty() ? "-" : flags,
+                    s.name});
         }
         out += t.Render() + "\n";
       }
       Table t({"LEVEL", "SELECTOR", "FINDING", "FIX"});
       for (const auto& x : r.findings)
-        t.AddRow({mail::DkimSeverityName(x.severity), x.selector.empty() ? "-" : x.selector, x.message,
-                  x.fix.empty() ? "-" : x.fix});
+        t.AddRow({mail::DkimSeverityName(x.severity), x.selector.empty() ? "-" : x.selector,
+                  x.message, x.fix.empty() ? "-" : x.fix});
       out += t.Render();
       PrintText(out);
     }
@@ -336,7 +369,8 @@ void AddCheck(CLI::App* group, Context& ctx) {
 }  // namespace
 
 void AddMailDkimCommands(CLI::App* group, Context& ctx) {
-  auto* dkim = group->add_subcommand("dkim", "DKIM keys, signing and verification (RFC 6376, RFC 8463)");
+  auto* dkim =
+      group->add_subcommand("dkim", "DKIM keys, signing and verification (RFC 6376, RFC 8463)");
   dkim->require_subcommand(1);
   dkim->footer(
       "keygen makes the key and prints the record to publish; sign and verify work on one message\n"

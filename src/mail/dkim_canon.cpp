@@ -6,7 +6,9 @@ namespace cloudkeep::mail {
 
 namespace {
 
-bool IsWsp(char c) { return c == ' ' || c == '\t'; }
+bool IsWsp(char c) {
+  return c == ' ' || c == '\t';
+}
 
 std::string ToCrlf(std::string_view data, bool* had_bare_lf) {
   std::string out;
@@ -24,7 +26,9 @@ std::string ToCrlf(std::string_view data, bool* had_bare_lf) {
 
 }  // namespace
 
-const char* DkimCanonName(DkimCanon c) { return c == DkimCanon::kRelaxed ? "relaxed" : "simple"; }
+const char* DkimCanonName(DkimCanon c) {
+  return c == DkimCanon::kRelaxed ? "relaxed" : "simple";
+}
 
 Result<DkimCanonPair> ParseDkimCanon(std::string_view text) {
   auto one = [](std::string_view s, DkimCanon* out) {
@@ -42,7 +46,9 @@ Result<DkimCanonPair> ParseDkimCanon(std::string_view text) {
   size_t slash = text.find('/');
   bool ok = one(text.substr(0, slash), &p.header);
   if (ok && slash != std::string_view::npos) ok = one(text.substr(slash + 1), &p.body);
-  if (!ok) return Status::Failure(fmt::format("unknown canonicalization '{}'", std::string(text.substr(0, 40))));
+  if (!ok)
+    return Status::Failure(
+        fmt::format("unknown canonicalization '{}'", std::string(text.substr(0, 40))));
   return p;
 }
 
@@ -83,8 +89,9 @@ Result<MailMessage> ParseMailMessage(std::string_view data) {
     } else {
       size_t colon = line.find(':');
       if (colon == std::string_view::npos || colon == 0)
-        return Status::Failure(fmt::format("malformed header line '{}'",
-                                           std::string(line.substr(0, std::min<size_t>(line.size(), 40)))));
+        return Status::Failure(
+            fmt::format("malformed header line '{}'",
+                        std::string(line.substr(0, std::min<size_t>(line.size(), 40)))));
       std::string_view name = line.substr(0, colon);
       while (!name.empty() && IsWsp(name.back())) name.remove_suffix(1);
       msg.headers.push_back({std::string(name), std::string(line)});
@@ -93,8 +100,9 @@ Result<MailMessage> ParseMailMessage(std::string_view data) {
   }
   // A last header line without CRLF still ends the field on the wire.
   if (!msg.headers.empty() && msg.headers.back().raw.size() >= 1 &&
-      msg.headers.back().raw.compare(msg.headers.back().raw.size() - std::min<size_t>(2, msg.headers.back().raw.size()),
-                                     2, "\r\n") != 0)
+      msg.headers.back().raw.compare(
+          msg.headers.back().raw.size() - std::min<size_t>(2, msg.headers.back().raw.size()), 2,
+          "\r\n") != 0)
     msg.headers.back().raw += "\r\n";
   if (pos < text.size()) msg.body = text.substr(pos);
   return msg;
@@ -131,9 +139,11 @@ std::string CanonBody(DkimCanon c, std::string_view body) {
   std::string out;
   if (c == DkimCanon::kSimple) {
     out.assign(body);
-    if (!out.empty() && (out.size() < 2 || out.compare(out.size() - 2, 2, "\r\n") != 0)) out += "\r\n";
+    if (!out.empty() && (out.size() < 2 || out.compare(out.size() - 2, 2, "\r\n") != 0))
+      out += "\r\n";
     // §3.4.3: trailing empty lines go; an empty body becomes one CRLF.
-    while (out.size() >= 4 && out.compare(out.size() - 4, 4, "\r\n\r\n") == 0) out.resize(out.size() - 2);
+    while (out.size() >= 4 && out.compare(out.size() - 4, 4, "\r\n\r\n") == 0)
+      out.resize(out.size() - 2);
     if (out.empty()) out = "\r\n";
     return out;
   }

@@ -31,15 +31,16 @@ class Judge {
   DkimSelectorReport* sel_;
 };
 
-void JudgeSelector(const std::string& domain, const DnsAnswer& answer, bool guessed, DkimCheckReport* report,
-                   DkimSelectorReport* sel) {
+void JudgeSelector(const std::string& domain, const DnsAnswer& answer, bool guessed,
+                   DkimCheckReport* report, DkimSelectorReport* sel) {
   Judge judge(report, sel);
   sel->dns_status = DnsStatusName(answer.status);
   if (answer.status == DnsStatus::kServFail || answer.status == DnsStatus::kTimeout) {
-    judge.Add(DkimSeverity::kFail,
-              fmt::format("{} TXT lookup failed ({}{}): receivers cannot verify signatures", sel->name,
-                          DnsStatusName(answer.status), answer.error.empty() ? "" : ": " + answer.error),
-              "make the domain's authoritative servers answer for _domainkey names");
+    judge.Add(
+        DkimSeverity::kFail,
+        fmt::format("{} TXT lookup failed ({}{}): receivers cannot verify signatures", sel->name,
+                    DnsStatusName(answer.status), answer.error.empty() ? "" : ": " + answer.error),
+        "make the domain's authoritative servers answer for _domainkey names");
     return;
   }
   std::vector<std::string> dkim;
@@ -48,15 +49,18 @@ void JudgeSelector(const std::string& domain, const DnsAnswer& answer, bool gues
   sel->found = !dkim.empty();
   if (!sel->found) {
     if (!guessed)
-      judge.Add(DkimSeverity::kFail, fmt::format("no DKIM key record at {}", sel->name),
-                fmt::format("publish the selector's key: cloudkeep mail dkim keygen --selector {} --domain {} "
-                            "--out {}.private prints the TXT record",
-                            sel->selector, domain, sel->selector));
+      judge.Add(
+          DkimSeverity::kFail, fmt::format("no DKIM key record at {}", sel->name),
+          fmt::format(
+              "publish the selector's key: cloudkeep mail dkim keygen --selector {} --domain {} "
+              "--out {}.private prints the TXT record",
+              sel->selector, domain, sel->selector));
     return;
   }
   if (dkim.size() > 1)
-    judge.Add(DkimSeverity::kWarn, fmt::format("{} DKIM records at {}: which one a receiver uses is undefined",
-                                               dkim.size(), sel->name),
+    judge.Add(DkimSeverity::kWarn,
+              fmt::format("{} DKIM records at {}: which one a receiver uses is undefined",
+                          dkim.size(), sel->name),
               "publish exactly one key record per selector (RFC 6376 §3.6.2.2)");
   sel->record = dkim.front();
   auto rec = ParseDkimKeyRecord(sel->record);
@@ -86,8 +90,10 @@ void JudgeSelector(const std::string& domain, const DnsAnswer& answer, bool gues
                 fmt::format("RSA key of {} bits: receivers must reject it (RFC 8301)", key->bits()),
                 "generate a 2048-bit key: cloudkeep mail dkim keygen --type rsa --bits 2048");
     } else if (key->bits() < 2048) {
-      judge.Add(DkimSeverity::kWarn, fmt::format("RSA key of {} bits: 2048 is the expected minimum", key->bits()),
-                "rotate to a 2048-bit key under a new selector: cloudkeep mail dkim keygen --bits 2048");
+      judge.Add(
+          DkimSeverity::kWarn,
+          fmt::format("RSA key of {} bits: 2048 is the expected minimum", key->bits()),
+          "rotate to a 2048-bit key under a new selector: cloudkeep mail dkim keygen --bits 2048");
     } else {
       judge.Add(DkimSeverity::kPass, fmt::format("RSA key of {} bits", key->bits()));
     }
@@ -101,7 +107,8 @@ void JudgeSelector(const std::string& domain, const DnsAnswer& answer, bool gues
     judge.Add(DkimSeverity::kFail, "s= does not include email or *: the key cannot verify mail",
               "remove s= or set s=email");
   if (!rec->allows_sha256())
-    judge.Add(DkimSeverity::kFail, "h= does not include sha256: no accepted signature can use this key",
+    judge.Add(DkimSeverity::kFail,
+              "h= does not include sha256: no accepted signature can use this key",
               "remove h= or set h=sha256");
 }
 
@@ -109,20 +116,25 @@ void JudgeSelector(const std::string& domain, const DnsAnswer& answer, bool gues
 
 const char* DkimSeverityName(DkimSeverity s) {
   switch (s) {
-    case DkimSeverity::kPass: return "pass";
-    case DkimSeverity::kInfo: return "info";
-    case DkimSeverity::kWarn: return "warn";
-    case DkimSeverity::kFail: return "fail";
+    case DkimSeverity::kPass:
+      return "pass";
+    case DkimSeverity::kInfo:
+      return "info";
+    case DkimSeverity::kWarn:
+      return "warn";
+    case DkimSeverity::kFail:
+      return "fail";
   }
   return "fail";
 }
 
 const std::vector<std::string>& CommonDkimSelectors() {
   static const std::vector<std::string> kSelectors = {
-      "default", "dkim",  "mail",   "selector1", "selector2", "google", "k1",    "k2",   "s1",  "s2",
-      "smtp",    "key1",  "dkim1",  "mx",        "email",     "mandrill", "everlytickey1", "mxvault",
-      "sig1",    "s1024", "s2048", "20230601", "20221208", "20161025", "fm1",   "fm2",  "fm3", "protonmail",
-      "zoho",    "amazonses"};
+      "default", "dkim",  "mail",  "selector1",  "selector2",     "google",
+      "k1",      "k2",    "s1",    "s2",         "smtp",          "key1",
+      "dkim1",   "mx",    "email", "mandrill",   "everlytickey1", "mxvault",
+      "sig1",    "s1024", "s2048", "20230601",   "20221208",      "20161025",
+      "fm1",     "fm2",   "fm3",   "protonmail", "zoho",          "amazonses"};
   return kSelectors;
 }
 
@@ -152,12 +164,14 @@ DkimCheckReport CheckDkimSelectors(Resolver& resolver, const std::string& domain
     report.findings.push_back(
         {DkimSeverity::kWarn, "",
          fmt::format("no DKIM key found at {} common selectors", CommonDkimSelectors().size()),
-         "name the selector your server signs with: --dkim-selector S (it is the s= tag of a DKIM-Signature)"});
+         "name the selector your server signs with: --dkim-selector S (it is the s= tag of a "
+         "DKIM-Signature)"});
   // RFC 8463 §1: Ed25519 is new; receivers that do not know it see no valid signature.
   if (any_ed25519 && !any_rsa)
-    report.findings.push_back({DkimSeverity::kInfo, "",
-                               "only Ed25519 keys: receivers without RFC 8463 support see no valid signature",
-                               "sign with an RSA-2048 key as well"});
+    report.findings.push_back(
+        {DkimSeverity::kInfo, "",
+         "only Ed25519 keys: receivers without RFC 8463 support see no valid signature",
+         "sign with an RSA-2048 key as well"});
   for (const auto& f : report.findings) report.severity = std::max(report.severity, f.severity);
   return report;
 }
@@ -180,8 +194,10 @@ Json DkimCheckToJson(const DkimCheckReport& report) {
                                 {"revoked", s.revoked},
                                 {"result", DkimSeverityName(s.severity)}});
   for (const auto& f : report.findings)
-    doc["findings"].push_back(
-        {{"severity", DkimSeverityName(f.severity)}, {"selector", f.selector}, {"message", f.message}, {"fix", f.fix}});
+    doc["findings"].push_back({{"severity", DkimSeverityName(f.severity)},
+                               {"selector", f.selector},
+                               {"message", f.message},
+                               {"fix", f.fix}});
   return doc;
 }
 

@@ -33,11 +33,11 @@ struct DkimFinding {
 
 struct DkimSelectorReport {
   std::string selector;
-  std::string name;       // <selector>._domainkey.<domain>
-  std::string dns_status; // DnsStatusName of the TXT lookup
-  bool found = false;     // a TXT record exists at the name
-  std::string record;     // the record judged (first DKIM-looking one)
-  std::string key_type;   // "rsa" | "ed25519" | "" when unreadable
+  std::string name;        // <selector>._domainkey.<domain>
+  std::string dns_status;  // DnsStatusName of the TXT lookup
+  bool found = false;      // a TXT record exists at the name
+  std::string record;      // the record judged (first DKIM-looking one)
+  std::string key_type;    // "rsa" | "ed25519" | "" when unreadable
   int key_bits = 0;
   bool testing = false;
   bool revoked = false;
@@ -46,7 +46,7 @@ struct DkimSelectorReport {
 
 struct DkimCheckReport {
   std::string domain;
-  bool guessed = false;  // selectors came from CommonDkimSelectors
+  bool guessed = false;                       // selectors came from CommonDkimSelectors
   std::vector<DkimSelectorReport> selectors;  // when guessed: only those found
   std::vector<DkimFinding> findings;
   DkimSeverity severity = DkimSeverity::kPass;  // worst finding

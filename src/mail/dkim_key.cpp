@@ -12,7 +12,9 @@ namespace cloudkeep::mail {
 
 namespace {
 
-std::shared_ptr<EVP_PKEY> Share(EVP_PKEY* k) { return std::shared_ptr<EVP_PKEY>(k, EvpPkeyFree()); }
+std::shared_ptr<EVP_PKEY> Share(EVP_PKEY* k) {
+  return std::shared_ptr<EVP_PKEY>(k, EvpPkeyFree());
+}
 
 std::string OpenSslError() {
   unsigned long e = ERR_get_error();
@@ -24,7 +26,9 @@ std::string OpenSslError() {
 }
 
 // Ed25519 keys are 256 bits; OpenSSL reports 253 (the curve's bit size).
-int KeyBits(EVP_PKEY* k) { return EVP_PKEY_get_base_id(k) == EVP_PKEY_ED25519 ? 256 : EVP_PKEY_get_bits(k); }
+int KeyBits(EVP_PKEY* k) {
+  return EVP_PKEY_get_base_id(k) == EVP_PKEY_ED25519 ? 256 : EVP_PKEY_get_bits(k);
+}
 
 struct MdCtxFree {
   void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
@@ -35,9 +39,13 @@ struct BioFree {
 
 }  // namespace
 
-void EvpPkeyFree::operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+void EvpPkeyFree::operator()(EVP_PKEY* k) const {
+  EVP_PKEY_free(k);
+}
 
-const char* DkimKeyTypeName(DkimKeyType t) { return t == DkimKeyType::kEd25519 ? "ed25519" : "rsa"; }
+const char* DkimKeyTypeName(DkimKeyType t) {
+  return t == DkimKeyType::kEd25519 ? "ed25519" : "rsa";
+}
 
 DkimKeyType DkimKeyTypeFor(DkimAlgorithm a) {
   return a == DkimAlgorithm::kEd25519Sha256 ? DkimKeyType::kEd25519 : DkimKeyType::kRsa;
@@ -77,7 +85,8 @@ Result<DkimKeyRecord> ParseDkimKeyRecord(std::string_view text) {
     if (name == "v") {
       // §3.6.1 "v=": if present, it must be the first tag and be "DKIM1".
       if (i != 0) return Status::Failure("v= is not the first tag of the key record");
-      if (value != "DKIM1") return Status::Failure(fmt::format("key record version v={} is not DKIM1", value));
+      if (value != "DKIM1")
+        return Status::Failure(fmt::format("key record version v={} is not DKIM1", value));
       rec.version = value;
     } else if (name == "k") {
       if (value == "rsa") {
@@ -114,14 +123,16 @@ Result<DkimPublicKey> DkimPublicKey::FromRecord(const DkimKeyRecord& record) {
   EVP_PKEY* k = nullptr;
   if (record.type == DkimKeyType::kEd25519) {
     if (record.public_key.size() != 32)
-      return Status::Failure(fmt::format("ed25519 key is {} bytes, not 32", record.public_key.size()));
+      return Status::Failure(
+          fmt::format("ed25519 key is {} bytes, not 32", record.public_key.size()));
     k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, der, 32);
   } else {
     // RFC 6376 §3.6.1 says RSAPublicKey, yet every signer publishes
     // SubjectPublicKeyInfo (as its own §A.3 example does): accept both.
     const unsigned char* p = der;
     k = d2i_PUBKEY(nullptr, &p, static_cast<long>(record.public_key.size()));
-    if (k != nullptr && (EVP_PKEY_get_base_id(k) != EVP_PKEY_RSA || p != der + record.public_key.size())) {
+    if (k != nullptr &&
+        (EVP_PKEY_get_base_id(k) != EVP_PKEY_RSA || p != der + record.public_key.size())) {
       EVP_PKEY_free(k);
       k = nullptr;
     }
@@ -131,7 +142,9 @@ Result<DkimPublicKey> DkimPublicKey::FromRecord(const DkimKeyRecord& record) {
     }
   }
   ERR_clear_error();
-  if (k == nullptr) return Status::Failure(fmt::format("p= is not a valid {} public key", DkimKeyTypeName(record.type)));
+  if (k == nullptr)
+    return Status::Failure(
+        fmt::format("p= is not a valid {} public key", DkimKeyTypeName(record.type)));
   out.key_ = Share(k);
   out.bits_ = KeyBits(k);
   return out;
@@ -143,13 +156,15 @@ Result<DkimPrivateKey> DkimPrivateKey::Parse(std::string_view text) {
   if (text.find("-----BEGIN") != std::string_view::npos) {
     std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
     k = PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr);
-    if (k == nullptr) return Status::Usage(fmt::format("private key is not readable PEM: {}", OpenSslError()));
+    if (k == nullptr)
+      return Status::Usage(fmt::format("private key is not readable PEM: {}", OpenSslError()));
   } else {
     auto seed = DecodeDkimBase64(text);
     if (!seed.ok() || seed->size() != 32)
       return Status::Usage("private key is neither PEM nor a base64 Ed25519 seed of 32 bytes");
     k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr,
-                                     reinterpret_cast<const unsigned char*>(seed->data()), seed->size());
+                                     reinterpret_cast<const unsigned char*>(seed->data()),
+                                     seed->size());
     if (k == nullptr) return Status::Usage(fmt::format("bad ed25519 seed: {}", OpenSslError()));
   }
   out.key_ = Share(k);
@@ -176,7 +191,8 @@ Result<DkimPrivateKey> DkimPrivateKey::Generate(DkimKeyType type, int rsa_bits) 
   } else {
     k = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
   }
-  if (k == nullptr) return Status::Failure(fmt::format("key generation failed: {}", OpenSslError()));
+  if (k == nullptr)
+    return Status::Failure(fmt::format("key generation failed: {}", OpenSslError()));
   out.key_ = Share(k);
   out.bits_ = KeyBits(k);
   return out;
@@ -201,8 +217,10 @@ Result<std::string> DkimPrivateKey::PublicKeyBase64() const {
   }
   unsigned char* der = nullptr;
   int n = i2d_PUBKEY(key_.get(), &der);
-  if (n <= 0) return Status::Failure(fmt::format("cannot encode the public key: {}", OpenSslError()));
-  std::string out = EncodeBase64(std::string_view(reinterpret_cast<char*>(der), static_cast<size_t>(n)));
+  if (n <= 0)
+    return Status::Failure(fmt::format("cannot encode the public key: {}", OpenSslError()));
+  std::string out =
+      EncodeBase64(std::string_view(reinterpret_cast<char*>(der), static_cast<size_t>(n)));
   OPENSSL_free(der);
   return out;
 }
@@ -219,10 +237,11 @@ std::string Sha256(std::string_view data) {
   return std::string(reinterpret_cast<char*>(md), len);
 }
 
-Result<std::string> DkimSignData(const DkimPrivateKey& key, DkimAlgorithm alg, std::string_view header_data) {
+Result<std::string> DkimSignData(const DkimPrivateKey& key, DkimAlgorithm alg,
+                                 std::string_view header_data) {
   if (key.type() != DkimKeyTypeFor(alg))
-    return Status::Usage(fmt::format("a {} key cannot make {} signatures", DkimKeyTypeName(key.type()),
-                                     DkimAlgorithmName(alg)));
+    return Status::Usage(fmt::format("a {} key cannot make {} signatures",
+                                     DkimKeyTypeName(key.type()), DkimAlgorithmName(alg)));
   std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
   std::string msg;
   const EVP_MD* md = nullptr;
@@ -239,7 +258,8 @@ Result<std::string> DkimSignData(const DkimPrivateKey& key, DkimAlgorithm alg, s
   if (EVP_DigestSign(ctx.get(), nullptr, &len, in, msg.size()) != 1)
     return Status::Failure(fmt::format("sign: {}", OpenSslError()));
   std::string sig(len, '\0');
-  if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, in, msg.size()) != 1)
+  if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, in,
+                     msg.size()) != 1)
     return Status::Failure(fmt::format("sign: {}", OpenSslError()));
   sig.resize(len);
   return sig;
@@ -248,8 +268,8 @@ Result<std::string> DkimSignData(const DkimPrivateKey& key, DkimAlgorithm alg, s
 Status DkimVerifyData(const DkimPublicKey& key, DkimAlgorithm alg, std::string_view header_data,
                       std::string_view signature) {
   if (key.type() != DkimKeyTypeFor(alg))
-    return Status::Failure(fmt::format("key type {} does not match a={}", DkimKeyTypeName(key.type()),
-                                       DkimAlgorithmName(alg)));
+    return Status::Failure(fmt::format("key type {} does not match a={}",
+                                       DkimKeyTypeName(key.type()), DkimAlgorithmName(alg)));
   std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
   std::string msg;
   const EVP_MD* md = nullptr;
@@ -261,8 +281,9 @@ Status DkimVerifyData(const DkimPublicKey& key, DkimAlgorithm alg, std::string_v
   }
   if (EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, key.pkey()) != 1)
     return Status::Failure(fmt::format("verify init: {}", OpenSslError()));
-  int rc = EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
-                            reinterpret_cast<const unsigned char*>(msg.data()), msg.size());
+  int rc = EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()),
+                            signature.size(), reinterpret_cast<const unsigned char*>(msg.data()),
+                            msg.size());
   ERR_clear_error();
   if (rc != 1) return Status::Failure("signature does not verify");
   return Status::Ok();

@@ -29,16 +29,16 @@ const char* DkimKeyTypeName(DkimKeyType t);
 DkimKeyType DkimKeyTypeFor(DkimAlgorithm a);
 
 struct DkimKeyRecord {
-  std::string version;               // v=, "DKIM1" or empty
+  std::string version;  // v=, "DKIM1" or empty
   DkimKeyType type = DkimKeyType::kRsa;
-  std::vector<std::string> hashes;   // h=; empty: every hash allowed
-  std::vector<std::string> services; // s=; default "*"
-  std::vector<std::string> flags;    // t=
-  std::string public_key;            // p=, decoded; empty: revoked (§3.6.1)
-  std::string notes;                 // n=
+  std::vector<std::string> hashes;    // h=; empty: every hash allowed
+  std::vector<std::string> services;  // s=; default "*"
+  std::vector<std::string> flags;     // t=
+  std::string public_key;             // p=, decoded; empty: revoked (§3.6.1)
+  std::string notes;                  // n=
   bool revoked() const { return public_key.empty(); }
-  bool testing() const;              // t=y
-  bool strict_identity() const;      // t=s: i= must use d= exactly
+  bool testing() const;          // t=y
+  bool strict_identity() const;  // t=s: i= must use d= exactly
   bool allows_sha256() const;
   bool allows_email() const;
 };
@@ -91,7 +91,8 @@ class DkimPrivateKey {
 };
 
 // b= bytes over `header_data` (the canonicalized header fields, §3.7).
-Result<std::string> DkimSignData(const DkimPrivateKey& key, DkimAlgorithm alg, std::string_view header_data);
+Result<std::string> DkimSignData(const DkimPrivateKey& key, DkimAlgorithm alg,
+                                 std::string_view header_data);
 // Ok when `signature` is valid for `header_data`; kFailure otherwise.
 Status DkimVerifyData(const DkimPublicKey& key, DkimAlgorithm alg, std::string_view header_data,
                       std::string_view signature);

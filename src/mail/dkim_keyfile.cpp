@@ -40,8 +40,9 @@ std::vector<std::string> Tokens(const std::string& entry, bool* ok) {
       continue;
     }
     std::string t;
-    while (i < entry.size() && entry[i] != ' ' && entry[i] != '\t' && entry[i] != '\n' && entry[i] != '\r' &&
-           entry[i] != '(' && entry[i] != ')' && entry[i] != ';' && entry[i] != '"')
+    while (i < entry.size() && entry[i] != ' ' && entry[i] != '\t' && entry[i] != '\n' &&
+           entry[i] != '\r' && entry[i] != '(' && entry[i] != ')' && entry[i] != ';' &&
+           entry[i] != '"')
       t += entry[i++];
     out.push_back(std::move(t));
   }
@@ -74,14 +75,16 @@ Result<std::unique_ptr<StaticResolver>> LoadDkimKeyFile(std::string_view text) {
     std::vector<std::string> tok = Tokens(entry, &ok);
     entry.clear();
     if (tok.empty()) continue;
-    if (!ok) return Status::Usage(fmt::format("key file line {}: unterminated quoted string", entry_line));
+    if (!ok)
+      return Status::Usage(fmt::format("key file line {}: unterminated quoted string", entry_line));
     size_t txt = 1;
     while (txt < tok.size() && !EqualsIgnoreCase(tok[txt], "TXT")) ++txt;
     if (txt >= tok.size()) continue;  // not a TXT record: SOA, NS, … are not ours to read
     std::string value;
     for (size_t i = txt + 1; i < tok.size(); ++i) {
       if (tok[i].empty() || tok[i][0] != '"')
-        return Status::Usage(fmt::format("key file line {}: TXT data '{}' is not quoted", entry_line, tok[i]));
+        return Status::Usage(
+            fmt::format("key file line {}: TXT data '{}' is not quoted", entry_line, tok[i]));
       value += tok[i].substr(1);
     }
     std::string name = tok[0];

@@ -37,8 +37,8 @@ class Folder {
 bool ValidDomain(std::string_view d) {
   if (d.empty() || d.size() > 253 || d.front() == '.' || d.back() == '.') return false;
   for (char c : d)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-          c == '_'))
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+          c == '.' || c == '_'))
       return false;
   return true;
 }
@@ -46,25 +46,42 @@ bool ValidDomain(std::string_view d) {
 }  // namespace
 
 const std::vector<std::string>& DefaultDkimSignedHeaders() {
-  static const std::vector<std::string> kHeaders = {
-      "from",        "sender",       "reply-to",     "subject",        "date",
-      "message-id",  "to",           "cc",           "mime-version",   "content-type",
-      "content-transfer-encoding",   "in-reply-to",  "references",     "list-id",
-      "list-unsubscribe",            "list-unsubscribe-post"};
+  static const std::vector<std::string> kHeaders = {"from",
+                                                    "sender",
+                                                    "reply-to",
+                                                    "subject",
+                                                    "date",
+                                                    "message-id",
+                                                    "to",
+                                                    "cc",
+                                                    "mime-version",
+                                                    "content-type",
+                                                    "content-transfer-encoding",
+                                                    "in-reply-to",
+                                                    "references",
+                                                    "list-id",
+                                                    "list-unsubscribe",
+                                                    "list-unsubscribe-post"};
   return kHeaders;
 }
 
-Result<DkimSigned> DkimSign(std::string_view message, const DkimPrivateKey& key, const DkimSignOptions& options) {
-  if (!ValidDomain(options.domain)) return Status::Usage(fmt::format("bad domain '{}'", options.domain));
-  if (!ValidDomain(options.selector)) return Status::Usage(fmt::format("bad selector '{}'", options.selector));
-  if (!options.identity.empty() && !DkimDomainWithin(DkimIdentityDomain(options.identity), options.domain))
-    return Status::Usage(fmt::format("identity '{}' is not within domain '{}'", options.identity, options.domain));
+Result<DkimSigned> DkimSign(std::string_view message, const DkimPrivateKey& key,
+                            const DkimSignOptions& options) {
+  if (!ValidDomain(options.domain))
+    return Status::Usage(fmt::format("bad domain '{}'", options.domain));
+  if (!ValidDomain(options.selector))
+    return Status::Usage(fmt::format("bad selector '{}'", options.selector));
+  if (!options.identity.empty() &&
+      !DkimDomainWithin(DkimIdentityDomain(options.identity), options.domain))
+    return Status::Usage(
+        fmt::format("identity '{}' is not within domain '{}'", options.identity, options.domain));
   auto parsed = ParseMailMessage(message);
   if (!parsed.ok()) return Status::Usage(fmt::format("message: {}", parsed.status().message()));
   const MailMessage& msg = *parsed;
 
   DkimSigned out;
-  out.algorithm = key.type() == DkimKeyType::kEd25519 ? DkimAlgorithm::kEd25519Sha256 : DkimAlgorithm::kRsaSha256;
+  out.algorithm = key.type() == DkimKeyType::kEd25519 ? DkimAlgorithm::kEd25519Sha256
+                                                      : DkimAlgorithm::kRsaSha256;
   bool message_has_from = false;
   for (const auto& h : msg.headers)
     if (EqualsIgnoreCase(h.name, "from")) message_has_from = true;
@@ -92,7 +109,8 @@ Result<DkimSigned> DkimSign(std::string_view message, const DkimPrivateKey& key,
   Folder f("DKIM-Signature:");
   f.Add("v=1;");
   f.Add(fmt::format("a={};", DkimAlgorithmName(out.algorithm)));
-  f.Add(fmt::format("c={}/{};", DkimCanonName(options.canon.header), DkimCanonName(options.canon.body)));
+  f.Add(fmt::format("c={}/{};", DkimCanonName(options.canon.header),
+                    DkimCanonName(options.canon.body)));
   f.Add(fmt::format("d={};", options.domain));
   f.Add(fmt::format("s={};", options.selector));
   if (!options.identity.empty()) f.Add(fmt::format("i={};", options.identity));
@@ -100,7 +118,8 @@ Result<DkimSigned> DkimSign(std::string_view message, const DkimPrivateKey& key,
   if (options.expiration) f.Add(fmt::format("x={};", *options.expiration));
   // h= may be long: each name is its own piece, folded at the colons.
   for (size_t i = 0; i < out.signed_headers.size(); ++i) {
-    std::string piece = (i == 0 ? "h=" : "") + out.signed_headers[i] + (i + 1 < out.signed_headers.size() ? ":" : ";");
+    std::string piece = (i == 0 ? "h=" : "") + out.signed_headers[i] +
+                        (i + 1 < out.signed_headers.size() ? ":" : ";");
     if (i == 0) {
       f.Add(piece);
     } else {

@@ -44,6 +44,7 @@ struct DkimSigned {
 const std::vector<std::string>& DefaultDkimSignedHeaders();
 
 // kUsage for bad options (no From in the message or in h=, bad domain).
-Result<DkimSigned> DkimSign(std::string_view message, const DkimPrivateKey& key, const DkimSignOptions& options);
+Result<DkimSigned> DkimSign(std::string_view message, const DkimPrivateKey& key,
+                            const DkimSignOptions& options);
 
 }  // namespace cloudkeep::mail

@@ -20,7 +20,8 @@ std::optional<uint64_t> ParseDecimal(std::string_view s, size_t max_digits) {
 
 std::string Required(const DkimTagList& tags, const char* name, Status* err) {
   const std::string* v = FindDkimTag(tags, name);
-  if (v == nullptr && err->ok()) *err = Status::Failure(fmt::format("signature lacks the required tag {}=", name));
+  if (v == nullptr && err->ok())
+    *err = Status::Failure(fmt::format("signature lacks the required tag {}=", name));
   return v == nullptr ? std::string() : *v;
 }
 
@@ -73,7 +74,8 @@ Result<DkimSignature> ParseDkimSignature(std::string_view value) {
   auto bh_bytes = DecodeDkimBase64(bh);
   if (!bh_bytes.ok() || bh_bytes->empty()) return Status::Failure("bh= is not valid base64");
   sig.body_hash = std::move(*bh_bytes);
-  if (sig.domain.empty() || sig.selector.empty()) return Status::Failure("d= and s= must not be empty");
+  if (sig.domain.empty() || sig.selector.empty())
+    return Status::Failure("d= and s= must not be empty");
   bool has_from = false;
   for (auto& name : SplitDkimList(h)) {
     if (name.empty()) return Status::Failure("h= has an empty header field name");
@@ -83,7 +85,8 @@ Result<DkimSignature> ParseDkimSignature(std::string_view value) {
   // §6.1.1: a signature that does not cover From must be ignored.
   if (!has_from) return Status::Failure("h= does not include From");
   if (const std::string* i = FindDkimTag(tags, "i")) {
-    if (i->find('@') == std::string::npos) return Status::Failure(fmt::format("i={} has no '@'", i->substr(0, 60)));
+    if (i->find('@') == std::string::npos)
+      return Status::Failure(fmt::format("i={} has no '@'", i->substr(0, 60)));
     // §3.5 "i=": its domain must be d= or a subdomain of it.
     if (!DkimDomainWithin(DkimIdentityDomain(*i), sig.domain))
       return Status::Failure(fmt::format("i={} is not within d={}", *i, sig.domain));
@@ -100,7 +103,8 @@ Result<DkimSignature> ParseDkimSignature(std::string_view value) {
     bool dns_txt = false;
     for (const auto& m : SplitDkimList(*q))
       if (m == "dns/txt") dns_txt = true;
-    if (!dns_txt) return Status::Failure(fmt::format("unsupported query method q={}", q->substr(0, 40)));
+    if (!dns_txt)
+      return Status::Failure(fmt::format("unsupported query method q={}", q->substr(0, 40)));
   }
   if (const std::string* t = FindDkimTag(tags, "t")) {
     auto n = ParseDecimal(*t, 12);
@@ -112,7 +116,8 @@ Result<DkimSignature> ParseDkimSignature(std::string_view value) {
     if (!n) return Status::Failure(fmt::format("bad expiration x={}", x->substr(0, 40)));
     sig.expiration = static_cast<int64_t>(*n);
     // §3.5 "x=": it must be later than t=.
-    if (sig.timestamp && *sig.expiration < *sig.timestamp) return Status::Failure("x= is earlier than t=");
+    if (sig.timestamp && *sig.expiration < *sig.timestamp)
+      return Status::Failure("x= is earlier than t=");
   }
   sig.tags = std::move(tags);
   return sig;

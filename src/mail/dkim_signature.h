@@ -26,12 +26,12 @@ const char* DkimAlgorithmName(DkimAlgorithm a);
 struct DkimSignature {
   DkimAlgorithm algorithm = DkimAlgorithm::kRsaSha256;
   DkimCanonPair canon;
-  std::string domain;                // d=
-  std::string selector;              // s=
-  std::vector<std::string> headers;  // h=, names as written
-  std::string identity;              // i=, "@" + d when absent
-  std::string signature;             // b=, decoded
-  std::string body_hash;             // bh=, decoded
+  std::string domain;                   // d=
+  std::string selector;                 // s=
+  std::vector<std::string> headers;     // h=, names as written
+  std::string identity;                 // i=, "@" + d when absent
+  std::string signature;                // b=, decoded
+  std::string body_hash;                // bh=, decoded
   std::optional<uint64_t> body_length;  // l=
   std::optional<int64_t> timestamp;     // t=
   std::optional<int64_t> expiration;    // x=

@@ -14,8 +14,12 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-bool IsAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsAlpha(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+bool IsDigit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 // tag-name = ALPHA *ALNUMPUNC; ALNUMPUNC = ALPHA / DIGIT / "_"
 bool ValidTagName(std::string_view n) {
@@ -32,7 +36,8 @@ bool ValidTagValue(std::string_view v) {
     unsigned char c = static_cast<unsigned char>(v[i]);
     if (c == ' ' || c == '\t') continue;
     if (c == '\r') {
-      if (i + 2 >= v.size() || v[i + 1] != '\n' || (v[i + 2] != ' ' && v[i + 2] != '\t')) return false;
+      if (i + 2 >= v.size() || v[i + 1] != '\n' || (v[i + 2] != ' ' && v[i + 2] != '\t'))
+        return false;
       ++i;
       continue;
     }
@@ -62,7 +67,8 @@ Result<DkimTagList> ParseDkimTagList(std::string_view text) {
   size_t pos = 0;
   while (pos <= text.size()) {
     size_t semi = text.find(';', pos);
-    std::string_view spec = text.substr(pos, semi == std::string_view::npos ? std::string_view::npos : semi - pos);
+    std::string_view spec =
+        text.substr(pos, semi == std::string_view::npos ? std::string_view::npos : semi - pos);
     pos = semi == std::string_view::npos ? text.size() + 1 : semi + 1;
     std::string_view trimmed = Trim(spec);
     // The grammar allows one trailing ";"; empty specs elsewhere are tolerated
@@ -70,15 +76,19 @@ Result<DkimTagList> ParseDkimTagList(std::string_view text) {
     if (trimmed.empty()) continue;
     size_t eq = trimmed.find('=');
     if (eq == std::string_view::npos)
-      return Status::Failure(fmt::format("tag-list: '{}' has no '='", std::string(trimmed.substr(0, 40))));
+      return Status::Failure(
+          fmt::format("tag-list: '{}' has no '='", std::string(trimmed.substr(0, 40))));
     std::string_view name = Trim(trimmed.substr(0, eq));
     std::string_view value = Trim(trimmed.substr(eq + 1));
     if (!ValidTagName(name))
-      return Status::Failure(fmt::format("tag-list: bad tag name '{}'", std::string(name.substr(0, 40))));
+      return Status::Failure(
+          fmt::format("tag-list: bad tag name '{}'", std::string(name.substr(0, 40))));
     if (!ValidTagValue(value))
-      return Status::Failure(fmt::format("tag-list: bad characters in the value of tag '{}'", std::string(name)));
+      return Status::Failure(
+          fmt::format("tag-list: bad characters in the value of tag '{}'", std::string(name)));
     for (const auto& t : out)
-      if (t.name == name) return Status::Failure(fmt::format("tag-list: duplicate tag '{}'", std::string(name)));
+      if (t.name == name)
+        return Status::Failure(fmt::format("tag-list: duplicate tag '{}'", std::string(name)));
     out.push_back({std::string(name), std::string(value)});
   }
   return out;
@@ -118,13 +128,14 @@ Result<std::string> DecodeDkimBase64(std::string_view text) {
 }
 
 std::string EncodeBase64(std::string_view bytes) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   out.reserve((bytes.size() + 2) / 3 * 4);
   size_t i = 0;
   for (; i + 2 < bytes.size(); i += 3) {
-    uint32_t n = (static_cast<uint8_t>(bytes[i]) << 16) | (static_cast<uint8_t>(bytes[i + 1]) << 8) |
-                 static_cast<uint8_t>(bytes[i + 2]);
+    uint32_t n = (static_cast<uint8_t>(bytes[i]) << 16) |
+                 (static_cast<uint8_t>(bytes[i + 1]) << 8) | static_cast<uint8_t>(bytes[i + 2]);
     out += kAlphabet[(n >> 18) & 63];
     out += kAlphabet[(n >> 12) & 63];
     out += kAlphabet[(n >> 6) & 63];
@@ -150,7 +161,8 @@ std::vector<std::string> SplitDkimList(std::string_view value) {
   size_t pos = 0;
   while (true) {
     size_t colon = value.find(':', pos);
-    std::string_view part = Trim(value.substr(pos, colon == std::string_view::npos ? std::string_view::npos : colon - pos));
+    std::string_view part = Trim(
+        value.substr(pos, colon == std::string_view::npos ? std::string_view::npos : colon - pos));
     out.emplace_back(part);
     if (colon == std::string_view::npos) break;
     pos = colon + 1;

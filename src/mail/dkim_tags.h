@@ -38,6 +38,8 @@ std::string EncodeBase64(std::string_view bytes);
 std::vector<std::string> SplitDkimList(std::string_view value);
 
 // True for SP, HTAB, CR and LF: the characters FWS is made of.
-inline bool IsDkimFws(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+inline bool IsDkimFws(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
 
 }  // namespace cloudkeep::mail

@@ -86,7 +86,8 @@ DkimVerdict VerifyOne(const MailMessage& msg, const HeaderField& field, Resolver
   v.selector = sig.selector;
   v.identity = sig.identity;
   v.algorithm = DkimAlgorithmName(sig.algorithm);
-  v.canonicalization = fmt::format("{}/{}", DkimCanonName(sig.canon.header), DkimCanonName(sig.canon.body));
+  v.canonicalization =
+      fmt::format("{}/{}", DkimCanonName(sig.canon.header), DkimCanonName(sig.canon.body));
   // §6.1.1: an expired signature is not valid.
   if (options.now > 0 && sig.expiration && *sig.expiration < options.now) {
     v.result = DkimResult::kPermError;
@@ -138,11 +139,16 @@ DkimVerdict VerifyOne(const MailMessage& msg, const HeaderField& field, Resolver
 
 const char* DkimResultName(DkimResult r) {
   switch (r) {
-    case DkimResult::kNone: return "none";
-    case DkimResult::kPass: return "pass";
-    case DkimResult::kFail: return "fail";
-    case DkimResult::kPermError: return "permerror";
-    case DkimResult::kTempError: return "temperror";
+    case DkimResult::kNone:
+      return "none";
+    case DkimResult::kPass:
+      return "pass";
+    case DkimResult::kFail:
+      return "fail";
+    case DkimResult::kPermError:
+      return "permerror";
+    case DkimResult::kTempError:
+      return "temperror";
   }
   return "none";
 }
@@ -151,11 +157,13 @@ std::string DkimKeyName(std::string_view selector, std::string_view domain) {
   return fmt::format("{}._domainkey.{}", selector, domain);
 }
 
-Result<std::string> DkimCanonicalBody(const MailMessage& msg, DkimCanon canon, std::optional<uint64_t> length) {
+Result<std::string> DkimCanonicalBody(const MailMessage& msg, DkimCanon canon,
+                                      std::optional<uint64_t> length) {
   std::string body = CanonBody(canon, msg.body);
   if (length) {
     if (*length > body.size())
-      return Status::Failure(fmt::format("l={} is longer than the body ({} bytes)", *length, body.size()));
+      return Status::Failure(
+          fmt::format("l={} is longer than the body ({} bytes)", *length, body.size()));
     body.resize(*length);
   }
   return body;

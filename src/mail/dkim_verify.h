@@ -57,7 +57,8 @@ std::string DkimKeyName(std::string_view selector, std::string_view domain);
 
 // §3.7 body hash input: the canonical body cut to l= when given; kFailure
 // when l= is longer than the canonical body.
-Result<std::string> DkimCanonicalBody(const MailMessage& msg, DkimCanon canon, std::optional<uint64_t> length);
+Result<std::string> DkimCanonicalBody(const MailMessage& msg, DkimCanon canon,
+                                      std::optional<uint64_t> length);
 
 // §3.7 / §5.4.2: the data the signature covers: the fields named in h=, each
 // taken from the bottom up (a name listed more times than present adds

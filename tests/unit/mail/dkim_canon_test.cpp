@@ -1,7 +1,7 @@
 // RFC 6376 §3.4.5 canonicalization examples and the edge cases around them.
-#include <gtest/gtest.h>
-
 #include "mail/dkim_canon.h"
+
+#include <gtest/gtest.h>
 
 namespace cloudkeep::mail {
 namespace {

@@ -1,11 +1,12 @@
 // Sign-then-verify round trips for both key types and all four
 // canonicalization pairs, Unix line endings, expiry, and the key-record
 // checks of `mail dkim check` against in-process zone data.
+#include "mail/dkim_sign.h"
+
 #include <gtest/gtest.h>
 
 #include "mail/dkim_check.h"
 #include "mail/dkim_keyfile.h"
-#include "mail/dkim_sign.h"
 #include "mail/dkim_verify.h"
 
 namespace cloudkeep::mail {
@@ -47,7 +48,8 @@ DkimVerdict SignVerify(DkimKeyType type, DkimCanonPair canon, const std::string&
   return v->front();
 }
 
-class DkimRoundTrip : public ::testing::TestWithParam<std::tuple<DkimKeyType, DkimCanon, DkimCanon>> {};
+class DkimRoundTrip
+    : public ::testing::TestWithParam<std::tuple<DkimKeyType, DkimCanon, DkimCanon>> {};
 
 TEST_P(DkimRoundTrip, SignedMessageVerifiesAndTamperingFails) {
   auto [type, hc, bc] = GetParam();
@@ -63,10 +65,11 @@ TEST_P(DkimRoundTrip, SignedMessageVerifiesAndTamperingFails) {
   EXPECT_EQ(ws_body.result, bc == DkimCanon::kRelaxed ? DkimResult::kPass : DkimResult::kFail);
 }
 
-INSTANTIATE_TEST_SUITE_P(All, DkimRoundTrip,
-                         ::testing::Combine(::testing::Values(DkimKeyType::kRsa, DkimKeyType::kEd25519),
-                                            ::testing::Values(DkimCanon::kSimple, DkimCanon::kRelaxed),
-                                            ::testing::Values(DkimCanon::kSimple, DkimCanon::kRelaxed)));
+INSTANTIATE_TEST_SUITE_P(
+    All, DkimRoundTrip,
+    ::testing::Combine(::testing::Values(DkimKeyType::kRsa, DkimKeyType::kEd25519),
+                       ::testing::Values(DkimCanon::kSimple, DkimCanon::kRelaxed),
+                       ::testing::Values(DkimCanon::kSimple, DkimCanon::kRelaxed)));
 
 TEST(DkimSign, UnixLineEndingsStayUnixAndVerify) {
   std::string lf = "From: a@example.org\nSubject: hi\n\nhello\n";
@@ -185,7 +188,9 @@ TEST(DkimCheck, RsaUnder1024Fails) {
   // with `openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:512`.
   StaticResolver r;
   r.Add("tiny._domainkey.example.org", RrType::kTXT,
-        "v=DKIM1; p=MFwwDQYJKoZIhvcNAQEBBQADSwAwSAJBAOUJsNRrh2sAv+0LKBoGWdcuFOyOS+M1uvDCvyl5azxvtwhK4/RTeWwr3bf6"
+        "v=DKIM1; "
+        "p=MFwwDQYJKoZIhvcNAQEBBQADSwAwSAJBAOUJsNRrh2sAv+0LKBoGWdcuFOyOS+M1uvDCvyl5azxvtwhK4/"
+        "RTeWwr3bf6"
         "mULwiIts/sOYC2LtKBgwzbB4erkCAwEAAQ==");
   auto rep = CheckDkimSelectors(r, "example.org", {"tiny"});
   ASSERT_EQ(rep.selectors.size(), 1u);

@@ -1,9 +1,10 @@
 // RFC 6376 §3.2 tag-lists, base64 with FWS, §3.5 signature and §3.6.1 key records.
+#include "mail/dkim_tags.h"
+
 #include <gtest/gtest.h>
 
 #include "mail/dkim_key.h"
 #include "mail/dkim_signature.h"
-#include "mail/dkim_tags.h"
 
 namespace cloudkeep::mail {
 namespace {
@@ -23,7 +24,7 @@ TEST(DkimTags, RejectsDuplicatesBadNamesAndMissingEquals) {
   EXPECT_FALSE(ParseDkimTagList("1a=1").ok());
   EXPECT_FALSE(ParseDkimTagList("a=1; b").ok());
   EXPECT_FALSE(ParseDkimTagList("a=1\r\nb=2").ok());  // CRLF not followed by WSP
-  EXPECT_TRUE(ParseDkimTagList("a=").ok());          // empty value is allowed
+  EXPECT_TRUE(ParseDkimTagList("a=").ok());           // empty value is allowed
 }
 
 TEST(DkimTags, Base64IgnoresWhiteSpace) {
@@ -44,8 +45,10 @@ TEST(DkimSignatureParse, RequiredTagsAndChecks) {
   EXPECT_EQ(s->identity, "@example.com");
   EXPECT_EQ(s->canon.header, DkimCanon::kSimple);
   EXPECT_EQ(s->canon.body, DkimCanon::kSimple);
-  EXPECT_FALSE(ParseDkimSignature("v=1; a=rsa-sha256; d=example.com; s=sel; h=To; bh=AAAA; b=AAAA").ok());
-  EXPECT_FALSE(ParseDkimSignature("v=2; a=rsa-sha256; d=example.com; s=sel; h=From; bh=AAAA; b=AAAA").ok());
+  EXPECT_FALSE(
+      ParseDkimSignature("v=1; a=rsa-sha256; d=example.com; s=sel; h=To; bh=AAAA; b=AAAA").ok());
+  EXPECT_FALSE(
+      ParseDkimSignature("v=2; a=rsa-sha256; d=example.com; s=sel; h=From; bh=AAAA; b=AAAA").ok());
   auto sha1 = ParseDkimSignature("v=1; a=rsa-sha1; d=example.com; s=sel; h=From; bh=AAAA; b=AAAA");
   ASSERT_FALSE(sha1.ok());
   EXPECT_NE(sha1.status().message().find("RFC 8301"), std::string::npos);
@@ -68,7 +71,8 @@ TEST(DkimSignatureParse, EmptiesBButNotBh) {
 }
 
 TEST(DkimKeyRecordParse, Tags) {
-  auto r = ParseDkimKeyRecord("v=DKIM1; k=ed25519; t=y:s; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=");
+  auto r = ParseDkimKeyRecord(
+      "v=DKIM1; k=ed25519; t=y:s; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=");
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ(r->type, DkimKeyType::kEd25519);
   EXPECT_TRUE(r->testing());
