@@ -245,6 +245,7 @@ void PrintCheck(const mail::MailCheckReport& r) {
   if (!r.mx.empty()) out += fmt::format(", MX {}", fmt::join(r.mx, ", "));
   out += "\n\n";
   std::string group;
+  bool first = true;
   for (const auto& f : r.findings) {
     if (f.group != group) {
       group = f.group;
@@ -259,7 +260,9 @@ void PrintCheck(const mail::MailCheckReport& r) {
           {"TLS", "TLS"},
           {"bulk", "Bulk-sender requirements (Gmail, Yahoo, 2024)"}};
       auto t = kTitles.find(group);
-      out += fmt::format("{}{}\n", out.back() == '\n' && out.size() > 2 ? "\n" : "", t == kTitles.end() ? group : t->second);
+      if (!first) out += "\n";
+      first = false;
+      out += (t == kTitles.end() ? group : t->second) + "\n";
     }
     out += fmt::format("  {:<4}  {:<22} {}\n", mail::CheckLevelName(f.level), f.subject, f.message);
     if (!f.fix.empty()) out += fmt::format("        {:<22} fix: {}\n", "", f.fix);
