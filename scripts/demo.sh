@@ -16,7 +16,7 @@ cleanup() {
 trap cleanup EXIT
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
-run() { printf '$ %s\n' "$*"; "$@"; }
+run() { printf '$'; printf ' %q' "$@"; printf '\n'; "$@"; }
 ck() { run "$CK" --store "$STORE" "$@"; }
 
 IMGDIR="$DEMO"
