@@ -8,6 +8,10 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
+# Paths relative to the checkout, so that ccache shares objects between clones and builds.
+export CCACHE_BASEDIR := $(CURDIR)
+# Precompiled headers are cacheable only with these (ccache manual, "Precompiled headers").
+export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_file_ctime
 
 .PHONY: all deps build asan-build test unit-test asan-test fuzz fuzz-build demo bench format clean
 
@@ -26,7 +30,7 @@ asan-build: deps
 
 fuzz-build: deps
 	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCLOUDKEEP_FUZZ=ON $(CMAKE_FLAGS)
-	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzzers
 
 # The whole suite: unit and integration tests, then the same under
 # AddressSanitizer + UndefinedBehaviorSanitizer, then a short run of every
@@ -34,7 +38,7 @@ fuzz-build: deps
 test: build asan-build fuzz-build
 	bash scripts/run-tests.sh $(BUILD)
 	bash scripts/run-tests.sh $(ASAN_BUILD)
-	bash scripts/run-fuzzers.sh $(FUZZ_BUILD) 20
+	bash scripts/run-fuzzers.sh $(FUZZ_BUILD) 10
 
 unit-test: build
 	cd $(BUILD) && ctest -L unit --output-on-failure -j $(JOBS)
