@@ -345,7 +345,7 @@ void AddPrune(CLI::App* group, Context& ctx) {
         if (e.outcome && !e.outcome->reason.empty()) reasons += " (" + e.outcome->reason + ")";
         t.AddRow({d.snapshot.id, FormatLocal(d.snapshot.created), d.keep ? "keep" : "remove", result, reasons});
         Json js = {{"id", d.snapshot.id},
-                   {"created", FormatRfc3339(d.snapshot.created)},
+                   {"created", FormatRfc3339(d.snapshot.created, true)},
                    {"action", d.keep ? "keep" : "remove"},
                    {"reasons", d.reasons}};
         if (e.outcome) {

@@ -28,7 +28,8 @@ Json SnapshotToJson(const Snapshot& s) {
   j["id"] = s.id;
   j["volume_id"] = s.volume_id;
   if (!s.volume_device.empty()) j["volume_device"] = s.volume_device;
-  j["created"] = FormatRfc3339(s.created);
+  // Milliseconds: several snapshots a second must still sort by time.
+  j["created"] = FormatRfc3339(s.created, true);
   j["state"] = s.state;
   if (!s.progress.empty()) j["progress"] = s.progress;
   j["size_bytes"] = s.size_bytes;

@@ -7,36 +7,50 @@ need_root
 need mkfs.xfs /usr/bin/python3
 
 mnt="$WORK/xfs"
-mkfs_loop 1G xfs "$mnt"
+mkfs_loop 2G xfs "$mnt"
 S="$mnt/store"
 img="$mnt/vol.img"
 ck() { "$CK" --store "$S" "$@"; }
-head -c $((96 * 1024 * 1024)) /dev/urandom >"$img"
+head -c $((128 * 1024 * 1024)) /dev/urandom >"$img"
 expect_rc 0 ck snapshot create "$img"
 
 check_store() {
   local what=$1
   expect_rc 0 ck --json snapshot verify
   [ "$(json_get 'd["ok"]' <<<"$OUT")" = "True" ] || fail "store does not verify after killing $what"
-  # Every listed snapshot is complete: its manifest decodes and its chunks are there (verify),
-  # and nothing half-written is listed.
-  ls "$S/snapshots" | grep -v '\.json$' && fail "stray file in snapshots/ after killing $what" || true
+  # Nothing half-written is listed: only complete manifests are in snapshots/.
+  if ls "$S/snapshots" | grep -v '\.json$'; then fail "stray file in snapshots/ after killing $what"; fi
 }
 
+staged() { find "$S/tmp" -name 'chunk-*' 2>/dev/null | wc -l; }
+
+# Kill points are chosen by progress, not by time: after N chunks were staged
+# (N = 0 … 110), and — for the last iterations — once staged chunks start
+# moving into the store, between publishing and the manifest.
 kills=0
-for i in $(seq 1 12); do
-  # Change a few regions so every create has new chunks to write.
-  dd if=/dev/urandom of="$img" bs=1M count=4 seek=$((i * 6)) conv=notrunc status=none
-  # exec: $! must be cloudkeep itself, not a subshell around it.
+for i in $(seq 0 11); do
+  # 64 MiB of new data: 128 new chunks for every create to stage.
+  dd if=/dev/urandom of="$img" bs=1M count=64 seek=$(((i % 2) * 64)) conv=notrunc status=none
   (exec "$CK" --store "$S" snapshot create "$img" >/dev/null 2>&1) &
   pid=$!
-  sleep "0.$(( (i * 7) % 10 ))$(( i % 10 ))"
+  if [ "$i" -lt 10 ]; then
+    target=$((i * 12))
+    while kill -0 "$pid" 2>/dev/null && [ "$(staged)" -lt "$target" ]; do sleep 0.005; done
+    [ "$target" -gt 0 ] || while kill -0 "$pid" 2>/dev/null && [ -z "$(ls "$S/tmp" 2>/dev/null)" ]; do sleep 0.002; done
+  else
+    peak=0
+    while kill -0 "$pid" 2>/dev/null; do
+      n=$(staged)
+      if [ "$n" -gt "$peak" ]; then peak=$n; elif [ "$peak" -gt 100 ] && [ "$n" -lt "$peak" ]; then break; fi
+      sleep 0.002
+    done
+  fi
   if kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
   wait "$pid" 2>/dev/null || true
   check_store "create #$i"
 done
 echo "killed $kills of 12 creates in flight"
-[ "$kills" -ge 4 ] || fail "too few creates were still running when killed ($kills)"
+[ "$kills" -ge 8 ] || fail "too few creates were still running when killed ($kills)"
 
 # The next run cleans up: no clone beside the image, tmp/ empty, no unreferenced chunks.
 expect_rc 0 ck snapshot create "$img"

@@ -84,8 +84,12 @@ int Threads(int configured) {
 }
 
 // An instant copy sharing extents with `src` (XFS, btrfs). Empty on failure.
+std::string ClonePath(const std::string& src, const std::string& id) {
+  return DirName(src) + "/." + BaseName(src) + ".cloudkeep-" + id + ".clone";
+}
+
 std::string CloneFile(const std::string& src, const std::string& id, std::string* why) {
-  std::string dst = DirName(src) + "/." + BaseName(src) + ".cloudkeep-" + id + ".clone";
+  std::string dst = ClonePath(src, id);
   UniqueFd in(::open(src.c_str(), O_RDONLY | O_CLOEXEC));
   if (!in.valid()) {
     *why = std::strerror(errno);
@@ -207,6 +211,10 @@ Result<std::unique_ptr<snapshot::CaptureHandle>> LocalProvider::Capture(const sn
     if (v.kind == "file") cv.identity = FileIdentity(v.device, &cv.ctime_ns);
     std::string why = "not an image file";
     if (v.kind == "file" && !options_.no_reflink) {
+      // Record the clone's name before it exists, so that a kill at any instant cannot leak it.
+      std::vector<std::string> planned = clones;
+      planned.push_back(ClonePath(v.device, cv.id));
+      CK_RETURN_IF_ERROR(store->UpdateRunClones(planned));
       cv.clone = CloneFile(v.device, cv.id, &why);
       if (!cv.clone.empty()) {
         cv.source = cv.clone;

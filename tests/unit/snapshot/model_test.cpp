@@ -33,7 +33,7 @@ TEST(SnapshotJson, UnitsInFieldNamesAndRfc3339Times) {
   s.consistency = Consistency::kApplication;
   s.database["binlog_file"] = "mysql-bin.000003";
   Json j = SnapshotToJson(s);
-  EXPECT_EQ(j["created"], "2026-01-02T03:04:05Z");
+  EXPECT_EQ(j["created"], "2026-01-02T03:04:05.000Z");
   EXPECT_EQ(j["size_bytes"], 42);
   EXPECT_EQ(j["consistency"], "application");
   EXPECT_EQ(j["database"]["binlog_file"], "mysql-bin.000003");
