@@ -1,9 +1,11 @@
 #include "core/fs.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace cloudkeep {
@@ -45,6 +47,19 @@ Status FsyncDir(const std::string& dir) {
   if (!fd.valid()) return Status::FromErrno("cannot open directory " + dir, errno);
   if (::fsync(fd.get()) != 0) return Status::FromErrno("cannot fsync directory " + dir, errno);
   return Status::Ok();
+}
+
+std::vector<std::string> ListDir(const std::string& dir) {
+  std::vector<std::string> out;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return out;
+  while (dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") out.push_back(n);
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 std::string DirName(const std::string& path) {

@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/status.h"
 
@@ -47,6 +48,8 @@ Status WriteAll(int fd, const void* data, size_t size, const std::string& what);
 // readers see the old file or the new one, never a torn one, even after a crash.
 Status WriteFileAtomic(const std::string& path, std::string_view data, int mode = 0644);
 Status FsyncDir(const std::string& dir);
+// Entry names of a directory, sorted, without "." and ".."; empty if unreadable.
+std::vector<std::string> ListDir(const std::string& dir);
 std::string DirName(const std::string& path);
 std::string BaseName(const std::string& path);
 

@@ -158,6 +158,7 @@ class UnboundResolver : public Resolver {
     batch->answers.resize(n);
     batch->done.assign(n, 0);
     std::vector<int> ids(n, -1);
+    std::vector<CallbackArg*> args(n, nullptr);  // owned by the callback, or by us once cancelled
     std::vector<Clock::time_point> deadline(n);
     size_t next = 0;
     const size_t limit = static_cast<size_t>(std::max(1, concurrency));
@@ -169,6 +170,7 @@ class UnboundResolver : public Resolver {
       while (next < n && active.size() < limit) {
         size_t i = next++;
         auto* arg = new CallbackArg{batch, i, questions[i].type};
+        args[i] = arg;
         lock.unlock();
         int rc = ub_resolve_async(ctx_, questions[i].name.c_str(),
                                   static_cast<int>(questions[i].type), 1, arg, OnResult, &ids[i]);
@@ -204,7 +206,9 @@ class UnboundResolver : public Resolver {
         int rc = ub_cancel(ctx_, ids[i]);
         lock.lock();
         // If the cancel lost the race the callback runs (or ran) and fills
-        // the answer in; otherwise the callback will never run.
+        // the answer in; otherwise the callback will never run, and its
+        // argument is ours to free.
+        if (rc == 0) delete args[i];
         if (rc == 0 && !batch->done[i]) {
           batch->answers[i].status = DnsStatus::kTimeout;
           batch->answers[i].error = fmt::format("no answer within {} ms", timeout_ms_);

@@ -32,8 +32,17 @@ uint64_t GetLe64(const uint8_t* p) {
   return v;
 }
 
-thread_local ZSTD_CCtx* tls_cctx = nullptr;
-thread_local ZSTD_DCtx* tls_dctx = nullptr;
+// One compression and one decompression context per worker thread, freed
+// when the thread ends.
+struct ZstdContexts {
+  ZSTD_CCtx* cctx = nullptr;
+  ZSTD_DCtx* dctx = nullptr;
+  ~ZstdContexts() {
+    ZSTD_freeCCtx(cctx);
+    ZSTD_freeDCtx(dctx);
+  }
+};
+thread_local ZstdContexts tls_zstd;
 
 }  // namespace
 
@@ -113,10 +122,10 @@ Result<uint64_t> ChunkStore::Stage(const ChunkHash& h, std::string_view data, in
     std::lock_guard<std::mutex> lock(mu_);
     if (!staged_.insert(h).second) return uint64_t{0};
   }
-  if (!tls_cctx) tls_cctx = ZSTD_createCCtx();
+  if (!tls_zstd.cctx) tls_zstd.cctx = ZSTD_createCCtx();
   std::string buf(kHeaderSize + ZSTD_compressBound(data.size()), '\0');
   auto* hdr = reinterpret_cast<uint8_t*>(buf.data());
-  size_t csize = ZSTD_compressCCtx(tls_cctx, buf.data() + kHeaderSize, buf.size() - kHeaderSize, data.data(),
+  size_t csize = ZSTD_compressCCtx(tls_zstd.cctx, buf.data() + kHeaderSize, buf.size() - kHeaderSize, data.data(),
                                    data.size(), zstd_level);
   uint8_t codec = kCodecZstd;
   if (ZSTD_isError(csize) || csize >= data.size()) {
@@ -188,9 +197,9 @@ Result<std::string> ChunkStore::Get(const ChunkHash& h) const {
     if (f.size() - kHeaderSize != len) return corrupt("truncated");
     out.assign(f.data() + kHeaderSize, len);
   } else if (hdr[4] == kCodecZstd) {
-    if (!tls_dctx) tls_dctx = ZSTD_createDCtx();
+    if (!tls_zstd.dctx) tls_zstd.dctx = ZSTD_createDCtx();
     out.resize(len);
-    size_t n = ZSTD_decompressDCtx(tls_dctx, out.data(), len, f.data() + kHeaderSize, f.size() - kHeaderSize);
+    size_t n = ZSTD_decompressDCtx(tls_zstd.dctx, out.data(), len, f.data() + kHeaderSize, f.size() - kHeaderSize);
     if (ZSTD_isError(n) || n != len) return corrupt("does not decompress");
   } else {
     return corrupt("unknown codec");
