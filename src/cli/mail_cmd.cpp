@@ -1,7 +1,25 @@
 // `cloudkeep mail …`: the group; each family of commands has its own file.
 #include "cli/mail_cmd.h"
 
+#include <fmt/format.h>
+
 namespace cloudkeep::cli {
+
+void AddDnsFlags(CLI::App* cmd, DnsFlags* f) {
+  cmd->add_option(
+      "--resolver", f->resolver,
+      "Ask this DNS server (ADDR[:PORT], IPv6 as [ADDR]:PORT) instead of /etc/resolv.conf's");
+  cmd->add_option("--timeout", f->timeout, "Give up on one DNS query after this long (default 5s)");
+}
+
+Result<std::unique_ptr<mail::Resolver>> MakeResolver(const DnsFlags& f) {
+  CK_ASSIGN_OR_RETURN(Micros timeout, DurationFlag(f.timeout, BareNumber::kSeconds, "--timeout"));
+  if (timeout.count() <= 0) return Status::Usage(fmt::format("--timeout '{}' must be positive", f.timeout));
+  mail::ResolverOptions o;
+  o.server = f.resolver;
+  o.timeout_ms = static_cast<int>(std::max<int64_t>(1, timeout.count() / 1000));
+  return mail::MakeUnboundResolver(o);
+}
 
 void AddMailCommands(CLI::App& app, Context& ctx) {
   auto* group = app.add_subcommand("mail", "Will the world trust this mail server? SPF, DKIM, DMARC, PTR, relay, RBLs");

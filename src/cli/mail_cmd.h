@@ -2,8 +2,18 @@
 #pragma once
 
 #include "cli/app.h"
+#include "mail/resolver.h"
 
 namespace cloudkeep::cli {
+
+// --resolver and --timeout, shared by the mail commands that ask DNS.
+struct DnsFlags {
+  std::string resolver;
+  std::string timeout = "5s";
+};
+void AddDnsFlags(CLI::App* cmd, DnsFlags* flags);
+// The libunbound resolver those flags describe; kUsage for a bad value.
+Result<std::unique_ptr<mail::Resolver>> MakeResolver(const DnsFlags& flags);
 // mail spf, mail dmarc (mail_auth_cmd.cpp)
 void AddMailAuthCommands(CLI::App* group, Context& ctx);
 // mail dkim keygen|sign|verify|check (mail_dkim_cmd.cpp)

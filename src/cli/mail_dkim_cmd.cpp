@@ -24,28 +24,6 @@ namespace cloudkeep::cli {
 
 namespace {
 
-struct DnsFlags {
-  std::string resolver;
-  std::string timeout = "5s";
-};
-
-void AddDnsFlags(CLI::App* cmd, DnsFlags* f) {
-  cmd->add_option(
-      "--resolver", f->resolver,
-      "Ask this DNS server (ADDR[:PORT], IPv6 as [ADDR]:PORT) instead of /etc/resolv.conf's");
-  cmd->add_option("--timeout", f->timeout, "Give up on one DNS query after this long (default 5s)");
-}
-
-Result<std::unique_ptr<mail::Resolver>> MakeResolver(const DnsFlags& f) {
-  CK_ASSIGN_OR_RETURN(Micros timeout, DurationFlag(f.timeout, BareNumber::kSeconds, "--timeout"));
-  if (timeout.count() <= 0)
-    return Status::Usage(fmt::format("--timeout '{}' must be positive", f.timeout));
-  mail::ResolverOptions o;
-  o.server = f.resolver;
-  o.timeout_ms = static_cast<int>(std::max<int64_t>(1, timeout.count() / 1000));
-  return mail::MakeUnboundResolver(o);
-}
-
 // The message from FILE, or stdin for "" and "-".
 Result<std::string> ReadMessage(const std::string& path) {
   if (path.empty() || path == "-") {
