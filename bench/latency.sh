@@ -22,20 +22,37 @@ trap cleanup EXIT
 
 bg() { "$@" >/dev/null 2>&1 & PIDS+=($!); }
 
+# Client and server are pinned to different cores (taskset; CLIENT_CPU,
+# SERVER_CPU), the same for every tool, so that no tool gains or loses by
+# where the scheduler happened to put it. Each RTT measurement runs ROUNDS
+# times, interleaved between the tools, and the median of the rounds' values
+# is reported.
+ROUNDS="${ROUNDS:-3}"
+CLIENT_CPU="${CLIENT_CPU:-0}"
+SERVER_CPU="${SERVER_CPU:-1}"
+
+# CPU time in ns of every thread of a process (exact, unlike the tick-sampled
+# utime+stime, which a 1 ms probe rhythm can alias with the 1 ms tick).
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {print s + 0}'; }
+
+median() { $PY -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
+
 # run_env LABEL CLIENT_PREFIX SERVER_PREFIX ADDR
 run_env() {
-  local label=$1 cl=$2 sv=$3 addr=$4
+  local label=$1 addr=$4
+  local cl="$2 taskset -c $CLIENT_CPU" sv="$3 taskset -c $SERVER_CPU"
   local ckp=17600 skp=17601 qp=17602 ip3=17603
-  bg $sv "$CK" -q latency serve --listen "$addr:$ckp" --zone bench --rate 0
+  bg $sv "$CK" -q latency serve --listen "$addr:$ckp" --zone bench --rate 0 --rate-per-source 0
   local srv_pid=$!
   bg $sv sockperf server -i "$addr" -p "$skp"
+  local sp_pid=$!
   bg $sv sockperf server --tcp -i "$addr" -p "$skp"
   bg $sv qperf -lp "$qp"
   bg $sv iperf3 -s -p "$ip3"
   sleep 1
   local n=$((SECS * 10000))
   ck_rtt() {
-    $cl "$CK" --json latency probe "$addr:$ckp" --proto "$1" --count "$n" --interval 0 --warmup 1000 --timeout 1s |
+    $cl "$CK" --json latency probe "$addr:$ckp" --proto "$1" --clock "${2:-kernel}" --count "$n" --interval 0 --warmup 1000 --timeout 1s |
       $PY -c 'import json,sys; t=json.load(sys.stdin)["targets"][0]; u=t.get("user_space", t); print(t["p50_us"], t["p99_us"], u["p50_us"], u["p99_us"])'
   }
   sp_rtt() {
@@ -59,21 +76,28 @@ print(2*v)'
     $cl iperf3 -c "$addr" -p "$ip3" -t "$SECS" -P "$1" -J |
       $PY -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9)'
   }
-  local cu ct su st qu qt
-  read -r cu_p50 cu_p99 cuu_p50 cuu_p99 < <(ck_rtt udp)
-  read -r su_p50 su_p99 < <(sp_rtt "")
-  read -r ct_p50 ct_p99 _ _ < <(ck_rtt tcp)
-  read -r st_p50 st_p99 < <(sp_rtt "--tcp")
-  qu=$(qp_lat udp_lat)
-  qt=$(qp_lat tcp_lat)
-  c1=$(ck_tp 1); i1=$(ip_tp 1); c4=$(ck_tp 4); i4=$(ip_tp 4)
-  echo "== $label"
-  $PY - "$cu_p50" "$cu_p99" "$su_p50" "$su_p99" "$qu" "$ct_p50" "$ct_p99" "$st_p50" "$st_p99" "$qt" "$c1" "$i1" "$c4" "$i4" "$cuu_p50" "$cuu_p99" <<'PY'
+  local -a CU CU9 CUU CUU9 CO CO9 SU SU9 CT CT9 ST ST9 QU QT C1 I1 C4 I4
+  local r a b c d
+  for ((r = 0; r < ROUNDS; r++)); do
+    read -r a b c d < <(ck_rtt udp); CU+=("$a"); CU9+=("$b"); CUU+=("$c"); CUU9+=("$d")
+    read -r a b _ _ < <(ck_rtt udp user); CO+=("$a"); CO9+=("$b")
+    read -r a b < <(sp_rtt ""); SU+=("$a"); SU9+=("$b")
+    read -r a b _ _ < <(ck_rtt tcp); CT+=("$a"); CT9+=("$b")
+    read -r a b < <(sp_rtt "--tcp"); ST+=("$a"); ST9+=("$b")
+    QU+=("$(qp_lat udp_lat)"); QT+=("$(qp_lat tcp_lat)")
+    C1+=("$(ck_tp 1)"); I1+=("$(ip_tp 1)"); C4+=("$(ck_tp 4)"); I4+=("$(ip_tp 4)")
+  done
+  echo "== $label (client on CPU $CLIENT_CPU, server on CPU $SERVER_CPU; median of $ROUNDS rounds)"
+  $PY - "$(median "${CU[@]}")" "$(median "${CU9[@]}")" "$(median "${SU[@]}")" "$(median "${SU9[@]}")" \
+    "$(median "${QU[@]}")" "$(median "${CT[@]}")" "$(median "${CT9[@]}")" "$(median "${ST[@]}")" "$(median "${ST9[@]}")" \
+    "$(median "${QT[@]}")" "$(median "${C1[@]}")" "$(median "${I1[@]}")" "$(median "${C4[@]}")" "$(median "${I4[@]}")" \
+    "$(median "${CUU[@]}")" "$(median "${CUU9[@]}")" "$(median "${CO[@]}")" "$(median "${CO9[@]}")" <<'PY'
 import sys
 a=[float(x) for x in sys.argv[1:]]
-cu,cu9,su,su9,qu,ct,ct9,st,st9,qt,c1,i1,c4,i4,uu,uu9=a
-print(f"  RTT UDP  p50: cloudkeep user-space {uu:6.1f} us  sockperf {su:8.1f} us  ratio {uu/su:5.2f}   (same clock as sockperf)")
-print(f"  RTT UDP  p99: cloudkeep user-space {uu9:6.1f} us  sockperf {su9:8.1f} us  ratio {uu9/su9:5.2f}")
+cu,cu9,su,su9,qu,ct,ct9,st,st9,qt,c1,i1,c4,i4,uu,uu9,co,co9=a
+print(f"  RTT UDP  p50: cloudkeep --clock user {co:6.1f} us  sockperf {su:8.1f} us  ratio {co/su:5.2f}   (same clock as sockperf)")
+print(f"  RTT UDP  p99: cloudkeep --clock user {co9:6.1f} us  sockperf {su9:8.1f} us  ratio {co9/su9:5.2f}")
+print(f"  RTT UDP  p50: cloudkeep user-space beside kernel ts {uu:6.1f} us  ratio {uu/su:5.2f}")
 print(f"  RTT UDP  p50: cloudkeep kernel ts  {cu:6.1f} us  sockperf {su:8.1f} us  ratio {cu/su:5.2f}  | qperf 2x one-way {qu:7.1f} us  ratio {cu/qu:5.2f}")
 print(f"  RTT UDP  p99: cloudkeep kernel ts  {cu9:6.1f} us  sockperf {su9:8.1f} us  ratio {cu9/su9:5.2f}")
 print(f"  RTT TCP  p50: cloudkeep {ct:8.1f} us  sockperf {st:8.1f} us  ratio {ct/st:5.2f}  | qperf 2x one-way {qt:7.1f} us  ratio {ct/qt:5.2f}")
@@ -81,16 +105,18 @@ print(f"  RTT TCP  p99: cloudkeep {ct9:8.1f} us  sockperf {st9:8.1f} us  ratio {
 print(f"  TCP 1 stream : cloudkeep {c1:6.2f} Gbit/s  iperf3 {i1:6.2f} Gbit/s  ratio {c1/i1:5.2f}")
 print(f"  TCP 4 streams: cloudkeep {c4:6.2f} Gbit/s  iperf3 {i4:6.2f} Gbit/s  ratio {c4/i4:5.2f}")
 PY
-  # Responder CPU at 1,000 probes a second for 10 s.
-  local hz t0 t1 ticks
-  hz=$(getconf CLK_TCK)
-  local rpid=$srv_pid  # `ip netns exec` execs the command: same pid
-  if [ -n "$rpid" ]; then
-    t0=$(awk '{print $14+$15}' "/proc/$rpid/stat")
-    $cl "$CK" -q latency probe "$addr:$ckp" --count 10000 --interval 1ms >/dev/null
-    t1=$(awk '{print $14+$15}' "/proc/$rpid/stat")
-    $PY -c "print(f'  responder CPU at 1,000 probes/s for 10 s: {($t1-$t0)/$hz/10*100:.2f}% of a core')"
-  fi
+  # Responder CPU while answering 1,000 probes a second for 10 s: cloudkeep's
+  # responder against sockperf's server answering every message at the same
+  # rate (under-load --reply-every 1). `ip netns exec` and taskset exec the
+  # command, so the pids are the servers'.
+  local c0 c1x s0 s1x
+  c0=$(cpu_ns "$srv_pid")
+  $cl "$CK" -q latency probe "$addr:$ckp" --count 10000 --interval 1ms >/dev/null
+  c1x=$(cpu_ns "$srv_pid")
+  s0=$(cpu_ns "$sp_pid")
+  $cl sockperf under-load -i "$addr" -p "$skp" --mps 1000 -t 10 -m 64 --reply-every 1 >/dev/null 2>&1
+  s1x=$(cpu_ns "$sp_pid")
+  $PY -c "c=($c1x-$c0)/1e9/10*100; s=($s1x-$s0)/1e9/10*100; print(f'  responder CPU at 1,000 probes/s for 10 s: cloudkeep {c:.2f}% of a core  sockperf server {s:.2f}%  ratio {c/s:5.2f}')"
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
   PIDS=()
 }

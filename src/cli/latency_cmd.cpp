@@ -39,7 +39,7 @@ std::function<void()> ActionRc(Context& ctx, std::function<Result<int>()> body) 
 }
 
 struct ProbeFlags {
-  std::string proto = "udp", interval = "200ms", timeout = "1s";
+  std::string proto = "udp", interval = "200ms", timeout = "1s", clock = "kernel";
   int count = 10, warmup = 1;
   size_t size = 64;
   bool samples = false;
@@ -53,11 +53,17 @@ void AddProbeFlags(CLI::App* cmd, ProbeFlags* f) {
   cmd->add_option("--warmup", f->warmup, "Probes sent first and not counted")->capture_default_str();
   cmd->add_option("--size", f->size, "Bytes per probe message")->capture_default_str();
   cmd->add_option("--timeout", f->timeout, "A probe unanswered this long is lost")->capture_default_str();
+  cmd->add_option("--clock", f->clock,
+                  "udp/icmp RTT from kernel timestamps (scheduling not counted; user-space RTT shown too) or from "
+                  "user space only")
+      ->capture_default_str();
 }
 
 Result<ProbeOptions> ToProbeOptions(const ProbeFlags& f) {
   ProbeOptions o;
   CK_ASSIGN_OR_RETURN(o.proto, ParseProto(f.proto));
+  if (f.clock != "kernel" && f.clock != "user") return Status::Usage("--clock '" + f.clock + "' is not one of kernel, user");
+  o.kernel_timestamps = f.clock == "kernel";
   o.count = f.count;
   o.warmup = f.warmup;
   o.size = f.size;
@@ -80,7 +86,7 @@ void AddServe(CLI::App* group, Context& ctx) {
   struct Flags {
     std::vector<std::string> listen;
     std::string name, zone, token_file;
-    double rate = 10000, burst = 1000;
+    double rate = 10000, burst = 1000, rate_per_source = 2000, burst_per_source = 200;
     int max_connections = 64;
   };
   auto f = std::make_shared<Flags>();
@@ -91,9 +97,16 @@ void AddServe(CLI::App* group, Context& ctx) {
   cmd->add_option("--token-file", f->token_file, "Mesh token file (default: $CLOUDKEEP_MESH_TOKEN)");
   cmd->add_option("--rate", f->rate, "Most replies a second; more probes are dropped (0 = no limit)")->capture_default_str();
   cmd->add_option("--burst", f->burst, "Replies allowed above the rate in a burst")->capture_default_str();
+  cmd->add_option("--rate-per-source", f->rate_per_source,
+                  "Most replies a second to one address (an IPv6 /64 counts as one; 0 = no limit)")
+      ->capture_default_str();
+  cmd->add_option("--burst-per-source", f->burst_per_source, "Replies allowed above the per-source rate in a burst")
+      ->capture_default_str();
   cmd->add_option("--max-connections", f->max_connections, "Concurrent TCP connections")->capture_default_str();
   cmd->footer(
-      "Answers only well-formed probes, never with more bytes than it received. Without a mesh token\n"
+      "Answers only well-formed probes, never with more bytes than it received. Over the rate, UDP\n"
+      "probes go unanswered (the prober counts them lost) and TCP probes wait. A prober sending back\n"
+      "to back (--interval 0) needs --rate-per-source 0 here. Without a mesh token\n"
       "it answers probes and throughput tests but refuses to run probes for a mesh.\n\n"
       "Examples:\n"
       "  cloudkeep latency serve --zone use1-az1\n"
@@ -102,8 +115,13 @@ void AddServe(CLI::App* group, Context& ctx) {
   cmd->callback(Action(ctx, [f]() -> Status {
     ResponderOptions o;
     o.listen = f->listen;
+    for (auto [flag, value] : {std::pair{"--rate", f->rate}, {"--burst", f->burst},
+                               {"--rate-per-source", f->rate_per_source}, {"--burst-per-source", f->burst_per_source}})
+      if (!(value >= 0)) return Status::Usage(fmt::format("{} '{}' must be 0 or more", flag, value));
     o.rate = f->rate;
     o.burst = f->burst;
+    o.rate_per_source = f->rate_per_source;
+    o.burst_per_source = f->burst_per_source;
     if (f->max_connections < 1) return Status::Usage("--max-connections '" + std::to_string(f->max_connections) + "' must be at least 1");
     o.max_connections = f->max_connections;
     CK_ASSIGN_OR_RETURN(o.token, LoadToken(f->token_file, ""));

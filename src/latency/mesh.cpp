@@ -27,7 +27,8 @@ Json ProbeRequest(const MeshOptions& o, const std::vector<std::string>& targets)
           {"warmup", o.probe.warmup},
           {"size", o.probe.size},
           {"interval_us", o.probe.interval.count()},
-          {"timeout_us", o.probe.timeout.count()}};
+          {"timeout_us", o.probe.timeout.count()},
+          {"clock", o.probe.kernel_timestamps ? "kernel" : "user"}};
 }
 
 }  // namespace

@@ -78,14 +78,21 @@ struct Codec {
 };
 
 // One datagram socket with kernel timestamps; collects samples.
+//
+// Between taking the send time and the receive time the prober makes
+// exactly two system calls, send() and a blocking recvmsg() bounded by
+// SO_RCVTIMEO, as sockperf's ping-pong does: no poll() in between, and the
+// timestamp error queue is read only after the reply is in. (An error-queue
+// entry makes poll() return at once, which cost an extra wake-up per probe.)
 class DgramSession {
  public:
-  DgramSession(int fd, bool timestamps) : fd_(fd) {
+  DgramSession(int fd, bool timestamps, Micros timeout) : fd_(fd), timeout_(timeout) {
     if (timestamps) {
       int flags = SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE |
                   SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY;
       kernel_ = setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags) == 0;
     }
+    SetReceiveTimeout(timeout_);
   }
   bool kernel() const { return kernel_; }
 
@@ -105,42 +112,48 @@ class DgramSession {
     uint8_t buf[wire::kMaxProbe + 128];
     alignas(cmsghdr) char control[512];
     for (;;) {
-      uint64_t now = MonoNs();
-      if (now >= deadline) return false;
-      pollfd pfd{fd_, POLLIN, 0};
-      int ms = static_cast<int>((deadline - now + 999999) / 1000000);
-      int r = poll(&pfd, 1, ms);
-      if (r < 0 && errno != EINTR) return false;
-      if (r <= 0) continue;
-      if (pfd.revents & POLLERR) DrainErrQueue();
-      if (!(pfd.revents & POLLIN)) continue;
       iovec iov{buf, sizeof buf};
       msghdr msg{};
       msg.msg_iov = &iov;
       msg.msg_iovlen = 1;
       msg.msg_control = control;
       msg.msg_controllen = sizeof control;
-      ssize_t n = recvmsg(fd_, &msg, MSG_DONTWAIT);
+      ssize_t n = recvmsg(fd_, &msg, 0);
       uint64_t t = MonoNs();
-      if (n < 0) continue;  // ECONNREFUSED from an ICMP port unreachable: keep waiting, it is a loss
-      auto got = codec.match(buf, static_cast<size_t>(n));
-      if (!got || (*got & codec.seq_mask) != (seq & codec.seq_mask)) continue;  // a late answer to an earlier probe, or not ours
-      *user_rx = t;
-      *kernel_rx = 0;
-      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPING) {
-          scm_timestamping ts;
-          std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
-          *kernel_rx = TsNs(ts.ts[0]);
-        }
+      bool ours = false;
+      if (n >= 0) {
+        auto got = codec.match(buf, static_cast<size_t>(n));
+        // Otherwise a late answer to an earlier probe, or not ours.
+        ours = got && (*got & codec.seq_mask) == (seq & codec.seq_mask);
       }
-      return true;
+      // n < 0: the timeout (EAGAIN), a signal, or ECONNREFUSED from an ICMP
+      // port unreachable (that one is a loss: keep waiting until the deadline).
+      if (ours) {
+        *user_rx = t;
+        *kernel_rx = 0;
+        for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+          if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPING) {
+            scm_timestamping ts;
+            std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
+            *kernel_rx = TsNs(ts.ts[0]);
+          }
+        }
+        if (shortened_) SetReceiveTimeout(timeout_);
+        return true;
+      }
+      if (t >= deadline) {
+        if (shortened_) SetReceiveTimeout(timeout_);
+        return false;
+      }
+      // Wait only for what is left of this probe's timeout.
+      SetReceiveTimeout(Micros(std::max<uint64_t>(1, (deadline - t) / 1000)));
+      shortened_ = true;
     }
   }
 
   // The kernel send time of send number `id`, 0 if the kernel did not report it.
   uint64_t KernelTx(uint32_t id) {
-    DrainErrQueue();
+    DrainErrQueue(id);
     auto it = tx_.find(id);
     if (it == tx_.end()) return 0;
     uint64_t v = it->second;
@@ -149,8 +162,9 @@ class DgramSession {
   }
 
  private:
-  void DrainErrQueue() {
-    for (;;) {
+  // Reads timestamps off the error queue until send `want`'s is in, or the queue is empty.
+  void DrainErrQueue(uint32_t want) {
+    while (!tx_.contains(want)) {
       alignas(cmsghdr) char control[512];
       uint8_t data[64];
       iovec iov{data, sizeof data};
@@ -179,7 +193,15 @@ class DgramSession {
     }
   }
 
+  void SetReceiveTimeout(Micros t) {
+    timeval tv{static_cast<time_t>(t.count() / 1000000), static_cast<suseconds_t>(t.count() % 1000000)};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    shortened_ = false;
+  }
+
   int fd_;
+  Micros timeout_;
+  bool shortened_ = false;
   bool kernel_ = false;
   uint32_t send_index_ = 0;
   std::map<uint32_t, uint64_t> tx_;
@@ -241,7 +263,7 @@ void ProbeUdp(const SockAddr& addr, const ProbeOptions& o, TargetResult* r) {
     r->error = fd.status().message();
     return;
   }
-  DgramSession s(fd->get(), true);
+  DgramSession s(fd->get(), o.kernel_timestamps, o.timeout);
   uint32_t session = RandomSession();
   // The hello learns the responder's name and zone; it is also the first
   // packet, so it warms ARP and the route like the warmup does.
@@ -312,7 +334,7 @@ void ProbeIcmp(const SockAddr& addr, const ProbeOptions& o, TargetResult* r) {
   uint16_t ident = static_cast<uint16_t>(RandomSession());
   uint8_t req = v6 ? uint8_t{ICMP6_ECHO_REQUEST} : uint8_t{ICMP_ECHO};
   uint8_t rep = v6 ? uint8_t{ICMP6_ECHO_REPLY} : uint8_t{ICMP_ECHOREPLY};
-  DgramSession s(fd->get(), true);
+  DgramSession s(fd->get(), o.kernel_timestamps, o.timeout);
   Codec codec{[&](uint32_t seq, uint8_t* buf) {
                 size_t n = o.size;
                 std::memset(buf, 0, n);

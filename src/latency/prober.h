@@ -6,7 +6,8 @@
 // time is taken when the packet reaches the device queue and the receive
 // time when it arrives, so time spent waiting for this process to be
 // scheduled is not counted. The user-space RTT (clock_gettime around
-// send/recv) is reported beside it. TCP keeps one connection and exchanges
+// send/recv) is reported beside it; `kernel_timestamps = false` measures
+// only that. TCP keeps one connection and exchanges
 // frames on it (plus the connect time); ICMP sends echo requests (RFC 792,
 // RFC 4443 section 4.1) through an unprivileged ping socket where
 // net.ipv4.ping_group_range allows, else a raw socket (root).
@@ -42,6 +43,10 @@ struct ProbeOptions {
   size_t size = 64;  // bytes of probe payload (UDP/TCP message; ICMP echo data + header)
   Micros timeout{std::chrono::seconds(1)};
   bool keep_samples = false;  // return every sample (the mesh pools them per zone)
+  // UDP and ICMP: ask the kernel for send and receive timestamps. Off, the
+  // RTT is the user-space one only, and sending costs a little less (no
+  // timestamp copy of each packet to queue): what sockperf measures.
+  bool kernel_timestamps = true;
 };
 // Checks ranges; errors name the flag.
 Status ValidateProbeOptions(const ProbeOptions& o);

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <random>
 #include <thread>
 
 #include "core/log.h"
@@ -18,17 +19,56 @@
 
 namespace cloudkeep::latency {
 
+bool TakeToken(BucketState& s, double rate, double burst, uint64_t now) {
+  if (rate <= 0) return true;
+  if (s.last_ns == 0) {
+    s.tokens = burst;
+    s.last_ns = now;
+  }
+  if (now > s.last_ns) {
+    s.tokens = std::min(burst, s.tokens + static_cast<double>(now - s.last_ns) * rate / 1e9);
+    s.last_ns = now;
+  }
+  if (s.tokens < 1) return false;
+  s.tokens -= 1;
+  return true;
+}
+
 bool TokenBucket::Take(uint64_t now) {
   if (rate_ <= 0) return true;
   std::lock_guard<std::mutex> lock(mu_);
-  if (last_ns_ == 0) last_ns_ = now;
-  if (now > last_ns_) {
-    tokens_ = std::min(burst_, tokens_ + static_cast<double>(now - last_ns_) * rate_ / 1e9);
-    last_ns_ = now;
+  return TakeToken(state_, rate_, burst_, now);
+}
+
+SourceRateLimiter::SourceRateLimiter(double rate, double burst, size_t slots)
+    : rate_(rate), burst_(burst), seed_(std::random_device{}()), slots_(rate > 0 ? slots : 0) {}
+
+bool SourceRateLimiter::Take(const sockaddr_storage& from, uint64_t now) {
+  if (rate_ <= 0) return true;
+  std::array<uint8_t, 17> key{};
+  if (from.ss_family == AF_INET) {
+    const auto& a = reinterpret_cast<const sockaddr_in&>(from).sin_addr;
+    key[0] = 4;
+    std::memcpy(&key[1], &a, 4);
+  } else if (from.ss_family == AF_INET6) {
+    const auto& a = reinterpret_cast<const sockaddr_in6&>(from).sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(&a)) {  // IPv4 through a dual-stack socket: the same source as over IPv4
+      key[0] = 4;
+      std::memcpy(&key[1], &a.s6_addr[12], 4);
+    } else {
+      key[0] = 6;
+      std::memcpy(&key[1], &a.s6_addr[0], 8);
+    }
   }
-  if (tokens_ < 1) return false;
-  tokens_ -= 1;
-  return true;
+  // FNV-1a, seeded: the slot a source lands in is not predictable from outside.
+  uint64_t h = 1469598103934665603ull ^ seed_;
+  for (uint8_t b : key) h = (h ^ b) * 1099511628211ull;
+  Slot& slot = slots_[h % slots_.size()];
+  if (slot.key != key) {
+    slot.key = key;
+    slot.bucket = {};
+  }
+  return TakeToken(slot.bucket, rate_, burst_, now);
 }
 
 Responder::Responder(ResponderOptions opts)
@@ -47,8 +87,9 @@ Responder::~Responder() {
 
 namespace {
 
+// UDP sockets block (each has a thread of its own); the TCP listener does not.
 Result<UniqueFd> BindSocket(const SockAddr& addr, int type) {
-  UniqueFd fd(socket(addr.family(), type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  UniqueFd fd(socket(addr.family(), type | SOCK_CLOEXEC | (type == SOCK_STREAM ? SOCK_NONBLOCK : 0), 0));
   if (!fd.valid()) return Status::FromErrno("socket", errno);
   int one = 1, zero = 0;
   setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -103,21 +144,23 @@ void Responder::Stop() {
 }
 
 Status Responder::Run() {
+  std::vector<std::thread> udp_threads;
+  for (auto& u : udp_) udp_threads.emplace_back([this, fd = u.get()] { ServeUdp(fd); });
   std::vector<pollfd> fds;
   fds.push_back({wake_.get(), POLLIN, 0});
-  for (auto& u : udp_) fds.push_back({u.get(), POLLIN, 0});
   for (auto& t : tcp_) fds.push_back({t.get(), POLLIN, 0});
+  Status result = Status::Ok();
   while (!stopping_.load()) {
     int n = poll(fds.data(), fds.size(), -1);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return Status::FromErrno("poll", errno);
+      result = Status::FromErrno("poll", errno);
+      stopping_.store(true);
+      break;
     }
     if (fds[0].revents) break;
-    for (size_t i = 0; i < udp_.size(); i++)
-      if (fds[1 + i].revents & POLLIN) ServeUdp(udp_[i].get());
     for (size_t i = 0; i < tcp_.size(); i++) {
-      if (!(fds[1 + udp_.size() + i].revents & POLLIN)) continue;
+      if (!(fds[1 + i].revents & POLLIN)) continue;
       int c = accept4(tcp_[i].get(), nullptr, nullptr, SOCK_CLOEXEC);
       if (c < 0) continue;
       UniqueFd conn(c);
@@ -138,54 +181,75 @@ Status Responder::Run() {
       }).detach();
     }
   }
-  return Status::Ok();
+  // shutdown() wakes a thread blocked in recvmmsg on the socket, also on an
+  // unconnected UDP socket (it reports ENOTCONN but marks the socket shut).
+  for (auto& u : udp_) shutdown(u.get(), SHUT_RDWR);
+  for (auto& t : udp_threads) t.join();
+  return result;
 }
 
 void Responder::ServeUdp(int fd) {
-  // Batches of datagrams per system call keep a flood cheap to absorb.
+  // A blocking recvmmsg that returns once one datagram is in (MSG_WAITFORONE)
+  // takes whatever else is queued in the same call: at a steady 1,000 probes
+  // a second that is one call to wake and receive and one to answer, and a
+  // flood is absorbed 32 datagrams per call.
   constexpr int kBatch = 32;
-  static thread_local std::vector<uint8_t> storage(kBatch * (wire::kMaxProbe + 1));
+  std::vector<uint8_t> storage(kBatch * (wire::kMaxProbe + 1));
+  SourceRateLimiter per_source(opts_.rate_per_source, std::max(1.0, opts_.burst_per_source));
   mmsghdr in[kBatch] = {};
   iovec iov[kBatch];
   sockaddr_storage from[kBatch];
-  for (int i = 0; i < kBatch; i++) {
-    // One byte more than the largest probe, so an oversized datagram shows
-    // up as too long (or truncated) instead of looking well-formed.
-    iov[i] = {storage.data() + static_cast<size_t>(i) * (wire::kMaxProbe + 1), wire::kMaxProbe + 1};
-    in[i].msg_hdr.msg_iov = &iov[i];
-    in[i].msg_hdr.msg_iovlen = 1;
-    in[i].msg_hdr.msg_name = &from[i];
-    in[i].msg_hdr.msg_namelen = sizeof from[i];
-  }
-  int n = recvmmsg(fd, in, kBatch, MSG_DONTWAIT, nullptr);
-  if (n <= 0) return;
   mmsghdr out[kBatch] = {};
   iovec oiov[kBatch];
-  int m = 0;
-  uint64_t now_ns = MonoNs();
-  uint64_t real_ns = RealNs();
-  for (int i = 0; i < n; i++) {
-    size_t len = in[i].msg_len;
-    if (in[i].msg_hdr.msg_flags & MSG_TRUNC) len = 0;
-    std::span<uint8_t> msg(static_cast<uint8_t*>(iov[i].iov_base), len);
-    if (len == 0 || !wire::MakeReply(msg, real_ns, opts_.name, opts_.zone)) {
-      counters_.malformed++;
+  while (!stopping_.load()) {
+    for (int i = 0; i < kBatch; i++) {
+      // One byte more than the largest probe, so an oversized datagram shows
+      // up as too long (or truncated) instead of looking well-formed.
+      iov[i] = {storage.data() + static_cast<size_t>(i) * (wire::kMaxProbe + 1), wire::kMaxProbe + 1};
+      in[i].msg_hdr.msg_iov = &iov[i];
+      in[i].msg_hdr.msg_iovlen = 1;
+      in[i].msg_hdr.msg_name = &from[i];
+      in[i].msg_hdr.msg_namelen = sizeof from[i];
+      in[i].msg_hdr.msg_flags = 0;
+    }
+    int n = recvmmsg(fd, in, kBatch, MSG_WAITFORONE, nullptr);
+    if (n <= 0) {
+      if (stopping_.load()) return;
+      // ICMP errors for earlier replies (a prober that went away) and signals
+      // surface here; anything else persistent is worth a pause, not a spin.
+      if (n < 0 && errno != EINTR && errno != ECONNREFUSED && errno != EAGAIN)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
       continue;
     }
-    if (!bucket_.Take(now_ns)) {
-      counters_.rate_limited++;
-      continue;
+    int m = 0;
+    uint64_t now_ns = MonoNs();
+    uint64_t real_ns = RealNs();
+    for (int i = 0; i < n; i++) {
+      size_t len = in[i].msg_len;
+      if (in[i].msg_hdr.msg_flags & MSG_TRUNC) len = 0;
+      std::span<uint8_t> msg(static_cast<uint8_t*>(iov[i].iov_base), len);
+      if (len == 0 || !wire::MakeReply(msg, real_ns, opts_.name, opts_.zone)) {
+        counters_.malformed++;
+        continue;
+      }
+      if (!per_source.Take(from[i], now_ns) || !bucket_.Take(now_ns)) {
+        counters_.rate_limited++;
+        continue;
+      }
+      oiov[m] = {msg.data(), len};
+      out[m].msg_hdr = {};
+      out[m].msg_hdr.msg_iov = &oiov[m];
+      out[m].msg_hdr.msg_iovlen = 1;
+      out[m].msg_hdr.msg_name = &from[i];
+      out[m].msg_hdr.msg_namelen = in[i].msg_hdr.msg_namelen;
+      m++;
     }
-    oiov[m] = {msg.data(), len};
-    out[m].msg_hdr.msg_iov = &oiov[m];
-    out[m].msg_hdr.msg_iovlen = 1;
-    out[m].msg_hdr.msg_name = &from[i];
-    out[m].msg_hdr.msg_namelen = in[i].msg_hdr.msg_namelen;
-    m++;
-  }
-  if (m > 0) {
-    int sent = sendmmsg(fd, out, static_cast<unsigned>(m), MSG_DONTWAIT);
-    if (sent > 0) counters_.answered += static_cast<uint64_t>(sent);
+    if (m > 0) {
+      // MSG_DONTWAIT: a full send buffer drops replies (as a router would)
+      // rather than stall the receive loop.
+      int sent = sendmmsg(fd, out, static_cast<unsigned>(m), MSG_DONTWAIT);
+      if (sent > 0) counters_.answered += static_cast<uint64_t>(sent);
+    }
   }
 }
 
@@ -209,6 +273,7 @@ void Responder::ServeTcp(UniqueFd conn) {
 
 void Responder::ServeProbeStream(int fd) {
   std::vector<uint8_t> buf(wire::kMaxProbe);
+  BucketState connection;  // one connection has one source
   while (!stopping_.load()) {
     if (!ReadFull(fd, buf.data(), wire::kProbeHeader).ok()) return;
     auto p = wire::DecodeProbe({buf.data(), wire::kProbeHeader}, /*stream=*/true);
@@ -224,10 +289,14 @@ void Responder::ServeProbeStream(int fd) {
     }
     // TCP cannot drop a reply without losing step, so over the rate the
     // connection waits: the prober sees the limit as latency, not loss.
-    while (!bucket_.Take(MonoNs())) {
-      counters_.rate_limited++;
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    auto wait_for = [&](auto take) {
+      while (!take()) {
+        counters_.rate_limited++;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    };
+    wait_for([&] { return TakeToken(connection, opts_.rate_per_source, std::max(1.0, opts_.burst_per_source), MonoNs()); });
+    wait_for([&] { return bucket_.Take(MonoNs()); });
     if (!WriteFull(fd, buf.data(), p->length).ok()) return;
     counters_.answered++;
   }
@@ -245,6 +314,9 @@ Result<ProbeOptions> ProbeOptionsFromJson(const Json& j) {
     o.size = j.value("size", size_t{64});
     o.interval = Micros(j.value("interval_us", int64_t{200000}));
     o.timeout = Micros(j.value("timeout_us", int64_t{1000000}));
+    std::string clock = j.value("clock", "kernel");
+    if (clock != "kernel" && clock != "user") return Status::Failure("clock must be kernel or user");
+    o.kernel_timestamps = clock == "kernel";
   } catch (const std::exception&) {
     return Status::Failure("malformed probe options");
   }

@@ -10,11 +10,15 @@
 // (mesh probe runs, throughput tests to another host) need the mesh token;
 // without one they are refused.
 //
-// Thread safety: Run() blocks in the calling thread and starts one thread
-// per TCP connection; Stop() is async-signal-safe and may be called from
-// any thread or a signal handler.
+// Thread safety: Run() blocks in the calling thread, starts one thread per
+// UDP socket (a blocking receive loop: one system call to wake and receive,
+// one to answer) and one per TCP connection; Stop() is async-signal-safe
+// and may be called from any thread or a signal handler.
 #pragma once
 
+#include <sys/socket.h>
+
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -32,16 +36,44 @@ namespace cloudkeep::latency {
 
 // A token bucket (RFC 2697's single-rate idea without colours): `rate`
 // tokens a second, at most `burst` saved up. rate <= 0 means unlimited.
+struct BucketState {
+  double tokens = 0;
+  uint64_t last_ns = 0;  // 0: never used, starts full
+};
+// Takes one token at monotonic time `now_ns` if there is one.
+bool TakeToken(BucketState& s, double rate, double burst, uint64_t now_ns);
+
+// One bucket shared by every thread.
 class TokenBucket {
  public:
-  TokenBucket(double rate, double burst) : rate_(rate), burst_(burst), tokens_(burst) {}
-  // Takes one token at monotonic time `now_ns` if there is one.
+  TokenBucket(double rate, double burst) : rate_(rate), burst_(burst) {}
   bool Take(uint64_t now_ns);
 
  private:
-  double rate_, burst_, tokens_;
-  uint64_t last_ns_ = 0;
+  double rate_, burst_;
+  BucketState state_;
   std::mutex mu_;
+};
+
+// A bucket per source: an IPv4 address, or an IPv6 /64 (what one host
+// usually holds, RFC 6177), so that one busy or hostile prober cannot use
+// up the reply budget of the rest of the mesh. The table is direct-mapped
+// with a per-process random hash seed: a colliding source takes the slot
+// over with a full bucket, which only ever errs towards answering; the
+// global bucket still bounds the total. Not thread-safe: one per thread.
+class SourceRateLimiter {
+ public:
+  SourceRateLimiter(double rate, double burst, size_t slots = 4096);
+  bool Take(const sockaddr_storage& from, uint64_t now_ns);
+
+ private:
+  struct Slot {
+    std::array<uint8_t, 17> key{};  // family byte + address prefix
+    BucketState bucket;
+  };
+  double rate_, burst_;
+  uint64_t seed_;
+  std::vector<Slot> slots_;
 };
 
 struct ResponderOptions {
@@ -49,6 +81,8 @@ struct ResponderOptions {
   std::string name, zone, token;
   double rate = 10000;  // replies a second over UDP and TCP together
   double burst = 1000;
+  double rate_per_source = 2000;  // replies a second to one source (SourceRateLimiter)
+  double burst_per_source = 200;
   int max_connections = 64;
   std::chrono::seconds idle_timeout{30};
 };
@@ -72,7 +106,7 @@ class Responder {
 
  private:
   explicit Responder(ResponderOptions opts);
-  void ServeUdp(int fd);
+  void ServeUdp(int fd);  // until Stop()
   void ServeTcp(UniqueFd fd);
   void ServeProbeStream(int fd);
   void ServeControl(int fd);

@@ -153,6 +153,27 @@ expect_eq "$(json_get 'd["targets"][0]["received"]' <<<"$OUT")" 5 "tcp probe"
 expect_eq "$(json_get 'd["targets"][0]["connect_us"] > 2000' <<<"$OUT")" True "tcp connect time counts the cross-zone delay"
 expect_rc 0 in_ns a1 "$CK" --json latency probe "${IP4[a2]}" --proto icmp --count 5 --interval 1ms
 expect_eq "$(json_get 'd["targets"][0]["received"]' <<<"$OUT")" 5 "icmp probe"
+expect_rc 0 in_ns a1 "$CK" --json latency probe "${IP6[a2]}" --proto icmp --count 5 --interval 1ms
+expect_eq "$(json_get 'd["targets"][0]["received"]' <<<"$OUT")" 5 "icmpv6 probe (raw socket, as root)"
+expect_eq "$(json_get 'd["targets"][0]["timestamps"]' <<<"$OUT")" kernel "icmpv6 kernel timestamps"
+# Unprivileged: as nobody, raw sockets are refused, so an answer proves the
+# ping-socket path (net.ipv4.ping_group_range covers ICMPv6 too).
+# The checkout may sit under a directory nobody cannot enter: a copy in a public one.
+PUB=$(mktemp -d /tmp/ck-latency-pub.XXXXXX)
+defer "rm -rf '$PUB'"
+chmod 755 "$PUB"
+install -m 755 "$CK" "$PUB/cloudkeep"
+NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+expect_rc 1 in_ns a1 "${NOBODY[@]}" "$PUB/cloudkeep" latency probe "${IP4[a2]}" --proto icmp --count 1 --timeout 100ms
+expect_contains "$ERR" "ping_group_range"
+in_ns a1 sysctl -qw net.ipv4.ping_group_range="0 2147483647"
+for t in "${IP4[a2]}" "${IP6[a2]}" "${IP6[b1]}"; do
+  expect_rc 0 in_ns a1 "${NOBODY[@]}" "$PUB/cloudkeep" --json latency probe "$t" --proto icmp --count 5 --interval 1ms
+  expect_eq "$(json_get 'd["targets"][0]["received"]' <<<"$OUT")" 5 "unprivileged icmp probe to $t"
+done
+expect_eq "$(json_get 'd["targets"][0]["min_us"] >= 2000' <<<"$OUT")" True "icmpv6 across zones sees the delay"
+expect_rc 0 in_ns a1 "${NOBODY[@]}" "$PUB/cloudkeep" --json latency probe "${IP6[a2]}" --proto icmp --clock user --count 3 --interval 1ms
+expect_eq "$(json_get 'd["targets"][0]["timestamps"]' <<<"$OUT")" user "--clock user"
 
 # --- abuse: garbage, truncated, oversized, replies, a garbage TCP stream ----
 cat >"$WORK/abuse.py" <<'PY'

@@ -2,6 +2,7 @@
 // kernel), including the abuse a responder on a real network sees.
 #include "latency/responder.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <unistd.h>
@@ -160,6 +161,70 @@ TEST(TokenBucketTest, LimitsRate) {
   EXPECT_TRUE(b.Take(t + 1'000'000));  // 1 ms later: one token
   TokenBucket unlimited(0, 0);
   for (int i = 0; i < 1000; i++) EXPECT_TRUE(unlimited.Take(t));
+}
+
+// A source address as recvmmsg reports it: sockaddr_in, or sockaddr_in6 for text with a colon.
+sockaddr_storage Source(const std::string& text) {
+  sockaddr_storage ss{};
+  if (text.find(':') == std::string::npos) {
+    auto& in = reinterpret_cast<sockaddr_in&>(ss);
+    in.sin_family = AF_INET;
+    inet_pton(AF_INET, text.c_str(), &in.sin_addr);
+  } else {
+    auto& in6 = reinterpret_cast<sockaddr_in6&>(ss);
+    in6.sin6_family = AF_INET6;
+    inet_pton(AF_INET6, text.c_str(), &in6.sin6_addr);
+  }
+  return ss;
+}
+
+TEST(SourceRateLimiterTest, EachSourceHasItsOwnBudget) {
+  SourceRateLimiter l(1000, 5);
+  uint64_t t = 1'000'000'000;
+  int a = 0, b = 0;
+  for (int i = 0; i < 50; i++) a += l.Take(Source("10.0.0.1"), t);
+  for (int i = 0; i < 50; i++) b += l.Take(Source("10.0.0.2"), t);
+  EXPECT_EQ(a, 5);
+  EXPECT_EQ(b, 5);  // the busy first source did not use up the second's
+  EXPECT_FALSE(l.Take(Source("10.0.0.1"), t + 500'000));
+  EXPECT_TRUE(l.Take(Source("10.0.0.1"), t + 1'000'000));
+}
+
+TEST(SourceRateLimiterTest, MappedIpv4IsTheSameSourceAndV6CountsPerSlash64) {
+  SourceRateLimiter l(1000, 3);
+  uint64_t t = 1'000'000'000;
+  int n = 0;
+  for (int i = 0; i < 3; i++) n += l.Take(Source("192.0.2.7"), t);
+  n += l.Take(Source("::ffff:192.0.2.7"), t);  // through a dual-stack socket
+  EXPECT_EQ(n, 3);
+  int v6 = 0;
+  // Rotating the interface identifier within one /64 does not buy more replies.
+  for (int i = 0; i < 10; i++) v6 += l.Take(Source("2001:db8:1:2::" + std::to_string(i + 1)), t);
+  EXPECT_EQ(v6, 3);
+  EXPECT_TRUE(l.Take(Source("2001:db8:1:3::1"), t));  // the next /64 is another source
+}
+
+TEST(SourceRateLimiterTest, ZeroRateIsUnlimited) {
+  SourceRateLimiter l(0, 0);
+  for (int i = 0; i < 10000; i++) ASSERT_TRUE(l.Take(Source("10.0.0.1"), 1));
+}
+
+TEST_F(ResponderTest, PerSourceLimitDropsTheExcessOverUdp) {
+  responder_->Stop();
+  thread_.join();
+  ResponderOptions o;
+  o.rate_per_source = 0.01;  // a burst of 5, then nothing for this test's second: the rest are lost
+  o.burst_per_source = 5;
+  StartWith(o);
+  ProbeOptions po;
+  po.count = 20;
+  po.warmup = 0;
+  po.interval = Micros(0);
+  po.timeout = std::chrono::milliseconds(50);
+  TargetResult r = ProbeTarget(target_, po);
+  EXPECT_EQ(r.rtt.sent, 20u);
+  EXPECT_EQ(r.rtt.received, 4u);  // the hello took the first token
+  EXPECT_GE(responder_->counters().rate_limited.load(), 16u);
 }
 
 TEST(ProberTest, UnreachableTargetIsLostAfterTimeout) {
