@@ -94,11 +94,19 @@ void AddCreate(CLI::App* group, Context& ctx) {
     snapshot::ConsistencySession session(f->consistency);
     CK_ASSIGN_OR_RETURN(auto outcome, snapshot::CreateSnapshots(*provider, std::move(req), session));
     for (const auto& n : outcome.notes) log::Info("{}", n);
+    // Printed first, then exit 1: the snapshots exist and are listed either way.
+    auto hooks_failed = [&]() -> Status {
+      if (outcome.post_hook_error.empty()) return Status::Ok();
+      std::vector<std::string> ids;
+      for (const auto& s : outcome.snapshots) ids.push_back(s.id);
+      return Status::Failure(fmt::format("snapshot {} complete, but {}", fmt::join(ids, ", "), outcome.post_hook_error));
+    };
     if (ctx.global.json) {
       Json doc = {{"snapshots", Json::array()}, {"notes", outcome.notes}};
       for (const auto& s : outcome.snapshots) doc["snapshots"].push_back(snapshot::SnapshotToJson(s));
+      if (!outcome.post_hook_error.empty()) doc["post_hook_error"] = outcome.post_hook_error;
       PrintJson(doc);
-      return Status::Ok();
+      return hooks_failed();
     }
     Table t({"ID", "VOLUME", "SIZE", "NEW", "STATE", "CONSISTENCY"},
             {Table::Align::kLeft, Table::Align::kLeft, Table::Align::kRight, Table::Align::kRight});
@@ -106,7 +114,7 @@ void AddCreate(CLI::App* group, Context& ctx) {
       t.AddRow({s.id, s.volume_id, FormatBytes(s.size_bytes), s.new_bytes ? FormatBytes(*s.new_bytes) : "-",
                 s.state, snapshot::ConsistencyName(s.consistency)});
     PrintText(t.Render());
-    return Status::Ok();
+    return hooks_failed();
   }));
 }
 

@@ -1,4 +1,6 @@
 // `cloudkeep volumes`: what can be snapshotted on this machine.
+#include <algorithm>
+
 #include "cli/app.h"
 
 namespace cloudkeep::cli {
@@ -23,13 +25,26 @@ void AddVolumesCommand(CLI::App& app, Context& ctx) {
       PrintJson(doc);
       return Status::Ok();
     }
-    Table t({"ID", "DEVICE", "KIND", "SIZE", "MOUNTPOINT", "FS"},
-            {Table::Align::kLeft, Table::Align::kLeft, Table::Align::kLeft, Table::Align::kRight});
+    // On AWS the name the volume was attached as (/dev/sdf) differs from the
+    // device the instance sees (/dev/nvme1n1); both are shown.
+    bool aws = std::any_of(volumes.begin(), volumes.end(),
+                           [](const snapshot::Volume& v) { return v.attributes.count("aws_device") > 0; });
+    std::vector<std::string> head = {"ID", "DEVICE", "KIND", "SIZE", "MOUNTPOINT", "FS"};
+    if (aws) head.insert(head.begin() + 2, "ATTACHED AS");
+    std::vector<Table::Align> align = {Table::Align::kLeft, Table::Align::kLeft, Table::Align::kLeft,
+                                       Table::Align::kRight};
+    if (aws) align.insert(align.begin() + 2, Table::Align::kLeft);
+    Table t(head, align);
     for (const auto& v : volumes) {
       std::string mp = v.mountpoint;
       if (v.mountpoints.size() > 1) mp += fmt::format(" (+{})", v.mountpoints.size() - 1);
-      t.AddRow({v.id, v.device, v.kind, FormatBytes(v.size_bytes), mp.empty() ? "-" : mp,
-                v.filesystem.empty() ? "-" : v.filesystem});
+      std::vector<std::string> row = {v.id, v.device.empty() ? "-" : v.device, v.kind, FormatBytes(v.size_bytes),
+                                      mp.empty() ? "-" : mp, v.filesystem.empty() ? "-" : v.filesystem};
+      if (aws) {
+        auto it = v.attributes.find("aws_device");
+        row.insert(row.begin() + 2, it == v.attributes.end() ? "-" : it->second);
+      }
+      t.AddRow(row);
     }
     PrintText(t.Render());
     return Status::Ok();

@@ -260,9 +260,9 @@ Status ConsistencySession::End(SnapshotMetadata* metadata) {
     if (h.ok)
       notes_.push_back(
           fmt::format("post hook '{}' ran in {}", h.command, FormatDuration(h.elapsed)));
-  // The snapshot itself is sound; a failing post hook is for the operator to see, not a reason to
-  // drop it.
-  if (!post.ok()) log::Error("{}", post.message());
+  // The snapshot itself is sound; a failing post hook is for the operator to see (exit 1), not a
+  // reason to drop it.
+  if (!post.ok()) post_hook_error_ = post.message();
   return result;
 }
 

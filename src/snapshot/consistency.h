@@ -58,12 +58,17 @@ class ConsistencySession {
 
   // Human lines for the report ("froze /srv/db for 12.3ms", "tables locked 20ms").
   const std::vector<std::string>& notes() const { return notes_; }
+  // Why a post hook failed after End(), empty if they all ran. The snapshot
+  // is sound either way; the caller reports it and exits 1 so that cron sees
+  // a service that may not have come back.
+  const std::string& post_hook_error() const { return post_hook_error_; }
 
  private:
   struct State;
   ConsistencyOptions options_;
   std::unique_ptr<State> state_;
   std::vector<std::string> notes_;
+  std::string post_hook_error_;
 };
 
 }  // namespace cloudkeep::snapshot

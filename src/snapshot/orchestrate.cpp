@@ -12,15 +12,22 @@ Result<CreateOutcome> CreateSnapshots(Provider& provider, CreateRequest request,
   CreateOutcome outcome;
   SnapshotMetadata& meta = request.metadata;
 
+  // On the failure paths the returned error is the cause; a post hook that
+  // also failed is logged beside it.
+  auto log_post_hooks = [&] {
+    if (!session.post_hook_error().empty()) log::Error("{}", session.post_hook_error());
+  };
   Status begun = session.Begin(request.volumes, &meta);
   if (!begun.ok()) {
     Status ended = session.End(&meta);
     if (!ended.ok()) log::Error("{}", ended.message());
+    log_post_hooks();
     return begun;
   }
   auto capture = provider.Capture(request);
   // Thaw and unlock before anything slow, whatever the capture did.
   Status ended = session.End(&meta);
+  if (!capture.ok() || !ended.ok()) log_post_hooks();
   if (!capture.ok()) return capture.status();
   if (!ended.ok()) {
     provider.Abandon(std::move(capture).value());
@@ -29,6 +36,7 @@ Result<CreateOutcome> CreateSnapshots(Provider& provider, CreateRequest request,
   std::unique_ptr<CaptureHandle> handle = std::move(capture).value();
   outcome.notes = handle->notes;
   for (const auto& n : session.notes()) outcome.notes.push_back(n);
+  outcome.post_hook_error = session.post_hook_error();
   CK_ASSIGN_OR_RETURN(outcome.snapshots, provider.Finalize(std::move(handle), meta));
   return outcome;
 }

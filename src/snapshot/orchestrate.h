@@ -22,6 +22,7 @@ namespace cloudkeep::snapshot {
 struct CreateOutcome {
   std::vector<Snapshot> snapshots;
   std::vector<std::string> notes;
+  std::string post_hook_error;  // the snapshots are complete, but a post hook failed
 };
 
 Result<CreateOutcome> CreateSnapshots(Provider& provider, CreateRequest request, ConsistencySession& session);

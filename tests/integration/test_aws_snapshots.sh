@@ -45,6 +45,8 @@ expect_eq "$(json_get '[v for v in d["volumes"] if v["id"]=="'$DATA'"][0]["mount
 expect_eq "$(json_get '[v for v in d["volumes"] if v["id"]=="'$DATA'"][0]["aws_device"]' <<<"$OUT")" /dev/sdf
 expect_rc 0 ck volumes
 expect_contains "$OUT" "$BOOT"
+expect_contains "$OUT" "ATTACHED AS"
+expect_eq "$(awk -v id="$DATA" '$1 == id {print $3}' <<<"$OUT")" /dev/sdf "the table shows the attachment name"
 
 # create --all-attached --exclude-boot --wait: one CreateSnapshots call.
 expect_rc 0 ck --json snapshot create --all-attached --exclude-boot --wait --tag app=db --description nightly

@@ -56,6 +56,17 @@ expect_rc 0 "${CKS[@]}" --json snapshot create "$IMG_B" --pre "echo pre1 >> '$WO
 expect_eq "$(tr '\n' ' ' <"$WORK/hooks")" "pre1 pre2 post-2 post1 "
 expect_eq "$(json_get 'd["snapshots"][0]["consistency"]' <<<"$OUT")" crash
 
+# A failing post hook (a service that did not come back) exits 1, after the
+# snapshot is complete and listed: the snapshot is kept and verifies.
+expect_rc 1 "${CKS[@]}" --json snapshot create "$IMG_B" --freeze --post "echo cannot restart >&2; exit 4"
+HOOKED=$(json_get 'd["snapshots"][0]["id"]' <<<"$OUT")
+expect_eq "$(json_get 'd["snapshots"][0]["consistency"]' <<<"$OUT")" filesystem
+expect_contains "$(json_get 'd["post_hook_error"]' <<<"$OUT")" "cannot restart"
+expect_eq "$(grep -c '^cloudkeep: error:' <<<"$ERR")" 1 "one error line"
+expect_contains "$ERR" "snapshot $HOOKED complete, but"
+expect_rc 0 "${CKS[@]}" snapshot verify "$HOOKED"
+timeout 20 touch "$WORK/b/still-writable-after-post" || fail "$WORK/b is frozen"
+
 # A hook that hangs is killed after --hook-timeout and fails the run.
 expect_rc 1 "${CKS[@]}" snapshot create "$IMG_B" --freeze --pre "sleep 600" --hook-timeout 1s
 expect_contains "$ERR" "timed out"
