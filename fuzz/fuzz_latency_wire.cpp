@@ -16,7 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto t = wire::PeekType({data, size});
     if (!t || (*t != wire::Type::kProbe && *t != wire::Type::kHello)) __builtin_trap();
     auto reply = wire::DecodeProbe(msg);
-    if (!reply || (reply->type != wire::Type::kReply && reply->type != wire::Type::kHelloReply)) __builtin_trap();
+    if (!reply || (reply->type != wire::Type::kReply && reply->type != wire::Type::kHelloReply))
+      __builtin_trap();
     if (reply->type == wire::Type::kHelloReply && !wire::DecodeHelloReply(msg)) __builtin_trap();
     if (wire::MakeReply(msg, 1, "", "")) __builtin_trap();  // a reply is never answered
   }

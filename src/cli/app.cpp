@@ -20,8 +20,9 @@ int Report(const Context& ctx, const Status& status) {
 std::function<void()> Action(Context& ctx, std::function<Status()> body) {
   return [&ctx, body = std::move(body)]() {
     ctx.action = [&ctx, body]() -> int {
-      log::SetLevel(ctx.global.quiet ? log::Level::kWarn
-                                     : (ctx.global.verbose > 0 ? log::Level::kDebug : log::Level::kInfo));
+      log::SetLevel(ctx.global.quiet
+                        ? log::Level::kWarn
+                        : (ctx.global.verbose > 0 ? log::Level::kDebug : log::Level::kInfo));
       try {
         return Report(ctx, body());
       } catch (const std::exception& e) {

@@ -27,39 +27,50 @@ Result<std::unique_ptr<mail::Resolver>> ResolverFor(const std::string& server, i
 }
 
 void AddResolverFlags(CLI::App* cmd, std::string* server, int* timeout_ms) {
-  cmd->add_option("--resolver", *server, "Ask this DNS server (ADDR[:PORT]) instead of resolv.conf's");
-  cmd->add_option("--dns-timeout-ms", *timeout_ms, "Per-query DNS timeout")->check(CLI::Range(100, 60000));
+  cmd->add_option("--resolver", *server,
+                  "Ask this DNS server (ADDR[:PORT]) instead of resolv.conf's");
+  cmd->add_option("--dns-timeout-ms", *timeout_ms, "Per-query DNS timeout")
+      ->check(CLI::Range(100, 60000));
 }
 
 Status CheckPrefix(int prefix) {
   if (prefix != 0 && (prefix < 16 || prefix > 128))
-    return Status::Usage(fmt::format("bad --block-prefix '{}': use 16..32 for IPv4, 112..128 for IPv6", prefix));
+    return Status::Usage(
+        fmt::format("bad --block-prefix '{}': use 16..32 for IPv4, 112..128 for IPv6", prefix));
   return Status::Ok();
 }
 
-std::string Code(int code) { return code == 0 ? "-" : std::to_string(code); }
+std::string Code(int code) {
+  return code == 0 ? "-" : std::to_string(code);
+}
 
 void PrintRelay(const mail::RelayReport& r) {
   std::string out = fmt::format("server     {}:{} ({})\n", r.host, r.port, r.address);
   out += fmt::format("greeting   {} {}\n", r.greeting.code, r.greeting.text());
   out += fmt::format("ehlo name  {}\n", r.ehlo_name.empty() ? "-" : r.ehlo_name);
   if (r.tls.established)
-    out += fmt::format("starttls   {} {}, certificate {}\n", r.tls.version, r.tls.cipher,
-                       r.tls.certificate_valid ? "valid for " + r.host : "INVALID: " + r.tls.certificate_error);
+    out += fmt::format(
+        "starttls   {} {}, certificate {}\n", r.tls.version, r.tls.cipher,
+        r.tls.certificate_valid ? "valid for " + r.host : "INVALID: " + r.tls.certificate_error);
   else
-    out += fmt::format("starttls   {}\n", r.tls.offered ? "offered, failed: " + r.tls.error : "not offered");
+    out += fmt::format("starttls   {}\n",
+                       r.tls.offered ? "offered, failed: " + r.tls.error : "not offered");
   PrintText(out + "\n");
   Table t({"RESULT", "TRICK", "MAIL FROM", "RCPT TO", "MAIL", "RCPT", "REPLY"});
   for (const auto& a : r.attempts)
-    t.AddRow({a.accepted ? "RELAYED" : (a.mail_code == 0 ? "untested" : "refused"), a.name, "<" + a.mail_from + ">",
-              "<" + a.rcpt_to + ">", Code(a.mail_code), Code(a.rcpt_code), a.reply.substr(0, 60)});
+    t.AddRow({a.accepted ? "RELAYED" : (a.mail_code == 0 ? "untested" : "refused"), a.name,
+              "<" + a.mail_from + ">", "<" + a.rcpt_to + ">", Code(a.mail_code), Code(a.rcpt_code),
+              a.reply.substr(0, 60)});
   PrintText(t.Render());
   std::string verdict =
       r.open_relay()
-          ? fmt::format("\nOPEN RELAY: {} of {} relay forms accepted. Restrict relaying to your own networks and\n"
-                        "authenticated users (Postfix: smtpd_relay_restrictions = permit_mynetworks,\n"
-                        "permit_sasl_authenticated, reject_unauth_destination; mynetworks = 127.0.0.0/8).\n",
-                        r.accepted(), r.attempts.size())
+          ? fmt::format(
+                "\nOPEN RELAY: {} of {} relay forms accepted. Restrict relaying to your own "
+                "networks and\n"
+                "authenticated users (Postfix: smtpd_relay_restrictions = permit_mynetworks,\n"
+                "permit_sasl_authenticated, reject_unauth_destination; mynetworks = "
+                "127.0.0.0/8).\n",
+                r.accepted(), r.attempts.size())
           : fmt::format("\nnot an open relay: all {} relay forms refused{}\n", r.attempts.size(),
                         r.auth_required ? " (authentication required)" : "");
   if (!r.error.empty()) verdict += "warning: the probe stopped early: " + r.error + "\n";
@@ -73,18 +84,27 @@ void AddRelay(CLI::App* group, Context& ctx) {
     bool no_tls = false;
   };
   auto f = std::make_shared<Flags>();
-  auto* cmd = group->add_subcommand("relay", "Test whether an SMTP server is an open relay (never sends DATA)");
-  cmd->add_option("HOST", f->target, "Server as HOST, HOST:PORT or [IPv6]:PORT (port 25 by default)")->required();
+  auto* cmd = group->add_subcommand(
+      "relay", "Test whether an SMTP server is an open relay (never sends DATA)");
+  cmd->add_option("HOST", f->target,
+                  "Server as HOST, HOST:PORT or [IPv6]:PORT (port 25 by default)")
+      ->required();
   cmd->add_option("--ip", f->ip, "Connect to this address instead of resolving HOST");
   cmd->add_option("--helo", f->helo, "Our EHLO name (default relay-probe.example.org)");
-  cmd->add_option("--to-domain", f->to_domain, "Outside recipient domain to ask for (default example.net)");
-  cmd->add_option("--ca-file", f->ca_file, "Trust these CA certificates when checking the server's certificate");
-  cmd->add_option("--timeout-ms", f->timeout_ms, "Per-reply timeout")->check(CLI::Range(100, 600000));
+  cmd->add_option("--to-domain", f->to_domain,
+                  "Outside recipient domain to ask for (default example.net)");
+  cmd->add_option("--ca-file", f->ca_file,
+                  "Trust these CA certificates when checking the server's certificate");
+  cmd->add_option("--timeout-ms", f->timeout_ms, "Per-reply timeout")
+      ->check(CLI::Range(100, 600000));
   cmd->add_flag("--no-starttls", f->no_tls, "Stay in plain text even when STARTTLS is offered");
   cmd->footer(
-      "Tries 19 ways of asking the server to pass mail from an outside sender to an outside recipient\n"
-      "(nmap smtp-open-relay's 16 plus three). A form counts as relayed when MAIL and RCPT both get 2xx.\n"
-      "No message is ever sent: every attempt ends in RSET, the session in QUIT. Exit 1 when any form relays.\n\n"
+      "Tries 19 ways of asking the server to pass mail from an outside sender to an outside "
+      "recipient\n"
+      "(nmap smtp-open-relay's 16 plus three). A form counts as relayed when MAIL and RCPT both "
+      "get 2xx.\n"
+      "No message is ever sent: every attempt ends in RSET, the session in QUIT. Exit 1 when any "
+      "form relays.\n\n"
       "Examples:\n"
       "  cloudkeep mail relay mx.example.com\n"
       "  cloudkeep mail relay mx.example.com:587 --ip 192.0.2.25\n"
@@ -92,7 +112,8 @@ void AddRelay(CLI::App* group, Context& ctx) {
   cmd->callback(Action(ctx, [&ctx, f]() -> Status {
     CK_ASSIGN_OR_RETURN(mail::SmtpEndpoint ep, mail::ParseSmtpEndpoint(f->target));
     if (!f->ip.empty()) {
-      if (!mail::IsIpAddress(f->ip)) return Status::Usage(fmt::format("bad --ip '{}': not an IP address", f->ip));
+      if (!mail::IsIpAddress(f->ip))
+        return Status::Usage(fmt::format("bad --ip '{}': not an IP address", f->ip));
       ep.address = f->ip;
     }
     mail::RelayOptions o;
@@ -106,8 +127,9 @@ void AddRelay(CLI::App* group, Context& ctx) {
       PrintJson(mail::RelayReportToJson(r));
     else
       PrintRelay(r);
-    if (r.open_relay()) return Status::Failure(fmt::format("{} is an open relay ({} of {} forms relayed)", ep.host,
-                                                           r.accepted(), r.attempts.size()));
+    if (r.open_relay())
+      return Status::Failure(fmt::format("{} is an open relay ({} of {} forms relayed)", ep.host,
+                                         r.accepted(), r.attempts.size()));
     return Status::Ok();
   }));
 }
@@ -116,11 +138,12 @@ void PrintRbl(const mail::RblReport& r) {
   Table t({"ZONE", "RESULT", "CODES", "MEANING"});
   if (r.block_prefix > 0)
     t = Table({"ZONE", "RESULT", "CODES", "MEANING", "BLOCK LISTED"},
-              {Table::Align::kLeft, Table::Align::kLeft, Table::Align::kLeft, Table::Align::kLeft, Table::Align::kRight});
+              {Table::Align::kLeft, Table::Align::kLeft, Table::Align::kLeft, Table::Align::kLeft,
+               Table::Align::kRight});
   for (const auto& z : r.zones) {
-    std::string result = z.skipped    ? "skipped (IPv4 only)"
-                         : z.unusable ? "UNUSABLE"
-                         : z.listed   ? "LISTED"
+    std::string result = z.skipped          ? "skipped (IPv4 only)"
+                         : z.unusable       ? "UNUSABLE"
+                         : z.listed         ? "LISTED"
                          : !z.error.empty() ? "error: " + z.error
                                             : "clean";
     std::string codes, meanings;
@@ -129,26 +152,34 @@ void PrintRbl(const mail::RblReport& r) {
       meanings += (i ? "; " : "") + (i < z.meanings.size() ? z.meanings[i] : "");
     }
     if (!z.txt.empty()) meanings += (meanings.empty() ? "" : " — ") + z.txt;
-    std::vector<std::string> row{z.zone, result, codes.empty() ? "-" : codes, meanings.empty() ? "-" : meanings};
+    std::vector<std::string> row{z.zone, result, codes.empty() ? "-" : codes,
+                                 meanings.empty() ? "-" : meanings};
     if (r.block_prefix > 0) row.push_back(fmt::format("{}/{}", z.block_listed, r.block_size));
     t.AddRow(row);
   }
-  std::string out = fmt::format("address {}{}\n\n", r.address,
-                                r.block_prefix > 0 ? fmt::format(", block {} ({} addresses)", r.block, r.block_size) : "");
+  std::string out = fmt::format(
+      "address {}{}\n\n", r.address,
+      r.block_prefix > 0 ? fmt::format(", block {} ({} addresses)", r.block, r.block_size) : "");
   out += t.Render();
   out += "\n";
   if (r.listed())
-    out += fmt::format("LISTED on {} of {} lists. Find and stop the cause (open relay, compromised account, bot),\n"
-                       "then request removal from each list.\n",
-                       r.listed_count(), r.zones.size());
+    out += fmt::format(
+        "LISTED on {} of {} lists. Find and stop the cause (open relay, compromised account, "
+        "bot),\n"
+        "then request removal from each list.\n",
+        r.listed_count(), r.zones.size());
   else
     out += fmt::format("not listed on any of {} lists\n", r.zones.size());
   if (r.unusable_count() > 0)
-    out += fmt::format("{} list(s) refused to answer (e.g. queried through a public resolver): their verdict is unknown\n",
-                       r.unusable_count());
+    out += fmt::format(
+        "{} list(s) refused to answer (e.g. queried through a public resolver): their verdict is "
+        "unknown\n",
+        r.unusable_count());
   if (r.block_prefix > 0 && r.block_listed_zones() > 0)
-    out += fmt::format("neighbours in {} are listed on {} list(s): receivers that score by block will distrust this address\n",
-                       r.block, r.block_listed_zones());
+    out += fmt::format(
+        "neighbours in {} are listed on {} list(s): receivers that score by block will distrust "
+        "this address\n",
+        r.block, r.block_listed_zones());
   PrintText(out);
 }
 
@@ -161,20 +192,26 @@ void AddRbl(CLI::App* group, Context& ctx) {
   auto f = std::make_shared<Flags>();
   auto* cmd = group->add_subcommand("rbl", "Look an address (and its block) up in DNS blocklists");
   cmd->add_option("ADDRESS", f->address, "IPv4 or IPv6 address")->required();
-  cmd->add_option("--rbl", f->zones, "Blocklist zone to ask (repeatable; default: the built-in set)");
-  cmd->add_option("--block-prefix", f->prefix, "Also check every address of the surrounding /N block");
-  cmd->add_option("--concurrency", f->concurrency, "DNS queries in flight")->check(CLI::Range(1, 1024));
+  cmd->add_option("--rbl", f->zones,
+                  "Blocklist zone to ask (repeatable; default: the built-in set)");
+  cmd->add_option("--block-prefix", f->prefix,
+                  "Also check every address of the surrounding /N block");
+  cmd->add_option("--concurrency", f->concurrency, "DNS queries in flight")
+      ->check(CLI::Range(1, 1024));
   AddResolverFlags(cmd, &f->resolver, &f->timeout_ms);
   cmd->footer(
-      "The built-in lists and their return codes are in docs/dnsbl.md. Answers in 127.255.255.0/24\n"
-      "(e.g. Spamhaus refusing queries from public resolvers) mark a list UNUSABLE, not a listing.\n"
+      "The built-in lists and their return codes are in docs/dnsbl.md. Answers in "
+      "127.255.255.0/24\n"
+      "(e.g. Spamhaus refusing queries from public resolvers) mark a list UNUSABLE, not a "
+      "listing.\n"
       "Exit 1 when the address is listed anywhere.\n\n"
       "Examples:\n"
       "  cloudkeep mail rbl 192.0.2.25\n"
       "  cloudkeep mail rbl 192.0.2.25 --block-prefix 24\n"
       "  cloudkeep --json mail rbl 2001:db8::25 --rbl zen.spamhaus.org --resolver 127.0.0.1");
   cmd->callback(Action(ctx, [&ctx, f]() -> Status {
-    if (!mail::IsIpAddress(f->address)) return Status::Usage(fmt::format("'{}' is not an IP address", f->address));
+    if (!mail::IsIpAddress(f->address))
+      return Status::Usage(fmt::format("'{}' is not an IP address", f->address));
     CK_RETURN_IF_ERROR(CheckPrefix(f->prefix));
     CK_ASSIGN_OR_RETURN(auto resolver, ResolverFor(f->resolver, f->timeout_ms));
     mail::RblOptions o;
@@ -187,7 +224,8 @@ void AddRbl(CLI::App* group, Context& ctx) {
     else
       PrintRbl(r);
     if (r.listed())
-      return Status::Failure(fmt::format("{} is listed on {} blocklist(s)", r.address, r.listed_count()));
+      return Status::Failure(
+          fmt::format("{} is listed on {} blocklist(s)", r.address, r.listed_count()));
     return Status::Ok();
   }));
 }
@@ -196,15 +234,19 @@ void PrintPtr(const mail::PtrReport& r) {
   Table t({"ADDRESS", "PTR", "RESOLVES BACK", "MATCHES HOST"});
   for (const auto& a : r.addresses) {
     if (a.names.empty())
-      t.AddRow({a.address, a.error.empty() ? std::string("(none: ") + mail::DnsStatusName(a.ptr_status) + ")" : a.error,
+      t.AddRow({a.address,
+                a.error.empty() ? std::string("(none: ") + mail::DnsStatusName(a.ptr_status) + ")"
+                                : a.error,
                 "-", "-"});
     for (const auto& n : a.names)
-      t.AddRow({a.address, n.name, n.confirmed ? "yes" : "NO", r.host.empty() ? "-" : (n.matches_host ? "yes" : "NO")});
+      t.AddRow({a.address, n.name, n.confirmed ? "yes" : "NO",
+                r.host.empty() ? "-" : (n.matches_host ? "yes" : "NO")});
   }
   std::string out = t.Render();
   if (!r.error.empty()) out += "error: " + r.error + "\n";
   out += r.ok() ? "\nforward-confirmed reverse DNS is in order\n"
-                : "\nfix: ask the owner of each address (your cloud provider) to set its PTR to the mail hostname,\n"
+                : "\nfix: ask the owner of each address (your cloud provider) to set its PTR to "
+                  "the mail hostname,\n"
                   "and publish an A/AAAA record for that hostname pointing back to the address\n";
   PrintText(out);
 }
@@ -216,8 +258,11 @@ void AddPtr(CLI::App* group, Context& ctx) {
     int timeout_ms = 5000;
   };
   auto f = std::make_shared<Flags>();
-  auto* cmd = group->add_subcommand("ptr", "Check that each address's PTR resolves back to the mail hostname");
-  cmd->add_option("HOST", f->host, "Mail hostname (its A/AAAA records are checked unless --ip is given)")->required();
+  auto* cmd = group->add_subcommand(
+      "ptr", "Check that each address's PTR resolves back to the mail hostname");
+  cmd->add_option("HOST", f->host,
+                  "Mail hostname (its A/AAAA records are checked unless --ip is given)")
+      ->required();
   cmd->add_option("--ip", f->ips, "Check this address instead (repeatable)");
   AddResolverFlags(cmd, &f->resolver, &f->timeout_ms);
   cmd->footer(
@@ -227,7 +272,8 @@ void AddPtr(CLI::App* group, Context& ctx) {
       "  cloudkeep mail ptr mx.example.com --ip 192.0.2.25");
   cmd->callback(Action(ctx, [&ctx, f]() -> Status {
     for (const auto& ip : f->ips)
-      if (!mail::IsIpAddress(ip)) return Status::Usage(fmt::format("bad --ip '{}': not an IP address", ip));
+      if (!mail::IsIpAddress(ip))
+        return Status::Usage(fmt::format("bad --ip '{}': not an IP address", ip));
     CK_ASSIGN_OR_RETURN(auto resolver, ResolverFor(f->resolver, f->timeout_ms));
     mail::PtrReport r = mail::CheckPtr(*resolver, f->host, f->ips);
     if (ctx.global.json)
@@ -238,7 +284,6 @@ void AddPtr(CLI::App* group, Context& ctx) {
     return Status::Ok();
   }));
 }
-
 
 void PrintCheck(const mail::MailCheckReport& r) {
   std::string out = fmt::format("domain {}", r.domain);
@@ -267,8 +312,9 @@ void PrintCheck(const mail::MailCheckReport& r) {
     out += fmt::format("  {:<4}  {:<22} {}\n", mail::CheckLevelName(f.level), f.subject, f.message);
     if (!f.fix.empty()) out += fmt::format("        {:<22} fix: {}\n", "", f.fix);
   }
-  out += fmt::format("\n{} passed, {} warnings, {} failed, {} skipped\n", r.count(mail::CheckLevel::kPass),
-                     r.count(mail::CheckLevel::kWarn), r.count(mail::CheckLevel::kFail), r.count(mail::CheckLevel::kSkip));
+  out += fmt::format("\n{} passed, {} warnings, {} failed, {} skipped\n",
+                     r.count(mail::CheckLevel::kPass), r.count(mail::CheckLevel::kWarn),
+                     r.count(mail::CheckLevel::kFail), r.count(mail::CheckLevel::kSkip));
   PrintText(out);
 }
 
@@ -280,18 +326,27 @@ void AddCheck(CLI::App* group, Context& ctx) {
     bool no_relay = false, no_smtp = false;
   };
   auto f = std::make_shared<Flags>();
-  auto* cmd = group->add_subcommand("check", "Audit a domain's mail servers: relay, SPF/DKIM, PTR, blocklists, DMARC, TLS");
+  auto* cmd = group->add_subcommand(
+      "check", "Audit a domain's mail servers: relay, SPF/DKIM, PTR, blocklists, DMARC, TLS");
   cmd->add_option("DOMAIN", f->domain, "The mail domain (its MX hosts are audited)")->required();
   cmd->add_option("--host", f->host, "Audit this mail host instead of the MX hosts");
-  cmd->add_option("--ip", f->ips, "Use this address for the host instead of its A/AAAA records (repeatable)");
-  cmd->add_option("--dkim-selector", f->selectors, "DKIM selector to check (repeatable; default: common ones)");
+  cmd->add_option("--ip", f->ips,
+                  "Use this address for the host instead of its A/AAAA records (repeatable)");
+  cmd->add_option("--dkim-selector", f->selectors,
+                  "DKIM selector to check (repeatable; default: common ones)");
   cmd->add_option("--rbl", f->zones, "Blocklist zone (repeatable; default: the built-in set)");
-  cmd->add_option("--block-prefix", f->prefix, "Also check the surrounding /N block on the blocklists");
-  cmd->add_option("--smtp-port", f->port, "SMTP port of the mail hosts")->check(CLI::Range(1, 65535));
-  cmd->add_option("--smtp-timeout-ms", f->smtp_timeout_ms, "Per-reply SMTP timeout")->check(CLI::Range(100, 600000));
-  cmd->add_option("--ca-file", f->ca_file, "Trust these CA certificates when checking STARTTLS certificates");
-  cmd->add_flag("--no-relay-test", f->no_relay, "Connect only for the greeting and STARTTLS, send no MAIL/RCPT");
-  cmd->add_flag("--no-smtp", f->no_smtp, "Make no SMTP connection at all (no relay, greeting or TLS check)");
+  cmd->add_option("--block-prefix", f->prefix,
+                  "Also check the surrounding /N block on the blocklists");
+  cmd->add_option("--smtp-port", f->port, "SMTP port of the mail hosts")
+      ->check(CLI::Range(1, 65535));
+  cmd->add_option("--smtp-timeout-ms", f->smtp_timeout_ms, "Per-reply SMTP timeout")
+      ->check(CLI::Range(100, 600000));
+  cmd->add_option("--ca-file", f->ca_file,
+                  "Trust these CA certificates when checking STARTTLS certificates");
+  cmd->add_flag("--no-relay-test", f->no_relay,
+                "Connect only for the greeting and STARTTLS, send no MAIL/RCPT");
+  cmd->add_flag("--no-smtp", f->no_smtp,
+                "Make no SMTP connection at all (no relay, greeting or TLS check)");
   AddResolverFlags(cmd, &f->resolver, &f->timeout_ms);
   cmd->footer(
       "Each finding is PASS, WARN, FAIL or SKIP with a one-line fix. Exit 1 when anything fails.\n"
@@ -302,7 +357,8 @@ void AddCheck(CLI::App* group, Context& ctx) {
       "  cloudkeep --json mail check example.com --dkim-selector s2024 --no-smtp");
   cmd->callback(Action(ctx, [&ctx, f]() -> Status {
     CK_RETURN_IF_ERROR(CheckPrefix(f->prefix));
-    if (!f->ips.empty() && f->host.empty()) return Status::Usage("--ip needs --host (the name the addresses belong to)");
+    if (!f->ips.empty() && f->host.empty())
+      return Status::Usage("--ip needs --host (the name the addresses belong to)");
     CK_ASSIGN_OR_RETURN(auto resolver, ResolverFor(f->resolver, f->timeout_ms));
     mail::MailCheckOptions o;
     o.domain = f->domain;
@@ -321,7 +377,9 @@ void AddCheck(CLI::App* group, Context& ctx) {
       PrintJson(mail::MailCheckToJson(r));
     else
       PrintCheck(r);
-    if (r.failed()) return Status::Failure(fmt::format("{}: {} check(s) failed", r.domain, r.count(mail::CheckLevel::kFail)));
+    if (r.failed())
+      return Status::Failure(
+          fmt::format("{}: {} check(s) failed", r.domain, r.count(mail::CheckLevel::kFail)));
     return Status::Ok();
   }));
 }

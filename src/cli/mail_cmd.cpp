@@ -14,7 +14,8 @@ void AddDnsFlags(CLI::App* cmd, DnsFlags* f) {
 
 Result<std::unique_ptr<mail::Resolver>> MakeResolver(const DnsFlags& f) {
   CK_ASSIGN_OR_RETURN(Micros timeout, DurationFlag(f.timeout, BareNumber::kSeconds, "--timeout"));
-  if (timeout.count() <= 0) return Status::Usage(fmt::format("--timeout '{}' must be positive", f.timeout));
+  if (timeout.count() <= 0)
+    return Status::Usage(fmt::format("--timeout '{}' must be positive", f.timeout));
   mail::ResolverOptions o;
   o.server = f.resolver;
   o.timeout_ms = static_cast<int>(std::max<int64_t>(1, timeout.count() / 1000));
@@ -22,13 +23,17 @@ Result<std::unique_ptr<mail::Resolver>> MakeResolver(const DnsFlags& f) {
 }
 
 void AddMailCommands(CLI::App& app, Context& ctx) {
-  auto* group = app.add_subcommand("mail", "Will the world trust this mail server? SPF, DKIM, DMARC, PTR, relay, RBLs");
+  auto* group = app.add_subcommand(
+      "mail", "Will the world trust this mail server? SPF, DKIM, DMARC, PTR, relay, RBLs");
   group->require_subcommand(0, 1);
   group->fallthrough();
   group->footer(
-      "A cloud mail server is trusted only if (1) it is not an open relay, (2) it publishes and follows\n"
-      "SPF and DKIM, (3) the PTR record of its IP resolves back exactly to its hostname, and (4) neither\n"
-      "its IP nor its address block is on a DNS blocklist. 'cloudkeep mail check DOMAIN' audits all of it.");
+      "A cloud mail server is trusted only if (1) it is not an open relay, (2) it publishes and "
+      "follows\n"
+      "SPF and DKIM, (3) the PTR record of its IP resolves back exactly to its hostname, and (4) "
+      "neither\n"
+      "its IP nor its address block is on a DNS blocklist. 'cloudkeep mail check DOMAIN' audits "
+      "all of it.");
   AddMailAuthCommands(group, ctx);
   AddMailDkimCommands(group, ctx);
   AddMailAuditCommands(group, ctx);

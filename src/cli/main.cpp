@@ -13,24 +13,33 @@ namespace cloudkeep::cli {
 int Main(int argc, char** argv) {
   Context ctx;
   CLI::App app{
-      "cloudkeep — keeps production cloud servers safe: application-consistent volume snapshots with\n"
-      "retention, mail-server deliverability audits, and latency/throughput measurement between servers."};
+      "cloudkeep — keeps production cloud servers safe: application-consistent volume snapshots "
+      "with\n"
+      "retention, mail-server deliverability audits, and latency/throughput measurement between "
+      "servers."};
   app.name("cloudkeep");
   app.set_version_flag("--version", "cloudkeep " CLOUDKEEP_VERSION);
   app.set_config("--config", "/etc/cloudkeep/cloudkeep.toml",
-                 "TOML configuration file; flags override it (default /etc/cloudkeep/cloudkeep.toml when present)");
-  app.add_flag("--json", ctx.global.json, "Print exactly one JSON document on stdout instead of a table");
-  app.add_flag("-v,--verbose", ctx.global.verbose, "More detail on stderr (repeat for more); before the group");
+                 "TOML configuration file; flags override it (default "
+                 "/etc/cloudkeep/cloudkeep.toml when present)");
+  app.add_flag("--json", ctx.global.json,
+               "Print exactly one JSON document on stdout instead of a table");
+  app.add_flag("-v,--verbose", ctx.global.verbose,
+               "More detail on stderr (repeat for more); before the group");
   app.add_flag("-q,--quiet", ctx.global.quiet, "Only warnings and errors on stderr");
-  app.add_option("--provider", ctx.global.provider, "Snapshot provider: local (embedded store) or aws")
+  app.add_option("--provider", ctx.global.provider,
+                 "Snapshot provider: local (embedded store) or aws")
       ->check(CLI::IsMember({"local", "aws"}))
       ->envname("CLOUDKEEP_PROVIDER");
   app.add_option("--store", ctx.global.store,
                  "Local store directory (else $CLOUDKEEP_STORE, else /var/lib/cloudkeep as root, "
                  "$XDG_DATA_HOME/cloudkeep otherwise)");
-  app.add_option("--region", ctx.global.region, "AWS region (else AWS_REGION, the AWS config file, or IMDS)");
-  app.add_option("--profile", ctx.global.profile, "AWS profile from the shared credentials/config files");
-  app.add_option("--endpoint-url", ctx.global.endpoint_url, "Use this EC2 endpoint instead of the region's");
+  app.add_option("--region", ctx.global.region,
+                 "AWS region (else AWS_REGION, the AWS config file, or IMDS)");
+  app.add_option("--profile", ctx.global.profile,
+                 "AWS profile from the shared credentials/config files");
+  app.add_option("--endpoint-url", ctx.global.endpoint_url,
+                 "Use this EC2 endpoint instead of the region's");
   app.require_subcommand(1);
   app.footer(
       "Groups:\n"
@@ -45,7 +54,8 @@ int Main(int argc, char** argv) {
       "  cloudkeep snapshot prune -v /srv/disk.img --keep-daily 7 --keep-weekly 4\n"
       "  cloudkeep --json snapshot list\n"
       "\n"
-      "Exit codes: 0 success, 1 the operation failed or an audit found a failure, 2 bad usage or input.\n"
+      "Exit codes: 0 success, 1 the operation failed or an audit found a failure, 2 bad usage or "
+      "input.\n"
       "Run 'cloudkeep GROUP --help' or 'cloudkeep GROUP COMMAND --help' for more.");
   // Options of the root stay valid after a group name ("cloudkeep snapshot list --json").
   app.fallthrough();
@@ -83,4 +93,6 @@ int Main(int argc, char** argv) {
 
 }  // namespace cloudkeep::cli
 
-int main(int argc, char** argv) { return cloudkeep::cli::Main(argc, argv); }
+int main(int argc, char** argv) {
+  return cloudkeep::cli::Main(argc, argv);
+}

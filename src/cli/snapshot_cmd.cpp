@@ -33,8 +33,9 @@ void PrintSnapshotTable(const std::vector<Snapshot>& snaps) {
            Table::Align::kRight});
   for (const auto& s : snaps) {
     t.AddRow({s.id, s.volume_id, FormatLocal(s.created), FormatBytes(s.size_bytes),
-              s.stored_bytes ? FormatBytes(*s.stored_bytes) : "-", snapshot::ConsistencyName(s.consistency),
-              TagsText(s.tags), s.description.empty() ? "-" : s.description});
+              s.stored_bytes ? FormatBytes(*s.stored_bytes) : "-",
+              snapshot::ConsistencyName(s.consistency), TagsText(s.tags),
+              s.description.empty() ? "-" : s.description});
   }
   PrintText(t.Render());
 }
@@ -54,14 +55,18 @@ void AddCreate(CLI::App* group, Context& ctx) {
   auto* cmd = group->add_subcommand("create", "Take a point-in-time snapshot of volumes");
   cmd->add_option("VOLUME", f->volumes, "Block device, image file, or (aws) vol-… id");
   cmd->add_flag("--all-attached", f->all_attached, "Every volume attached to this machine");
-  cmd->add_flag("--exclude-boot", f->exclude_boot, "With --all-attached on aws: leave out the boot volume");
+  cmd->add_flag("--exclude-boot", f->exclude_boot,
+                "With --all-attached on aws: leave out the boot volume");
   cmd->add_option("--tag", f->tags, "Tag the snapshot KEY=VALUE (repeatable)");
   cmd->add_option("--description", f->description, "Free text stored with the snapshot");
-  cmd->add_flag("--wait", f->wait, "Return only when the snapshot is usable (aws: state 'completed')");
+  cmd->add_flag("--wait", f->wait,
+                "Return only when the snapshot is usable (aws: state 'completed')");
   AddConsistencyFlags(cmd, &f->consistency);
   cmd->footer(
-      "An image file on XFS or btrfs is captured by an instant reflink copy (FICLONE) and exported\n"
-      "from it; any other volume is read in place, and the snapshot is then only crash-consistent if\n"
+      "An image file on XFS or btrfs is captured by an instant reflink copy (FICLONE) and "
+      "exported\n"
+      "from it; any other volume is read in place, and the snapshot is then only crash-consistent "
+      "if\n"
       "the volume was being written. Unchanged chunks are never stored twice.\n\n"
       "Examples:\n"
       "  cloudkeep snapshot create /srv/vm/disk.img --tag app=web --description 'before upgrade'\n"
@@ -92,18 +97,21 @@ void AddCreate(CLI::App* group, Context& ctx) {
       }
     }
     snapshot::ConsistencySession session(f->consistency);
-    CK_ASSIGN_OR_RETURN(auto outcome, snapshot::CreateSnapshots(*provider, std::move(req), session));
+    CK_ASSIGN_OR_RETURN(auto outcome,
+                        snapshot::CreateSnapshots(*provider, std::move(req), session));
     for (const auto& n : outcome.notes) log::Info("{}", n);
     // Printed first, then exit 1: the snapshots exist and are listed either way.
     auto hooks_failed = [&]() -> Status {
       if (outcome.post_hook_error.empty()) return Status::Ok();
       std::vector<std::string> ids;
       for (const auto& s : outcome.snapshots) ids.push_back(s.id);
-      return Status::Failure(fmt::format("snapshot {} complete, but {}", fmt::join(ids, ", "), outcome.post_hook_error));
+      return Status::Failure(fmt::format("snapshot {} complete, but {}", fmt::join(ids, ", "),
+                                         outcome.post_hook_error));
     };
     if (ctx.global.json) {
       Json doc = {{"snapshots", Json::array()}, {"notes", outcome.notes}};
-      for (const auto& s : outcome.snapshots) doc["snapshots"].push_back(snapshot::SnapshotToJson(s));
+      for (const auto& s : outcome.snapshots)
+        doc["snapshots"].push_back(snapshot::SnapshotToJson(s));
       if (!outcome.post_hook_error.empty()) doc["post_hook_error"] = outcome.post_hook_error;
       PrintJson(doc);
       return hooks_failed();
@@ -111,8 +119,9 @@ void AddCreate(CLI::App* group, Context& ctx) {
     Table t({"ID", "VOLUME", "SIZE", "NEW", "STATE", "CONSISTENCY"},
             {Table::Align::kLeft, Table::Align::kLeft, Table::Align::kRight, Table::Align::kRight});
     for (const auto& s : outcome.snapshots)
-      t.AddRow({s.id, s.volume_id, FormatBytes(s.size_bytes), s.new_bytes ? FormatBytes(*s.new_bytes) : "-",
-                s.state, snapshot::ConsistencyName(s.consistency)});
+      t.AddRow({s.id, s.volume_id, FormatBytes(s.size_bytes),
+                s.new_bytes ? FormatBytes(*s.new_bytes) : "-", s.state,
+                snapshot::ConsistencyName(s.consistency)});
     PrintText(t.Render());
     return hooks_failed();
   }));
@@ -126,8 +135,10 @@ void AddList(CLI::App* group, Context& ctx) {
   auto f = std::make_shared<Flags>();
   auto* cmd = group->add_subcommand("list", "List snapshots, oldest first");
   cmd->add_option("-v,--volume", f->volumes, "Only snapshots of this volume (repeatable)");
-  cmd->add_option("--older-than", f->older_than, "Only snapshots older than AGE (a bare number is days)");
-  cmd->add_option("--tag", f->tags, "Only snapshots with tag KEY=VALUE (repeatable: all must match)");
+  cmd->add_option("--older-than", f->older_than,
+                  "Only snapshots older than AGE (a bare number is days)");
+  cmd->add_option("--tag", f->tags,
+                  "Only snapshots with tag KEY=VALUE (repeatable: all must match)");
   cmd->footer(
       "Examples:\n"
       "  cloudkeep snapshot list\n"
@@ -139,7 +150,8 @@ void AddList(CLI::App* group, Context& ctx) {
     for (const auto& v : f->volumes) filter.volume_ids.push_back(provider->CanonicalVolumeId(v));
     CK_ASSIGN_OR_RETURN(filter.tags, ParseTags(f->tags));
     if (!f->older_than.empty()) {
-      CK_ASSIGN_OR_RETURN(Micros age, DurationFlag(f->older_than, BareNumber::kDays, "--older-than"));
+      CK_ASSIGN_OR_RETURN(Micros age,
+                          DurationFlag(f->older_than, BareNumber::kDays, "--older-than"));
       filter.created_before = SystemClock::Default().Now() - age;
     }
     CK_ASSIGN_OR_RETURN(auto snaps, provider->ListSnapshots(filter));
@@ -167,14 +179,17 @@ void AddShow(CLI::App* group, Context& ctx) {
       return Status::Ok();
     }
     std::string out;
-    auto line = [&](const std::string& k, const std::string& v) { out += fmt::format("{:<13} {}\n", k + ":", v); };
+    auto line = [&](const std::string& k, const std::string& v) {
+      out += fmt::format("{:<13} {}\n", k + ":", v);
+    };
     line("id", s.id);
     line("volume", s.volume_id);
     if (!s.volume_device.empty() && s.volume_device != s.volume_id) line("device", s.volume_device);
     line("created", FormatRfc3339(s.created) + " (" + FormatLocal(s.created) + " local)");
     line("state", s.state + (s.progress.empty() ? "" : " " + s.progress));
     line("size", fmt::format("{} ({} bytes)", FormatBytes(s.size_bytes), s.size_bytes));
-    if (s.stored_bytes) line("stored", FormatBytes(*s.stored_bytes) + " in the store, shared chunks included");
+    if (s.stored_bytes)
+      line("stored", FormatBytes(*s.stored_bytes) + " in the store, shared chunks included");
     if (s.new_bytes) line("new", FormatBytes(*s.new_bytes) + " added by this snapshot");
     if (s.chunks) line("chunks", std::to_string(*s.chunks));
     line("consistency", snapshot::ConsistencyName(s.consistency));
@@ -194,13 +209,16 @@ void AddRestore(CLI::App* group, Context& ctx) {
     bool force = false;
   };
   auto f = std::make_shared<Flags>();
-  auto* cmd = group->add_subcommand("restore", "Write a snapshot's full image to a file or block device");
+  auto* cmd =
+      group->add_subcommand("restore", "Write a snapshot's full image to a file or block device");
   cmd->add_option("SNAPSHOT", f->id, "Snapshot id (snap-…)")->required();
   cmd->add_option("--to", f->to, "Target image file or block device")->required();
   cmd->add_flag("--force", f->force, "Replace an existing image file");
   cmd->footer(
-      "A file target is written beside the target and renamed into place when complete, sparse where\n"
-      "the data is zero. A block device is refused while it is mounted or in use. Every chunk is checked\n"
+      "A file target is written beside the target and renamed into place when complete, sparse "
+      "where\n"
+      "the data is zero. A block device is refused while it is mounted or in use. Every chunk is "
+      "checked\n"
       "against its SHA-256 as it is written.\n\n"
       "Examples:\n"
       "  cloudkeep snapshot restore snap-0a1b2c3d4e5f67890 --to /srv/restore/disk.img\n"
@@ -221,11 +239,14 @@ void AddRestore(CLI::App* group, Context& ctx) {
 
 void AddVerify(CLI::App* group, Context& ctx) {
   auto ids = std::make_shared<std::vector<std::string>>();
-  auto* cmd = group->add_subcommand("verify", "Re-read and re-hash every chunk of the store (or of SNAPSHOTs)");
+  auto* cmd = group->add_subcommand(
+      "verify", "Re-read and re-hash every chunk of the store (or of SNAPSHOTs)");
   cmd->add_option("SNAPSHOT", *ids, "Only these snapshots");
   cmd->footer(
-      "Exit 1 when anything is damaged, with each broken chunk, the snapshots it belongs to and the\n"
-      "byte offsets in them.\n\nExamples:\n  cloudkeep snapshot verify\n  cloudkeep snapshot verify snap-0a1b2c3d4e5f67890");
+      "Exit 1 when anything is damaged, with each broken chunk, the snapshots it belongs to and "
+      "the\n"
+      "byte offsets in them.\n\nExamples:\n  cloudkeep snapshot verify\n  cloudkeep snapshot "
+      "verify snap-0a1b2c3d4e5f67890");
   cmd->callback(Action(ctx, [&ctx, ids]() -> Status {
     CK_ASSIGN_OR_RETURN(auto provider, MakeProvider(ctx));
     CK_ASSIGN_OR_RETURN(auto report, provider->Verify(*ids));
@@ -237,15 +258,20 @@ void AddVerify(CLI::App* group, Context& ctx) {
                   {"unreferenced_chunks", report.unreferenced_chunks},
                   {"problems", Json::array()}};
       for (const auto& p : report.problems)
-        doc["problems"].push_back(
-            {{"chunk", p.chunk}, {"problem", p.problem}, {"snapshots", p.snapshots}, {"offsets", p.offsets}});
+        doc["problems"].push_back({{"chunk", p.chunk},
+                                   {"problem", p.problem},
+                                   {"snapshots", p.snapshots},
+                                   {"offsets", p.offsets}});
       PrintJson(doc);
     } else {
-      std::string out = fmt::format("checked {} snapshots, {} chunks, {}\n", report.snapshots_checked,
-                                    report.chunks_checked, FormatBytes(report.bytes_checked));
+      std::string out =
+          fmt::format("checked {} snapshots, {} chunks, {}\n", report.snapshots_checked,
+                      report.chunks_checked, FormatBytes(report.bytes_checked));
       if (report.unreferenced_chunks)
-        out += fmt::format("{} chunks are not referenced by any snapshot (collected by the next delete or prune)\n",
-                           report.unreferenced_chunks);
+        out += fmt::format(
+            "{} chunks are not referenced by any snapshot (collected by the next delete or "
+            "prune)\n",
+            report.unreferenced_chunks);
       for (const auto& p : report.problems) {
         std::string offs;
         for (auto o : p.offsets) offs += (offs.empty() ? "" : ", ") + std::to_string(o);
@@ -254,18 +280,23 @@ void AddVerify(CLI::App* group, Context& ctx) {
         out += fmt::format("DAMAGED {}: {}; breaks {}{}\n", p.chunk, p.problem, snaps,
                            offs.empty() ? "" : " at offsets " + offs);
       }
-      out += report.ok() ? "store OK\n" : fmt::format("{} problems found\n", report.problems.size());
+      out +=
+          report.ok() ? "store OK\n" : fmt::format("{} problems found\n", report.problems.size());
       PrintText(out);
     }
-    return report.ok() ? Status::Ok() : Status::Failure(fmt::format("verify found {} problems", report.problems.size()));
+    return report.ok()
+               ? Status::Ok()
+               : Status::Failure(fmt::format("verify found {} problems", report.problems.size()));
   }));
 }
 
 void AddDelete(CLI::App* group, Context& ctx) {
   auto ids = std::make_shared<std::vector<std::string>>();
-  auto* cmd = group->add_subcommand("delete", "Delete snapshots; frees only chunks no other snapshot uses");
+  auto* cmd =
+      group->add_subcommand("delete", "Delete snapshots; frees only chunks no other snapshot uses");
   cmd->add_option("SNAPSHOT", *ids, "Snapshot ids")->required();
-  cmd->footer("Example:\n  cloudkeep snapshot delete snap-0a1b2c3d4e5f67890 snap-0b1c2d3e4f5a67890");
+  cmd->footer(
+      "Example:\n  cloudkeep snapshot delete snap-0a1b2c3d4e5f67890 snap-0b1c2d3e4f5a67890");
   cmd->callback(Action(ctx, [&ctx, ids]() -> Status {
     CK_ASSIGN_OR_RETURN(auto provider, MakeProvider(ctx));
     // Every id must be valid before anything is deleted.
@@ -276,13 +307,18 @@ void AddDelete(CLI::App* group, Context& ctx) {
     Table t({"ID", "RESULT", "REASON"});
     for (const auto& o : outcomes) {
       failed += o.result == snapshot::DeleteResult::kFailed;
-      doc["snapshots"].push_back({{"id", o.snapshot_id}, {"result", snapshot::DeleteResultName(o.result)},
+      doc["snapshots"].push_back({{"id", o.snapshot_id},
+                                  {"result", snapshot::DeleteResultName(o.result)},
                                   {"reason", o.reason}});
-      t.AddRow({o.snapshot_id, snapshot::DeleteResultName(o.result), o.reason.empty() ? "-" : o.reason});
+      t.AddRow(
+          {o.snapshot_id, snapshot::DeleteResultName(o.result), o.reason.empty() ? "-" : o.reason});
     }
-    if (ctx.global.json) PrintJson(doc);
-    else PrintText(t.Render());
-    return failed ? Status::Failure(fmt::format("{} snapshots could not be deleted", failed)) : Status::Ok();
+    if (ctx.global.json)
+      PrintJson(doc);
+    else
+      PrintText(t.Render());
+    return failed ? Status::Failure(fmt::format("{} snapshots could not be deleted", failed))
+                  : Status::Ok();
   }));
 }
 
@@ -294,20 +330,29 @@ void AddPrune(CLI::App* group, Context& ctx) {
     int max_count = -1;
   };
   auto f = std::make_shared<Flags>();
-  auto* cmd = group->add_subcommand("prune", "Delete old snapshots of volumes by a retention policy");
-  cmd->add_option("-v,--volume", f->volumes, "Volume whose snapshots to prune (repeatable)")->required();
+  auto* cmd =
+      group->add_subcommand("prune", "Delete old snapshots of volumes by a retention policy");
+  cmd->add_option("-v,--volume", f->volumes, "Volume whose snapshots to prune (repeatable)")
+      ->required();
   cmd->add_option("-o,--older-than", f->older_than,
                   "Remove snapshots older than AGE (a bare number is days, as in '-o 7')");
   auto& p = f->opts.policy;
   auto count = CLI::Range(-1, 1000000);
-  cmd->add_option("--keep-last", p.keep_last, "Keep the N newest snapshots (-1: all)")->check(count);
-  cmd->add_option("--keep-hourly", p.keep_hourly, "Keep the newest snapshot of each of the last N hours that have one")
+  cmd->add_option("--keep-last", p.keep_last, "Keep the N newest snapshots (-1: all)")
       ->check(count);
-  cmd->add_option("--keep-daily", p.keep_daily, "… of each of the last N days that have one")->check(count);
-  cmd->add_option("--keep-weekly", p.keep_weekly, "… of each of the last N ISO weeks that have one")->check(count);
-  cmd->add_option("--keep-monthly", p.keep_monthly, "… of each of the last N months that have one")->check(count);
-  cmd->add_option("--keep-yearly", p.keep_yearly, "… of each of the last N years that have one")->check(count);
-  cmd->add_option("--keep-within", f->keep_within, "Keep everything taken within AGE of the newest snapshot");
+  cmd->add_option("--keep-hourly", p.keep_hourly,
+                  "Keep the newest snapshot of each of the last N hours that have one")
+      ->check(count);
+  cmd->add_option("--keep-daily", p.keep_daily, "… of each of the last N days that have one")
+      ->check(count);
+  cmd->add_option("--keep-weekly", p.keep_weekly, "… of each of the last N ISO weeks that have one")
+      ->check(count);
+  cmd->add_option("--keep-monthly", p.keep_monthly, "… of each of the last N months that have one")
+      ->check(count);
+  cmd->add_option("--keep-yearly", p.keep_yearly, "… of each of the last N years that have one")
+      ->check(count);
+  cmd->add_option("--keep-within", f->keep_within,
+                  "Keep everything taken within AGE of the newest snapshot");
   cmd->add_option("--max-count", f->max_count, "Never keep more than N snapshots per volume")
       ->check(CLI::Range(0, 100000000));
   cmd->add_flag("--dry-run", f->opts.dry_run, "Show what would be removed; change nothing");
@@ -316,31 +361,40 @@ void AddPrune(CLI::App* group, Context& ctx) {
   cmd->add_option("--concurrency", f->opts.concurrency, "Deletions in flight at once (aws)")
       ->check(CLI::Range(1, 256));
   cmd->footer(
-      "Rules follow restic's 'forget': each --keep-* rule keeps the newest snapshot of each of the last\n"
-      "N periods that have a snapshot (days, ISO weeks, … in local time); rules add up; --keep-within\n"
-      "counts back from the newest snapshot. -o AGE removes only snapshots older than AGE; alone it\n"
-      "removes every one of them, as the original cron tool did. Every snapshot is listed as kept (with\n"
+      "Rules follow restic's 'forget': each --keep-* rule keeps the newest snapshot of each of the "
+      "last\n"
+      "N periods that have a snapshot (days, ISO weeks, … in local time); rules add up; "
+      "--keep-within\n"
+      "counts back from the newest snapshot. -o AGE removes only snapshots older than AGE; alone "
+      "it\n"
+      "removes every one of them, as the original cron tool did. Every snapshot is listed as kept "
+      "(with\n"
       "the rule that kept it) or removed.\n\n"
       "Examples:\n"
       "  cloudkeep snapshot prune -v /dev/sdb -v /dev/sdc -o 7\n"
-      "  cloudkeep snapshot prune -v /srv/disk.img --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --dry-run\n"
+      "  cloudkeep snapshot prune -v /srv/disk.img --keep-daily 7 --keep-weekly 4 --keep-monthly "
+      "12 --dry-run\n"
       "  cloudkeep --provider aws snapshot prune -v vol-0abc1234 --keep-within 14d --max-count 30");
   cmd->callback(Action(ctx, [&ctx, f]() -> Status {
     auto& policy = f->opts.policy;
     if (!f->older_than.empty()) {
-      CK_ASSIGN_OR_RETURN(Micros age, DurationFlag(f->older_than, BareNumber::kDays, "--older-than"));
+      CK_ASSIGN_OR_RETURN(Micros age,
+                          DurationFlag(f->older_than, BareNumber::kDays, "--older-than"));
       policy.older_than = age;
     }
     if (!f->keep_within.empty()) {
-      CK_ASSIGN_OR_RETURN(Micros age, DurationFlag(f->keep_within, BareNumber::kDays, "--keep-within"));
+      CK_ASSIGN_OR_RETURN(Micros age,
+                          DurationFlag(f->keep_within, BareNumber::kDays, "--keep-within"));
       policy.keep_within = age;
     }
     if (f->max_count >= 0) policy.max_count = f->max_count;
     CK_ASSIGN_OR_RETURN(auto provider, MakeProvider(ctx));
-    log::Info("policy: {}{}", policy.Describe(), f->opts.dry_run ? " (dry run: nothing is deleted)" : "");
-    CK_ASSIGN_OR_RETURN(auto report,
-                        snapshot::PruneVolumes(*provider, f->volumes, f->opts, SystemClock::Default()));
-    Json doc = {{"dry_run", f->opts.dry_run}, {"policy", policy.Describe()}, {"volumes", Json::array()}};
+    log::Info("policy: {}{}", policy.Describe(),
+              f->opts.dry_run ? " (dry run: nothing is deleted)" : "");
+    CK_ASSIGN_OR_RETURN(auto report, snapshot::PruneVolumes(*provider, f->volumes, f->opts,
+                                                            SystemClock::Default()));
+    Json doc = {
+        {"dry_run", f->opts.dry_run}, {"policy", policy.Describe()}, {"volumes", Json::array()}};
     std::string text;
     for (const auto& vr : report.volumes) {
       Json jv = {{"volume_id", vr.volume_id}, {"snapshots", Json::array()}};
@@ -351,7 +405,8 @@ void AddPrune(CLI::App* group, Context& ctx) {
         for (const auto& r : d.reasons) reasons += (reasons.empty() ? "" : ", ") + r;
         std::string result = e.outcome ? snapshot::DeleteResultName(e.outcome->result) : "-";
         if (e.outcome && !e.outcome->reason.empty()) reasons += " (" + e.outcome->reason + ")";
-        t.AddRow({d.snapshot.id, FormatLocal(d.snapshot.created), d.keep ? "keep" : "remove", result, reasons});
+        t.AddRow({d.snapshot.id, FormatLocal(d.snapshot.created), d.keep ? "keep" : "remove",
+                  result, reasons});
         Json js = {{"id", d.snapshot.id},
                    {"created", FormatRfc3339(d.snapshot.created, true)},
                    {"action", d.keep ? "keep" : "remove"},
@@ -372,22 +427,28 @@ void AddPrune(CLI::App* group, Context& ctx) {
     doc["skipped"] = report.skipped;
     doc["failed"] = report.failed;
     text += fmt::format("{} kept, {} {}, {} skipped, {} failed\n", report.kept, report.removed,
-                        f->opts.dry_run ? "would be removed" : "removed", report.skipped, report.failed);
-    if (ctx.global.json) PrintJson(doc);
-    else PrintText(text);
-    return report.failed ? Status::Failure(fmt::format("{} snapshots could not be deleted", report.failed))
-                         : Status::Ok();
+                        f->opts.dry_run ? "would be removed" : "removed", report.skipped,
+                        report.failed);
+    if (ctx.global.json)
+      PrintJson(doc);
+    else
+      PrintText(text);
+    return report.failed
+               ? Status::Failure(fmt::format("{} snapshots could not be deleted", report.failed))
+               : Status::Ok();
   }));
 }
 
 }  // namespace
 
 void AddSnapshotCommands(CLI::App& app, Context& ctx) {
-  auto* group = app.add_subcommand("snapshot", "Create, list, show, restore, verify, delete and prune snapshots");
+  auto* group = app.add_subcommand(
+      "snapshot", "Create, list, show, restore, verify, delete and prune snapshots");
   group->require_subcommand(0, 1);
   group->fallthrough();
   group->footer(
-      "Commands: create, list, show, restore, verify, delete, prune. 'cloudkeep snapshot COMMAND --help'\n"
+      "Commands: create, list, show, restore, verify, delete, prune. 'cloudkeep snapshot COMMAND "
+      "--help'\n"
       "explains each with examples.\n\n"
       "Examples:\n"
       "  cloudkeep --store /backup/ck snapshot create /srv/disk.img --tag env=prod\n"

@@ -19,8 +19,8 @@ std::string FormatRfc3339(TimePoint t, bool millis) {
   time_t tt = system_clock::to_time_t(secs);
   struct tm tm {};
   gmtime_r(&tt, &tm);
-  std::string out = fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", tm.tm_year + 1900, tm.tm_mon + 1,
-                                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  std::string out = fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", tm.tm_year + 1900,
+                                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
   if (millis) out += fmt::format(".{:03}", duration_cast<milliseconds>(t - secs).count());
   return out + "Z";
 }
@@ -30,9 +30,11 @@ Result<TimePoint> ParseRfc3339(std::string_view text) {
   std::string s(text);
   int y, mo, d, h, mi, sec;
   int consumed = 0;
-  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &consumed) != 6 ||
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &consumed) !=
+          6 ||
       consumed != 19) {
-    return Status::Usage(fmt::format("invalid time '{}': expected RFC 3339 like 2026-01-31T12:00:00Z", text));
+    return Status::Usage(
+        fmt::format("invalid time '{}': expected RFC 3339 like 2026-01-31T12:00:00Z", text));
   }
   size_t i = 19;
   int64_t frac_us = 0;
@@ -58,7 +60,8 @@ Result<TimePoint> ParseRfc3339(std::string_view text) {
   } else {
     return Status::Usage(fmt::format("invalid time '{}': missing zone (Z or ±HH:MM)", text));
   }
-  if (i != s.size()) return Status::Usage(fmt::format("invalid time '{}': trailing characters", text));
+  if (i != s.size())
+    return Status::Usage(fmt::format("invalid time '{}': trailing characters", text));
   struct tm tm {};
   tm.tm_year = y - 1900;
   tm.tm_mon = mo - 1;
@@ -74,8 +77,8 @@ std::string FormatLocal(TimePoint t) {
   time_t tt = std::chrono::system_clock::to_time_t(t);
   struct tm tm {};
   localtime_r(&tt, &tm);
-  return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                     tm.tm_hour, tm.tm_min, tm.tm_sec);
+  return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 }  // namespace cloudkeep

@@ -1,7 +1,8 @@
 #include "core/duration.h"
 
-#include <cmath>
 #include <fmt/format.h>
+
+#include <cmath>
 
 namespace cloudkeep {
 
@@ -13,16 +14,16 @@ struct Unit {
   double micros;
 };
 constexpr Unit kUnits[] = {
-    {"us", 1.0},          {"µs", 1.0},          {"ms", 1e3},        {"s", 1e6},
-    {"m", 60e6},          {"h", 3600e6},        {"d", 86400e6},     {"w", 7 * 86400e6},
+    {"us", 1.0}, {"µs", 1.0},   {"ms", 1e3},    {"s", 1e6},
+    {"m", 60e6}, {"h", 3600e6}, {"d", 86400e6}, {"w", 7 * 86400e6},
 };
 
 }  // namespace
 
 Result<Micros> ParseDuration(std::string_view text, BareNumber bare, std::string_view what) {
   auto bad = [&](std::string_view why) {
-    return Status::Usage(fmt::format("invalid {} '{}': {} (examples: 250us, 5ms, 90s, 15m, 36h, 7d, 2w)",
-                                     what, text, why));
+    return Status::Usage(fmt::format(
+        "invalid {} '{}': {} (examples: 250us, 5ms, 90s, 15m, 36h, 7d, 2w)", what, text, why));
   };
   if (text.empty()) return bad("empty");
   double total = 0;
@@ -32,7 +33,8 @@ Result<Micros> ParseDuration(std::string_view text, BareNumber bare, std::string
   while (i < text.size()) {
     size_t start = i;
     bool dot = false;
-    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || (text[i] == '.' && !dot))) {
+    while (i < text.size() &&
+           (std::isdigit(static_cast<unsigned char>(text[i])) || (text[i] == '.' && !dot))) {
       if (text[i] == '.') dot = true;
       ++i;
     }

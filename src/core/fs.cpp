@@ -81,7 +81,8 @@ Status WriteFileAtomic(const std::string& path, std::string_view data, int mode)
   Status s = WriteAll(fd.get(), data.data(), data.size(), tmp);
   if (s.ok() && ::fsync(fd.get()) != 0) s = Status::FromErrno("cannot fsync " + tmp, errno);
   fd.Reset();
-  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) s = Status::FromErrno("cannot rename to " + path, errno);
+  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0)
+    s = Status::FromErrno("cannot rename to " + path, errno);
   if (!s.ok()) {
     ::unlink(tmp.c_str());
     return s;

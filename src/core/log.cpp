@@ -20,9 +20,15 @@ int64_t NowMs() {
 }
 }  // namespace
 
-void SetLevel(Level level) { g_level = level; }
-Level GetLevel() { return g_level; }
-bool StderrIsTerminal() { return isatty(STDERR_FILENO) == 1; }
+void SetLevel(Level level) {
+  g_level = level;
+}
+Level GetLevel() {
+  return g_level;
+}
+bool StderrIsTerminal() {
+  return isatty(STDERR_FILENO) == 1;
+}
 
 void Write(Level level, const std::string& message) {
   if (level > g_level.load()) return;
@@ -39,7 +45,9 @@ void Write(Level level, const std::string& message) {
 Progress::Progress(std::string label)
     : label_(std::move(label)), active_(StderrIsTerminal() && GetLevel() >= Level::kInfo) {}
 
-Progress::~Progress() { Finish(); }
+Progress::~Progress() {
+  Finish();
+}
 
 void Progress::Update(uint64_t done, uint64_t total) {
   if (!active_) return;
@@ -49,7 +57,8 @@ void Progress::Update(uint64_t done, uint64_t total) {
   std::lock_guard<std::mutex> lock(g_mu);
   double pct = total ? 100.0 * static_cast<double>(done) / static_cast<double>(total) : 100.0;
   std::fprintf(stderr, "\r\033[K%s %5.1f%% (%llu/%llu MiB)", label_.c_str(), pct,
-               static_cast<unsigned long long>(done >> 20), static_cast<unsigned long long>(total >> 20));
+               static_cast<unsigned long long>(done >> 20),
+               static_cast<unsigned long long>(total >> 20));
   std::fflush(stderr);
   g_progress_on_screen = true;
 }

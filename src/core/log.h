@@ -35,7 +35,8 @@ void Info(fmt::format_string<Args...> f, Args&&... args) {
 }
 template <typename... Args>
 void Debug(fmt::format_string<Args...> f, Args&&... args) {
-  if (GetLevel() >= Level::kDebug) Write(Level::kDebug, fmt::format(f, std::forward<Args>(args)...));
+  if (GetLevel() >= Level::kDebug)
+    Write(Level::kDebug, fmt::format(f, std::forward<Args>(args)...));
 }
 
 // A progress line that redraws itself in place on a terminal and prints

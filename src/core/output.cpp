@@ -56,7 +56,9 @@ namespace {
 bool g_json_printed = false;
 }  // namespace
 
-bool JsonPrinted() { return g_json_printed; }
+bool JsonPrinted() {
+  return g_json_printed;
+}
 
 void PrintJson(const Json& doc) {
   g_json_printed = true;

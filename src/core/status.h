@@ -73,16 +73,17 @@ class Result {
 }  // namespace cloudkeep
 
 // Returns early from the enclosing function when a Status is not ok.
-#define CK_RETURN_IF_ERROR(expr)              \
-  do {                                        \
-    ::cloudkeep::Status ck_status_ = (expr);  \
-    if (!ck_status_.ok()) return ck_status_;  \
+#define CK_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::cloudkeep::Status ck_status_ = (expr); \
+    if (!ck_status_.ok()) return ck_status_; \
   } while (0)
 
 #define CK_CONCAT_INNER(a, b) a##b
 #define CK_CONCAT(a, b) CK_CONCAT_INNER(a, b)
 // Declares `lhs` from a Result<T>, or returns its Status.
-#define CK_ASSIGN_OR_RETURN(lhs, expr) CK_ASSIGN_OR_RETURN_IMPL(CK_CONCAT(ck_result_, __LINE__), lhs, expr)
+#define CK_ASSIGN_OR_RETURN(lhs, expr) \
+  CK_ASSIGN_OR_RETURN_IMPL(CK_CONCAT(ck_result_, __LINE__), lhs, expr)
 #define CK_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                             \
   if (!tmp.ok()) return tmp.status();            \

@@ -22,7 +22,8 @@ std::string SubprocessResult::Describe() const {
   return fmt::format("exited with status {}", exit_code);
 }
 
-Result<SubprocessResult> RunProcess(const std::vector<std::string>& argv, const SubprocessOptions& opts) {
+Result<SubprocessResult> RunProcess(const std::vector<std::string>& argv,
+                                    const SubprocessOptions& opts) {
   using clock = std::chrono::steady_clock;
   if (argv.empty()) return Status::Usage("empty command");
   int pipefd[2] = {-1, -1};
@@ -61,7 +62,8 @@ Result<SubprocessResult> RunProcess(const std::vector<std::string>& argv, const 
   for (;;) {
     int wait_ms = 100;
     if (opts.timeout.count() > 0) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(start + opts.timeout - clock::now());
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(start + opts.timeout -
+                                                                        clock::now());
       if (left.count() <= 0 && !killed) {
         ::kill(-pid, SIGKILL);
         killed = true;

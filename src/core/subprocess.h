@@ -30,7 +30,8 @@ struct SubprocessOptions {
 };
 
 // Runs argv[0] with arguments (no shell).
-Result<SubprocessResult> RunProcess(const std::vector<std::string>& argv, const SubprocessOptions& opts);
+Result<SubprocessResult> RunProcess(const std::vector<std::string>& argv,
+                                    const SubprocessOptions& opts);
 // Runs `command` through /bin/sh -c, as hooks are written.
 Result<SubprocessResult> RunShell(const std::string& command, const SubprocessOptions& opts);
 

@@ -45,19 +45,24 @@ Result<Json> ControlCall(const SockAddr& addr, Json request, const std::string& 
   auto fd = ConnectTcp(addr, std::min<std::chrono::microseconds>(timeout, std::chrono::seconds(5)));
   if (!fd.ok()) return fd.status().Annotate(where);
   SetSocketTimeouts(fd->get(), timeout);
-  CK_RETURN_IF_ERROR(WriteControl(fd->get(), static_cast<int>(wire::Type::kControl), request, token).Annotate(where));
+  CK_RETURN_IF_ERROR(WriteControl(fd->get(), static_cast<int>(wire::Type::kControl), request, token)
+                         .Annotate(where));
   auto reply = ReadControl(fd->get(), token, static_cast<int>(wire::Type::kControlReply));
   if (!reply.ok()) return reply.status().Annotate(where);
-  if (reply->value("nonce", "") != nonce) return Status::Failure(where + ": answer does not echo the request's nonce");
-  if (reply->contains("error")) return Status::Failure(where + " refused: " + reply->value("error", "?"));
+  if (reply->value("nonce", "") != nonce)
+    return Status::Failure(where + ": answer does not echo the request's nonce");
+  if (reply->contains("error"))
+    return Status::Failure(where + " refused: " + reply->value("error", "?"));
   if (fd_out) *fd_out = std::move(*fd);
   return std::move(*reply);
 }
 
 Status ReplayGuard::Check(const Json& request, int64_t now) {
-  if (!request.contains("nonce") || !request["nonce"].is_string() || request["nonce"].get<std::string>().size() < 16)
+  if (!request.contains("nonce") || !request["nonce"].is_string() ||
+      request["nonce"].get<std::string>().size() < 16)
     return Status::Failure("request without a nonce");
-  if (!request.contains("time") || !request["time"].is_number_integer()) return Status::Failure("request without a time");
+  if (!request.contains("time") || !request["time"].is_number_integer())
+    return Status::Failure("request without a time");
   int64_t t = request["time"].get<int64_t>();
   if (t < now - kMaxClockSkewSeconds || t > now + kMaxClockSkewSeconds)
     return Status::Failure("request time is more than 5 minutes from this agent's clock");

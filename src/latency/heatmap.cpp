@@ -14,11 +14,20 @@ std::string Escape(const std::string& s) {
   std::string o;
   for (char c : s) {
     switch (c) {
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '&': o += "&amp;"; break;
-      case '"': o += "&quot;"; break;
-      default: o += c;
+      case '<':
+        o += "&lt;";
+        break;
+      case '>':
+        o += "&gt;";
+        break;
+      case '&':
+        o += "&amp;";
+        break;
+      case '"':
+        o += "&quot;";
+        break;
+      default:
+        o += c;
     }
   }
   return o;
@@ -47,16 +56,20 @@ std::string MeshHeatmapSvg(const MeshResult& m) {
   double llo = std::log(std::max(lo, 0.001)), lhi = std::log(std::max(hi, 0.001));
   int w = left + cell * static_cast<int>(n) + 40, h = top + cell * static_cast<int>(n) + 70;
   std::string s = fmt::format(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-family=\"sans-serif\" "
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" "
+      "font-family=\"sans-serif\" "
       "font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-      "<text x=\"10\" y=\"20\" font-size=\"14\" font-weight=\"bold\">Round-trip time p50, from row to column</text>\n",
+      "<text x=\"10\" y=\"20\" font-size=\"14\" font-weight=\"bold\">Round-trip time p50, from row "
+      "to column</text>\n",
       w, h);
   for (size_t j = 0; j < n; j++)
-    s += fmt::format("<text transform=\"translate({},{}) rotate(-60)\">{} ({})</text>\n", left + cell * j + cell / 2,
-                     top - 6, Escape(m.peers[j].name), Escape(m.peers[j].zone));
+    s += fmt::format("<text transform=\"translate({},{}) rotate(-60)\">{} ({})</text>\n",
+                     left + cell * j + cell / 2, top - 6, Escape(m.peers[j].name),
+                     Escape(m.peers[j].zone));
   for (size_t i = 0; i < n; i++)
     s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{} ({})</text>\n", left - 6,
-                     top + cell * i + cell / 2 + 4, Escape(m.peers[i].name), Escape(m.peers[i].zone));
+                     top + cell * i + cell / 2 + 4, Escape(m.peers[i].name),
+                     Escape(m.peers[i].zone));
   for (const auto& p : m.pairs) {
     int x = left + cell * static_cast<int>(p.to), y = top + cell * static_cast<int>(p.from);
     std::string fill = "#bbbbbb", label = "lost";
@@ -65,26 +78,30 @@ std::string MeshHeatmapSvg(const MeshResult& m) {
       fill = Colour(t);
       label = FormatMicrosHuman(p.rtt.p50_us);
     }
-    s += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\" stroke=\"white\"/>"
-                     "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n",
-                     x, y, cell, cell, fill, x + cell / 2, y + cell / 2 + 4, Escape(label));
+    s += fmt::format(
+        "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\" stroke=\"white\"/>"
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n",
+        x, y, cell, cell, fill, x + cell / 2, y + cell / 2 + 4, Escape(label));
     if (p.rtt.received && p.rtt.lost())
-      s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"9\">{:.0f}% loss</text>\n",
-                       x + cell / 2, y + cell / 2 + 16, p.rtt.loss_ratio() * 100);
+      s += fmt::format(
+          "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"9\">{:.0f}% loss</text>\n",
+          x + cell / 2, y + cell / 2 + 16, p.rtt.loss_ratio() * 100);
   }
   // Outline each zone's block on the diagonal (peers are sorted by zone).
   size_t start = 0;
   for (size_t i = 1; i <= n; i++) {
     if (i < n && m.peers[i].zone == m.peers[start].zone) continue;
     int a = static_cast<int>(start), len = static_cast<int>(i - start);
-    s += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"black\" "
-                     "stroke-width=\"2\"/>\n",
-                     left + cell * a, top + cell * a, cell * len, cell * len);
+    s += fmt::format(
+        "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"black\" "
+        "stroke-width=\"2\"/>\n",
+        left + cell * a, top + cell * a, cell * len, cell * len);
     start = i;
   }
-  s += fmt::format("<text x=\"10\" y=\"{}\">colour: log scale from {} (green) to {} (red); grey: no answer; "
-                   "outlined: same zone</text>\n</svg>\n",
-                   h - 20, Escape(FormatMicrosHuman(lo)), Escape(FormatMicrosHuman(hi)));
+  s += fmt::format(
+      "<text x=\"10\" y=\"{}\">colour: log scale from {} (green) to {} (red); grey: no answer; "
+      "outlined: same zone</text>\n</svg>\n",
+      h - 20, Escape(FormatMicrosHuman(lo)), Escape(FormatMicrosHuman(hi)));
   return s;
 }
 

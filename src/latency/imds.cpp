@@ -20,7 +20,8 @@ size_t Append(char* data, size_t size, size_t n, void* user) {
 }
 
 bool OnEc2() {
-  for (const char* path : {"/sys/devices/virtual/dmi/id/sys_vendor", "/sys/devices/virtual/dmi/id/board_vendor"}) {
+  for (const char* path :
+       {"/sys/devices/virtual/dmi/id/sys_vendor", "/sys/devices/virtual/dmi/id/board_vendor"}) {
     auto text = ReadFile(path);
     if (text.ok() && text->find("Amazon") != std::string::npos) return true;
   }
@@ -64,7 +65,8 @@ Result<std::string> Request(const std::string& url, bool put, const std::string&
 
 Result<std::string> ImdsAvailabilityZoneId(const ImdsOptions& opts) {
   const char* disabled = std::getenv("AWS_EC2_METADATA_DISABLED");
-  if (disabled && std::string(disabled) == "true") return Status::Failure("imds: AWS_EC2_METADATA_DISABLED=true");
+  if (disabled && std::string(disabled) == "true")
+    return Status::Failure("imds: AWS_EC2_METADATA_DISABLED=true");
   std::string endpoint;
   if (const char* e = std::getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT"); e && *e) {
     endpoint = e;
@@ -73,14 +75,19 @@ Result<std::string> ImdsAvailabilityZoneId(const ImdsOptions& opts) {
     endpoint = "http://169.254.169.254";
   }
   while (!endpoint.empty() && endpoint.back() == '/') endpoint.pop_back();
-  CK_ASSIGN_OR_RETURN(std::string token, Request(endpoint + "/latest/api/token", true,
-                                                  "X-aws-ec2-metadata-token-ttl-seconds: 60", opts.timeout));
-  CK_ASSIGN_OR_RETURN(std::string zone, Request(endpoint + "/latest/meta-data/placement/availability-zone-id",
-                                                 false, "X-aws-ec2-metadata-token: " + token, opts.timeout));
-  while (!zone.empty() && (zone.back() == '\n' || zone.back() == '\r' || zone.back() == ' ')) zone.pop_back();
-  if (zone.empty() || zone.size() > 64) return Status::Failure("imds: unexpected availability-zone-id '" + zone + "'");
+  CK_ASSIGN_OR_RETURN(std::string token,
+                      Request(endpoint + "/latest/api/token", true,
+                              "X-aws-ec2-metadata-token-ttl-seconds: 60", opts.timeout));
+  CK_ASSIGN_OR_RETURN(std::string zone,
+                      Request(endpoint + "/latest/meta-data/placement/availability-zone-id", false,
+                              "X-aws-ec2-metadata-token: " + token, opts.timeout));
+  while (!zone.empty() && (zone.back() == '\n' || zone.back() == '\r' || zone.back() == ' '))
+    zone.pop_back();
+  if (zone.empty() || zone.size() > 64)
+    return Status::Failure("imds: unexpected availability-zone-id '" + zone + "'");
   for (char ch : zone)
-    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '-')) return Status::Failure("imds: bad zone id");
+    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '-'))
+      return Status::Failure("imds: bad zone id");
   return zone;
 }
 

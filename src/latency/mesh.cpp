@@ -59,7 +59,9 @@ void ComputeZoneTables(MeshResult* m) {
 Result<MeshResult> RunMesh(const PeersFile& file, const MeshOptions& o) {
   CK_RETURN_IF_ERROR(ValidateProbeOptions(o.probe));
   if (o.token.empty())
-    return Status::Usage("the mesh needs a token: --token-file FILE, CLOUDKEEP_MESH_TOKEN, or token in the peers file");
+    return Status::Usage(
+        "the mesh needs a token: --token-file FILE, CLOUDKEEP_MESH_TOKEN, or token in the peers "
+        "file");
   if (file.peers.size() < 2) return Status::Usage("the mesh needs at least two peers");
   MeshResult m;
   m.peers = file.peers;
@@ -112,14 +114,16 @@ Result<MeshResult> RunMesh(const PeersFile& file, const MeshOptions& o) {
         p.sent = std::max<uint64_t>(it->second.rtt.sent, p.samples_us.size());
         p.error = it->second.error;
       } else {
-        p.error = answers[i].ok() ? "agent did not report this target" : "agent " + m.peers[i].name + " unavailable";
+        p.error = answers[i].ok() ? "agent did not report this target"
+                                  : "agent " + m.peers[i].name + " unavailable";
       }
       p.rtt = Summarize(p.samples_us, p.sent);
       m.pairs.push_back(std::move(p));
     }
   }
   if (answered == 0)
-    return Status::Failure("no agent answered; first error: " + m.peers[0].name + ": " + m.agent_errors[0]);
+    return Status::Failure("no agent answered; first error: " + m.peers[0].name + ": " +
+                           m.agent_errors[0]);
   ComputeZoneTables(&m);
   if (o.throughput) {
     // One pair at a time: concurrent streams would share links and measure each other.
@@ -135,11 +139,15 @@ Result<MeshResult> RunMesh(const PeersFile& file, const MeshOptions& o) {
                       {"streams", o.throughput_opts.streams},
                       {"duration_us", o.throughput_opts.duration.count()}};
           auto addr = Resolve(m.peers[i].hostport);
-          Result<Json> r = addr.ok() ? ControlCall(*addr, req, o.token,
-                                                   o.throughput_opts.duration + o.probe.timeout * 2 + std::chrono::seconds(10))
-                                     : Result<Json>(addr.status());
-          if (r.ok()) tp.bits_per_second = r->value("bits_per_second", 0.0);
-          else tp.error = r.status().message();
+          Result<Json> r = addr.ok()
+                               ? ControlCall(*addr, req, o.token,
+                                             o.throughput_opts.duration + o.probe.timeout * 2 +
+                                                 std::chrono::seconds(10))
+                               : Result<Json>(addr.status());
+          if (r.ok())
+            tp.bits_per_second = r->value("bits_per_second", 0.0);
+          else
+            tp.error = r.status().message();
         }
         m.throughput.push_back(tp);
       }
@@ -163,15 +171,21 @@ std::string Cell(const Summary& s) {
   return v;
 }
 
-std::string Gbits(double bps) { return fmt::format("{:.2f} Gbit/s", bps / 1e9); }
+std::string Gbits(double bps) {
+  return fmt::format("{:.2f} Gbit/s", bps / 1e9);
+}
 
 }  // namespace
 
 Json MeshToJson(const MeshResult& m) {
-  Json j = {{"peers", Json::array()}, {"single_zone", Json::array()}, {"cross_zone", Json::array()},
+  Json j = {{"peers", Json::array()},
+            {"single_zone", Json::array()},
+            {"cross_zone", Json::array()},
             {"pairs", Json::array()}};
   for (size_t i = 0; i < m.peers.size(); i++) {
-    Json p = {{"name", m.peers[i].name}, {"address", m.peers[i].address}, {"zone", m.peers[i].zone},
+    Json p = {{"name", m.peers[i].name},
+              {"address", m.peers[i].address},
+              {"zone", m.peers[i].zone},
               {"agent_ok", m.agent_errors.empty() || m.agent_errors[i].empty()}};
     if (!m.agent_errors.empty() && !m.agent_errors[i].empty()) p["error"] = m.agent_errors[i];
     j["peers"].push_back(p);
@@ -179,8 +193,10 @@ Json MeshToJson(const MeshResult& m) {
   for (const auto& g : m.single_zone) j["single_zone"].push_back(GroupJson(g, true));
   for (const auto& g : m.cross_zone) j["cross_zone"].push_back(GroupJson(g, false));
   for (const auto& p : m.pairs) {
-    Json e = {{"from", m.peers[p.from].name}, {"to", m.peers[p.to].name},
-              {"from_zone", m.peers[p.from].zone}, {"to_zone", m.peers[p.to].zone},
+    Json e = {{"from", m.peers[p.from].name},
+              {"to", m.peers[p.to].name},
+              {"from_zone", m.peers[p.from].zone},
+              {"to_zone", m.peers[p.to].zone},
               {"same_zone", m.peers[p.from].zone == m.peers[p.to].zone}};
     e.update(SummaryToJson(p.rtt));
     if (!p.error.empty()) e["error"] = p.error;
@@ -190,8 +206,10 @@ Json MeshToJson(const MeshResult& m) {
     j["throughput"] = Json::array();
     for (const auto& t : m.throughput) {
       Json e = {{"from", m.peers[t.from].name}, {"to", m.peers[t.to].name}};
-      if (t.error.empty()) e["bits_per_second"] = std::round(t.bits_per_second);
-      else e["error"] = t.error;
+      if (t.error.empty())
+        e["bits_per_second"] = std::round(t.bits_per_second);
+      else
+        e["error"] = t.error;
       j["throughput"].push_back(e);
     }
   }
@@ -207,24 +225,30 @@ std::string MeshToText(const MeshResult& m) {
             FormatMicrosHuman(s.p99_us)};
   };
   auto loss = [](const Summary& s) { return fmt::format("{:.1f}%", s.loss_ratio() * 100); };
-  Table single({"ZONE", "PAIRS", "SAMPLES", "MIN", "AVG", "MAX", "P99", "LOSS"},
-               {A::kLeft, A::kRight, A::kRight, A::kRight, A::kRight, A::kRight, A::kRight, A::kRight});
+  Table single(
+      {"ZONE", "PAIRS", "SAMPLES", "MIN", "AVG", "MAX", "P99", "LOSS"},
+      {A::kLeft, A::kRight, A::kRight, A::kRight, A::kRight, A::kRight, A::kRight, A::kRight});
   for (const auto& g : m.single_zone) {
-    std::vector<std::string> row = {g.zone_a, std::to_string(g.pairs), std::to_string(g.rtt.received)};
+    std::vector<std::string> row = {g.zone_a, std::to_string(g.pairs),
+                                    std::to_string(g.rtt.received)};
     for (auto& c : stats(g.rtt)) row.push_back(c);
     row.push_back(loss(g.rtt));
     single.AddRow(row);
   }
   Table cross({"ZONE A", "ZONE B", "PAIRS", "SAMPLES", "MIN", "AVG", "MAX", "P99", "LOSS"},
-              {A::kLeft, A::kLeft, A::kRight, A::kRight, A::kRight, A::kRight, A::kRight, A::kRight, A::kRight});
+              {A::kLeft, A::kLeft, A::kRight, A::kRight, A::kRight, A::kRight, A::kRight, A::kRight,
+               A::kRight});
   for (const auto& g : m.cross_zone) {
-    std::vector<std::string> row = {g.zone_a, g.zone_b, std::to_string(g.pairs), std::to_string(g.rtt.received)};
+    std::vector<std::string> row = {g.zone_a, g.zone_b, std::to_string(g.pairs),
+                                    std::to_string(g.rtt.received)};
     for (auto& c : stats(g.rtt)) row.push_back(c);
     row.push_back(loss(g.rtt));
     cross.AddRow(row);
   }
-  out += "Within one zone\n" + (single.empty() ? std::string("(no zone has two peers)\n") : single.Render());
-  out += "\nAcross zones\n" + (cross.empty() ? std::string("(all peers are in one zone)\n") : cross.Render());
+  out += "Within one zone\n" +
+         (single.empty() ? std::string("(no zone has two peers)\n") : single.Render());
+  out += "\nAcross zones\n" +
+         (cross.empty() ? std::string("(all peers are in one zone)\n") : cross.Render());
   size_t n = m.peers.size();
   std::vector<std::string> head = {"FROM \\ TO (p50)"};
   std::vector<A> align = {A::kLeft};
@@ -243,7 +267,8 @@ std::string MeshToText(const MeshResult& m) {
   out += "\nRound trip by pair\n" + matrix.Render();
   if (!m.throughput.empty()) {
     std::vector<std::vector<std::string>> tc(n, std::vector<std::string>(n, "-"));
-    for (const auto& t : m.throughput) tc[t.from][t.to] = t.error.empty() ? Gbits(t.bits_per_second) : "failed";
+    for (const auto& t : m.throughput)
+      tc[t.from][t.to] = t.error.empty() ? Gbits(t.bits_per_second) : "failed";
     head[0] = "FROM \\ TO (TCP)";
     Table tt(head, align);
     for (size_t i = 0; i < n; i++) {
@@ -254,7 +279,8 @@ std::string MeshToText(const MeshResult& m) {
     out += "\nThroughput by pair\n" + tt.Render();
   }
   for (size_t i = 0; i < m.agent_errors.size(); i++)
-    if (!m.agent_errors[i].empty()) out += "\nagent " + m.peers[i].name + ": " + m.agent_errors[i] + "\n";
+    if (!m.agent_errors[i].empty())
+      out += "\nagent " + m.peers[i].name + ": " + m.agent_errors[i] + "\n";
   return out;
 }
 

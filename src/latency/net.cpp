@@ -14,16 +14,19 @@
 
 namespace cloudkeep::latency {
 
-Result<HostPort> ParseHostPort(const std::string& text, const std::string& what, bool allow_port_zero) {
+Result<HostPort> ParseHostPort(const std::string& text, const std::string& what,
+                               bool allow_port_zero) {
   HostPort hp;
   std::string port;
   if (text.empty()) return Status::Usage(what + " is empty");
   if (text[0] == '[') {
     auto close = text.find(']');
-    if (close == std::string::npos) return Status::Usage(what + " '" + text + "' has an unclosed '['");
+    if (close == std::string::npos)
+      return Status::Usage(what + " '" + text + "' has an unclosed '['");
     hp.host = text.substr(1, close - 1);
     if (close + 1 < text.size()) {
-      if (text[close + 1] != ':') return Status::Usage(what + " '" + text + "': expected ':' after ']'");
+      if (text[close + 1] != ':')
+        return Status::Usage(what + " '" + text + "': expected ':' after ']'");
       port = text.substr(close + 2);
       if (port.empty()) return Status::Usage(what + " '" + text + "' has an empty port");
     }
@@ -41,7 +44,8 @@ Result<HostPort> ParseHostPort(const std::string& text, const std::string& what,
   if (!port.empty()) {
     unsigned v = 0;
     auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), v);
-    if (ec != std::errc() || p != port.data() + port.size() || (v == 0 && !allow_port_zero) || v > 65535)
+    if (ec != std::errc() || p != port.data() + port.size() || (v == 0 && !allow_port_zero) ||
+        v > 65535)
       return Status::Usage(what + " '" + text + "' has a bad port '" + port + "'");
     hp.port = static_cast<uint16_t>(v);
   }
@@ -85,12 +89,15 @@ Result<SockAddr> Resolve(const HostPort& hp) {
   hints.ai_socktype = SOCK_DGRAM;
   addrinfo* res = nullptr;
   int rc = getaddrinfo(hp.host.c_str(), nullptr, &hints, &res);
-  if (rc != 0 || !res) return Status::Failure("cannot resolve '" + hp.host + "': " + gai_strerror(rc));
+  if (rc != 0 || !res)
+    return Status::Failure("cannot resolve '" + hp.host + "': " + gai_strerror(rc));
   std::memcpy(&out.ss, res->ai_addr, res->ai_addrlen);
   out.len = static_cast<socklen_t>(res->ai_addrlen);
   freeaddrinfo(res);
-  if (out.family() == AF_INET) v4->sin_port = htons(hp.port);
-  else v6->sin6_port = htons(hp.port);
+  if (out.family() == AF_INET)
+    v4->sin_port = htons(hp.port);
+  else
+    v6->sin6_port = htons(hp.port);
   return out;
 }
 
@@ -142,7 +149,8 @@ Status ReadFull(int fd, void* buf, size_t n) {
     if (r == 0) return Status::Failure("connection closed by peer");
     if (r < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return Status::Failure("timed out waiting for the peer");
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return Status::Failure("timed out waiting for the peer");
       return Status::FromErrno("read", errno);
     }
     p += r;
@@ -157,7 +165,8 @@ Status WriteFull(int fd, const void* buf, size_t n) {
     ssize_t r = send(fd, p, n, MSG_NOSIGNAL);
     if (r < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return Status::Failure("timed out writing to the peer");
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return Status::Failure("timed out writing to the peer");
       return Status::FromErrno("write", errno);
     }
     p += r;

@@ -27,7 +27,8 @@ struct HostPort {
 };
 // Usage errors name `what` and the text. Port 0 ("any port") only where
 // `allow_port_zero`: a listen address may ask the kernel to choose.
-Result<HostPort> ParseHostPort(const std::string& text, const std::string& what, bool allow_port_zero = false);
+Result<HostPort> ParseHostPort(const std::string& text, const std::string& what,
+                               bool allow_port_zero = false);
 
 struct SockAddr {
   sockaddr_storage ss{};

@@ -49,7 +49,8 @@ Result<std::vector<std::string>> SplitCsv(std::string_view line) {
       if (i < line.size() && line[i] != ',') return Status::Usage("text after a quoted field");
     } else {
       while (i < line.size() && line[i] != ',') cur += line[i++];
-      if (cur.find('"') != std::string::npos) return Status::Usage("a quote inside an unquoted field");
+      if (cur.find('"') != std::string::npos)
+        return Status::Usage("a quote inside an unquoted field");
       cur = Trim(cur);
     }
     out.push_back(cur);
@@ -66,7 +67,8 @@ Status CheckPeer(Peer& p, const std::string& source) {
   if (p.address.empty()) return bad("peer '" + p.name + "' has an empty address");
   for (const std::string* s : {&p.name, &p.zone})
     for (char c : *s)
-      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return bad("control character in '" + *s + "'");
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+        return bad("control character in '" + *s + "'");
   auto hp = ParseHostPort(p.address, "address");
   if (!hp.ok()) return bad(hp.status().message());
   p.hostport = *hp;
@@ -76,7 +78,8 @@ Status CheckPeer(Peer& p, const std::string& source) {
 Status CheckUnique(const std::vector<Peer>& peers, const std::string& source) {
   std::set<std::string> names, addrs;
   for (const auto& p : peers) {
-    if (!names.insert(p.name).second) return LineError(source, p.line, "duplicate peer name '" + p.name + "'");
+    if (!names.insert(p.name).second)
+      return LineError(source, p.line, "duplicate peer name '" + p.name + "'");
     if (!addrs.insert(p.address).second)
       return LineError(source, p.line, "duplicate peer address '" + p.address + "'");
   }
@@ -91,7 +94,8 @@ Result<PeersFile> ParseCsv(std::string_view text, const std::string& source) {
   std::vector<int> col(3, -1);
   while (pos <= text.size()) {
     size_t nl = text.find('\n', pos);
-    std::string_view raw = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+    std::string_view raw =
+        text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
     pos = nl == std::string_view::npos ? text.size() + 1 : nl + 1;
     lineno++;
     std::string line = Trim(raw);
@@ -102,18 +106,23 @@ Result<PeersFile> ParseCsv(std::string_view text, const std::string& source) {
       for (size_t i = 0; i < fields->size(); i++) {
         const std::string& f = (*fields)[i];
         int which = f == "name" ? 0 : f == "address" ? 1 : f == "zone" ? 2 : -1;
-        if (which < 0) return LineError(source, lineno, "unknown column '" + f + "' (expected name,address,zone)");
-        if (col[static_cast<size_t>(which)] >= 0) return LineError(source, lineno, "column '" + f + "' twice");
+        if (which < 0)
+          return LineError(source, lineno,
+                           "unknown column '" + f + "' (expected name,address,zone)");
+        if (col[static_cast<size_t>(which)] >= 0)
+          return LineError(source, lineno, "column '" + f + "' twice");
         col[static_cast<size_t>(which)] = static_cast<int>(i);
       }
       for (int c : col)
-        if (c < 0) return LineError(source, lineno, "header must name the columns name,address,zone");
+        if (c < 0)
+          return LineError(source, lineno, "header must name the columns name,address,zone");
       header = true;
       continue;
     }
     if (fields->size() != 3)
-      return LineError(source, lineno,
-                       "expected 3 fields (name,address,zone), got " + std::to_string(fields->size()));
+      return LineError(
+          source, lineno,
+          "expected 3 fields (name,address,zone), got " + std::to_string(fields->size()));
     Peer p;
     p.line = lineno;
     p.name = (*fields)[static_cast<size_t>(col[0])];
@@ -131,7 +140,8 @@ Result<PeersFile> ParseToml(std::string_view text, const std::string& source) {
   try {
     root = toml::parse(text, source);
   } catch (const toml::parse_error& err) {
-    return LineError(source, static_cast<int>(err.source().begin.line), std::string(err.description()));
+    return LineError(source, static_cast<int>(err.source().begin.line),
+                     std::string(err.description()));
   }
   PeersFile out;
   for (auto&& [key, node] : root) {
@@ -140,13 +150,16 @@ Result<PeersFile> ParseToml(std::string_view text, const std::string& source) {
       if (!node.is_string()) return LineError(source, line, "'token' must be a string");
       out.token = node.value<std::string>().value_or("");
     } else if (key != "peer") {
-      return LineError(source, line, "unknown key '" + std::string(key.str()) + "' (expected [[peer]] or token)");
+      return LineError(source, line,
+                       "unknown key '" + std::string(key.str()) + "' (expected [[peer]] or token)");
     }
   }
   toml::node* peers = root.get("peer");
   if (!peers) return Status::Usage(source + ": no [[peer]] tables");
   toml::array* arr = peers->as_array();
-  if (!arr) return LineError(source, static_cast<int>(peers->source().begin.line), "'peer' must be [[peer]] tables");
+  if (!arr)
+    return LineError(source, static_cast<int>(peers->source().begin.line),
+                     "'peer' must be [[peer]] tables");
   for (auto& el : *arr) {
     Peer p;
     p.line = static_cast<int>(el.source().begin.line);
@@ -155,8 +168,13 @@ Result<PeersFile> ParseToml(std::string_view text, const std::string& source) {
     for (auto&& [key, val] : *t) {
       int line = static_cast<int>(val.source().begin.line);
       std::string k(key.str());
-      std::string* dst = k == "name" ? &p.name : k == "address" ? &p.address : k == "zone" ? &p.zone : nullptr;
-      if (!dst) return LineError(source, line, "unknown peer key '" + k + "' (expected name, address, zone)");
+      std::string* dst = k == "name"      ? &p.name
+                         : k == "address" ? &p.address
+                         : k == "zone"    ? &p.zone
+                                          : nullptr;
+      if (!dst)
+        return LineError(source, line,
+                         "unknown peer key '" + k + "' (expected name, address, zone)");
       if (!val.is_string()) return LineError(source, line, "peer key '" + k + "' must be a string");
       *dst = val.value<std::string>().value_or("");
     }
@@ -167,7 +185,8 @@ Result<PeersFile> ParseToml(std::string_view text, const std::string& source) {
 }
 
 bool EndsWith(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 }  // namespace
@@ -180,7 +199,8 @@ Result<PeersFile> ParsePeers(std::string_view text, const std::string& source) {
     toml = true;
     while (pos < text.size()) {
       size_t nl = text.find('\n', pos);
-      std::string line = Trim(text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos));
+      std::string line =
+          Trim(text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos));
       pos = nl == std::string_view::npos ? text.size() : nl + 1;
       if (line.empty() || line[0] == '#') continue;
       toml = line.find(',') == std::string::npos;
@@ -196,14 +216,17 @@ Result<PeersFile> ParsePeers(std::string_view text, const std::string& source) {
 
 Result<PeersFile> LoadPeers(const std::string& path) {
   auto text = ReadFile(path);
-  if (!text.ok()) return Status::Usage("cannot read peers file '" + path + "': " + text.status().message());
+  if (!text.ok())
+    return Status::Usage("cannot read peers file '" + path + "': " + text.status().message());
   return ParsePeers(*text, path);
 }
 
 Result<std::string> LoadToken(const std::string& token_file, const std::string& from_peers) {
   if (!token_file.empty()) {
     auto text = ReadFile(token_file);
-    if (!text.ok()) return Status::Usage("cannot read --token-file '" + token_file + "': " + text.status().message());
+    if (!text.ok())
+      return Status::Usage("cannot read --token-file '" + token_file +
+                           "': " + text.status().message());
     std::string t = Trim(*text);
     if (t.empty()) return Status::Usage("--token-file '" + token_file + "' is empty");
     return t;

@@ -30,24 +30,29 @@ Result<Proto> ParseProto(const std::string& text) {
 
 const char* ProtoName(Proto p) {
   switch (p) {
-    case Proto::kUdp: return "udp";
-    case Proto::kTcp: return "tcp";
-    case Proto::kIcmp: return "icmp";
+    case Proto::kUdp:
+      return "udp";
+    case Proto::kTcp:
+      return "tcp";
+    case Proto::kIcmp:
+      return "icmp";
   }
   return "?";
 }
 
 Status ValidateProbeOptions(const ProbeOptions& o) {
-  if (o.count < 1 || o.count > 10000000) return Status::Usage("--count '" + std::to_string(o.count) + "' must be 1..10000000");
-  if (o.warmup < 0 || o.warmup > 1000) return Status::Usage("--warmup '" + std::to_string(o.warmup) + "' must be 0..1000");
+  if (o.count < 1 || o.count > 10000000)
+    return Status::Usage("--count '" + std::to_string(o.count) + "' must be 1..10000000");
+  if (o.warmup < 0 || o.warmup > 1000)
+    return Status::Usage("--warmup '" + std::to_string(o.warmup) + "' must be 0..1000");
   if (o.interval.count() < 0 || o.interval > std::chrono::hours(1))
     return Status::Usage("--interval '" + FormatDuration(o.interval) + "' must be 0..1h");
   if (o.timeout.count() < 1000 || o.timeout > std::chrono::minutes(1))
     return Status::Usage("--timeout '" + FormatDuration(o.timeout) + "' must be 1ms..1m");
   size_t min = o.proto == Proto::kIcmp ? 16 : wire::kProbeHeader;
   if (o.size < min || o.size > wire::kMaxProbe)
-    return Status::Usage("--size '" + std::to_string(o.size) + "' must be " + std::to_string(min) + ".." +
-                         std::to_string(wire::kMaxProbe));
+    return Status::Usage("--size '" + std::to_string(o.size) + "' must be " + std::to_string(min) +
+                         ".." + std::to_string(wire::kMaxProbe));
   return Status::Ok();
 }
 
@@ -88,8 +93,8 @@ class DgramSession {
  public:
   DgramSession(int fd, bool timestamps, Micros timeout) : fd_(fd), timeout_(timeout) {
     if (timestamps) {
-      int flags = SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE |
-                  SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY;
+      int flags = SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_RX_SOFTWARE |
+                  SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY;
       kernel_ = setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags) == 0;
     }
     SetReceiveTimeout(timeout_);
@@ -108,7 +113,8 @@ class DgramSession {
 
   // Waits until `deadline` (monotonic) for the answer to `seq`. On success
   // fills the user-space receive time and the kernel receive time (0 if none).
-  bool Await(const Codec& codec, uint32_t seq, uint64_t deadline, uint64_t* user_rx, uint64_t* kernel_rx) {
+  bool Await(const Codec& codec, uint32_t seq, uint64_t deadline, uint64_t* user_rx,
+             uint64_t* kernel_rx) {
     uint8_t buf[wire::kMaxProbe + 128];
     alignas(cmsghdr) char control[512];
     for (;;) {
@@ -185,7 +191,8 @@ class DgramSession {
                    (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR)) {
           sock_extended_err ee;
           std::memcpy(&ee, CMSG_DATA(c), sizeof ee);
-          if (ee.ee_origin == SO_EE_ORIGIN_TIMESTAMPING) id = ee.ee_data;  // OPT_ID: the send's number
+          if (ee.ee_origin == SO_EE_ORIGIN_TIMESTAMPING)
+            id = ee.ee_data;  // OPT_ID: the send's number
         }
       }
       if (ts && id) tx_[*id] = ts;
@@ -194,7 +201,8 @@ class DgramSession {
   }
 
   void SetReceiveTimeout(Micros t) {
-    timeval tv{static_cast<time_t>(t.count() / 1000000), static_cast<suseconds_t>(t.count() % 1000000)};
+    timeval tv{static_cast<time_t>(t.count() / 1000000),
+               static_cast<suseconds_t>(t.count() % 1000000)};
     setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     shortened_ = false;
   }
@@ -213,7 +221,8 @@ struct Collected {
   bool all_kernel = true;
 };
 
-void RunDgram(DgramSession& s, const Codec& codec, const ProbeOptions& o, uint32_t first_seq, Collected* out) {
+void RunDgram(DgramSession& s, const Codec& codec, const ProbeOptions& o, uint32_t first_seq,
+              Collected* out) {
   uint8_t buf[wire::kMaxProbe];
   uint64_t interval = static_cast<uint64_t>(o.interval.count()) * 1000;
   uint64_t timeout = static_cast<uint64_t>(o.timeout.count()) * 1000;
@@ -235,8 +244,10 @@ void RunDgram(DgramSession& s, const Codec& codec, const ProbeOptions& o, uint32
     uint64_t ktx = s.KernelTx(id);
     if (!measured) continue;
     out->user_us.push_back(static_cast<double>(urx - utx) / 1000.0);
-    if (ktx && krx && krx >= ktx) out->kernel_us.push_back(static_cast<double>(krx - ktx) / 1000.0);
-    else out->all_kernel = false;
+    if (ktx && krx && krx >= ktx)
+      out->kernel_us.push_back(static_cast<double>(krx - ktx) / 1000.0);
+    else
+      out->all_kernel = false;
   }
 }
 
@@ -253,7 +264,8 @@ void Finish(const Collected& c, const ProbeOptions& o, TargetResult* r) {
 Result<UniqueFd> DgramSocket(const SockAddr& addr, int type, int proto) {
   UniqueFd fd(socket(addr.family(), type | SOCK_CLOEXEC, proto));
   if (!fd.valid()) return Status::FromErrno("socket", errno);
-  if (connect(fd.get(), addr.sa(), addr.len) != 0) return Status::FromErrno("connect to " + addr.ToString(), errno);
+  if (connect(fd.get(), addr.sa(), addr.len) != 0)
+    return Status::FromErrno("connect to " + addr.ToString(), errno);
   return fd;
 }
 
@@ -279,11 +291,14 @@ void ProbeUdp(const SockAddr& addr, const ProbeOptions& o, TargetResult* r) {
     std::optional<wire::Identity> id;
     Codec hello{nullptr, [&](const uint8_t* b, size_t n) -> std::optional<uint32_t> {
                   auto got = wire::DecodeProbe({b, n});
-                  if (!got || got->type != wire::Type::kHelloReply || got->session != session) return std::nullopt;
+                  if (!got || got->type != wire::Type::kHelloReply || got->session != session)
+                    return std::nullopt;
                   id = wire::DecodeHelloReply({b, n});
                   return got->seq;
                 }};
-    if (s.Send(buf, sizeof buf, &utx) && s.Await(hello, 0, utx + static_cast<uint64_t>(o.timeout.count()) * 1000, &urx, &krx) && id) {
+    if (s.Send(buf, sizeof buf, &utx) &&
+        s.Await(hello, 0, utx + static_cast<uint64_t>(o.timeout.count()) * 1000, &urx, &krx) &&
+        id) {
       r->name = id->name;
       r->zone = id->zone;
     }
@@ -300,7 +315,8 @@ void ProbeUdp(const SockAddr& addr, const ProbeOptions& o, TargetResult* r) {
               },
               [&](const uint8_t* b, size_t n) -> std::optional<uint32_t> {
                 auto got = wire::DecodeProbe({b, n});
-                if (!got || got->type != wire::Type::kReply || got->session != session) return std::nullopt;
+                if (!got || got->type != wire::Type::kReply || got->session != session)
+                  return std::nullopt;
                 return got->seq;
               }};
   Collected c;
@@ -328,7 +344,8 @@ void ProbeIcmp(const SockAddr& addr, const ProbeOptions& o, TargetResult* r) {
     raw = true;
   }
   if (!fd.ok()) {
-    r->error = "icmp needs net.ipv4.ping_group_range to include this group, or root: " + fd.status().message();
+    r->error = "icmp needs net.ipv4.ping_group_range to include this group, or root: " +
+               fd.status().message();
     return;
   }
   uint16_t ident = static_cast<uint16_t>(RandomSession());
@@ -416,7 +433,8 @@ void ProbeTcp(const SockAddr& addr, const ProbeOptions& o, TargetResult* r) {
     p.session = session;
     wire::EncodeProbe(p, {buf.data(), o.size});
     uint64_t tx = MonoNs();
-    if (!WriteFull(fd->get(), buf.data(), o.size).ok() || !ReadFull(fd->get(), buf.data(), o.size).ok()) {
+    if (!WriteFull(fd->get(), buf.data(), o.size).ok() ||
+        !ReadFull(fd->get(), buf.data(), o.size).ok()) {
       alive = false;
       continue;
     }
@@ -450,15 +468,22 @@ TargetResult ProbeTarget(const std::string& target, const ProbeOptions& o) {
   }
   r.address = addr->ToString();
   switch (o.proto) {
-    case Proto::kUdp: ProbeUdp(*addr, o, &r); break;
-    case Proto::kTcp: ProbeTcp(*addr, o, &r); break;
-    case Proto::kIcmp: ProbeIcmp(*addr, o, &r); break;
+    case Proto::kUdp:
+      ProbeUdp(*addr, o, &r);
+      break;
+    case Proto::kTcp:
+      ProbeTcp(*addr, o, &r);
+      break;
+    case Proto::kIcmp:
+      ProbeIcmp(*addr, o, &r);
+      break;
   }
   if (r.rtt.sent == 0) r.rtt.sent = static_cast<uint64_t>(o.count);
   return r;
 }
 
-std::vector<TargetResult> ProbeTargets(const std::vector<std::string>& targets, const ProbeOptions& o) {
+std::vector<TargetResult> ProbeTargets(const std::vector<std::string>& targets,
+                                       const ProbeOptions& o) {
   std::vector<TargetResult> out(targets.size());
   if (targets.size() == 1) {
     out[0] = ProbeTarget(targets[0], o);
@@ -472,7 +497,10 @@ std::vector<TargetResult> ProbeTargets(const std::vector<std::string>& targets, 
 }
 
 Json TargetResultToJson(const TargetResult& r) {
-  Json j = {{"target", r.target}, {"address", r.address}, {"name", r.name}, {"zone", r.zone},
+  Json j = {{"target", r.target},
+            {"address", r.address},
+            {"name", r.name},
+            {"zone", r.zone},
             {"timestamps", r.timestamps}};
   j.update(SummaryToJson(r.rtt));
   if (r.user_rtt) j["user_space"] = SummaryToJson(*r.user_rtt);

@@ -39,7 +39,8 @@ struct ProbeOptions {
   Proto proto = Proto::kUdp;
   int count = 10;
   Micros interval{std::chrono::milliseconds(200)};
-  int warmup = 1;  // the first probe pays for ARP, route and cache misses; the original author dropped it too
+  int warmup = 1;    // the first probe pays for ARP, route and cache misses; the original author
+                     // dropped it too
   size_t size = 64;  // bytes of probe payload (UDP/TCP message; ICMP echo data + header)
   Micros timeout{std::chrono::seconds(1)};
   bool keep_samples = false;  // return every sample (the mesh pools them per zone)
@@ -52,19 +53,21 @@ struct ProbeOptions {
 Status ValidateProbeOptions(const ProbeOptions& o);
 
 struct TargetResult {
-  std::string target;   // as given
-  std::string address;  // resolved
+  std::string target;      // as given
+  std::string address;     // resolved
   std::string name, zone;  // as the responder announces them (UDP/TCP), else empty
   std::string timestamps;  // "kernel" or "user": which clock `rtt` comes from
   Summary rtt;
-  std::optional<Summary> user_rtt;  // when rtt is from kernel timestamps
+  std::optional<Summary> user_rtt;   // when rtt is from kernel timestamps
   std::optional<double> connect_us;  // TCP handshake
-  std::vector<double> samples_us;   // with keep_samples
-  std::string error;  // why nothing could be sent (resolve, socket, connect); probes then count as lost
+  std::vector<double> samples_us;    // with keep_samples
+  std::string
+      error;  // why nothing could be sent (resolve, socket, connect); probes then count as lost
 };
 
 TargetResult ProbeTarget(const std::string& target, const ProbeOptions& opts);
-std::vector<TargetResult> ProbeTargets(const std::vector<std::string>& targets, const ProbeOptions& opts);
+std::vector<TargetResult> ProbeTargets(const std::vector<std::string>& targets,
+                                       const ProbeOptions& opts);
 
 Json TargetResultToJson(const TargetResult& r);
 TargetResult TargetResultFromJson(const Json& j);  // for the mesh: what an agent sent back

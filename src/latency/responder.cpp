@@ -52,7 +52,8 @@ bool SourceRateLimiter::Take(const sockaddr_storage& from, uint64_t now) {
     std::memcpy(&key[1], &a, 4);
   } else if (from.ss_family == AF_INET6) {
     const auto& a = reinterpret_cast<const sockaddr_in6&>(from).sin6_addr;
-    if (IN6_IS_ADDR_V4MAPPED(&a)) {  // IPv4 through a dual-stack socket: the same source as over IPv4
+    if (IN6_IS_ADDR_V4MAPPED(
+            &a)) {  // IPv4 through a dual-stack socket: the same source as over IPv4
       key[0] = 4;
       std::memcpy(&key[1], &a.s6_addr[12], 4);
     } else {
@@ -89,13 +90,16 @@ namespace {
 
 // UDP sockets block (each has a thread of its own); the TCP listener does not.
 Result<UniqueFd> BindSocket(const SockAddr& addr, int type) {
-  UniqueFd fd(socket(addr.family(), type | SOCK_CLOEXEC | (type == SOCK_STREAM ? SOCK_NONBLOCK : 0), 0));
+  UniqueFd fd(
+      socket(addr.family(), type | SOCK_CLOEXEC | (type == SOCK_STREAM ? SOCK_NONBLOCK : 0), 0));
   if (!fd.valid()) return Status::FromErrno("socket", errno);
   int one = 1, zero = 0;
   setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   // "[::]" serves IPv4 too (as v4-mapped addresses, RFC 4291 section 2.5.5.2).
-  if (addr.family() == AF_INET6) setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
-  if (bind(fd.get(), addr.sa(), addr.len) != 0) return Status::FromErrno("bind " + addr.ToString(), errno);
+  if (addr.family() == AF_INET6)
+    setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+  if (bind(fd.get(), addr.sa(), addr.len) != 0)
+    return Status::FromErrno("bind " + addr.ToString(), errno);
   if (type == SOCK_STREAM && listen(fd.get(), 128) != 0) return Status::FromErrno("listen", errno);
   return fd;
 }
@@ -205,7 +209,8 @@ void Responder::ServeUdp(int fd) {
     for (int i = 0; i < kBatch; i++) {
       // One byte more than the largest probe, so an oversized datagram shows
       // up as too long (or truncated) instead of looking well-formed.
-      iov[i] = {storage.data() + static_cast<size_t>(i) * (wire::kMaxProbe + 1), wire::kMaxProbe + 1};
+      iov[i] = {storage.data() + static_cast<size_t>(i) * (wire::kMaxProbe + 1),
+                wire::kMaxProbe + 1};
       in[i].msg_hdr.msg_iov = &iov[i];
       in[i].msg_hdr.msg_iovlen = 1;
       in[i].msg_hdr.msg_name = &from[i];
@@ -266,9 +271,12 @@ void Responder::ServeTcp(UniqueFd conn) {
     counters_.malformed++;
     return;
   }
-  if (*type == wire::Type::kProbe || *type == wire::Type::kHello) ServeProbeStream(fd);
-  else if (*type == wire::Type::kControl) ServeControl(fd);
-  else counters_.malformed++;
+  if (*type == wire::Type::kProbe || *type == wire::Type::kHello)
+    ServeProbeStream(fd);
+  else if (*type == wire::Type::kControl)
+    ServeControl(fd);
+  else
+    counters_.malformed++;
 }
 
 void Responder::ServeProbeStream(int fd) {
@@ -281,7 +289,8 @@ void Responder::ServeProbeStream(int fd) {
       counters_.malformed++;
       return;  // the stream is out of step; nothing after this can be trusted
     }
-    if (p->length > wire::kProbeHeader && !ReadFull(fd, buf.data() + wire::kProbeHeader, p->length - wire::kProbeHeader).ok())
+    if (p->length > wire::kProbeHeader &&
+        !ReadFull(fd, buf.data() + wire::kProbeHeader, p->length - wire::kProbeHeader).ok())
       return;
     if (!wire::MakeReply({buf.data(), p->length}, RealNs(), opts_.name, opts_.zone)) {
       counters_.malformed++;
@@ -295,7 +304,10 @@ void Responder::ServeProbeStream(int fd) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
       }
     };
-    wait_for([&] { return TakeToken(connection, opts_.rate_per_source, std::max(1.0, opts_.burst_per_source), MonoNs()); });
+    wait_for([&] {
+      return TakeToken(connection, opts_.rate_per_source, std::max(1.0, opts_.burst_per_source),
+                       MonoNs());
+    });
     wait_for([&] { return bucket_.Take(MonoNs()); });
     if (!WriteFull(fd, buf.data(), p->length).ok()) return;
     counters_.answered++;
@@ -315,7 +327,8 @@ Result<ProbeOptions> ProbeOptionsFromJson(const Json& j) {
     o.interval = Micros(j.value("interval_us", int64_t{200000}));
     o.timeout = Micros(j.value("timeout_us", int64_t{1000000}));
     std::string clock = j.value("clock", "kernel");
-    if (clock != "kernel" && clock != "user") return Status::Failure("clock must be kernel or user");
+    if (clock != "kernel" && clock != "user")
+      return Status::Failure("clock must be kernel or user");
     o.kernel_timestamps = clock == "kernel";
   } catch (const std::exception&) {
     return Status::Failure("malformed probe options");
@@ -352,7 +365,10 @@ void Responder::ServeControl(int fd) {
   if (!fresh.ok()) return refuse(fresh.message());
   std::string op = req->value("op", "");
   if (op == "hello") {
-    answer({{"nonce", nonce}, {"name", opts_.name}, {"zone", opts_.zone}, {"version", wire::kVersion}});
+    answer({{"nonce", nonce},
+            {"name", opts_.name},
+            {"zone", opts_.zone},
+            {"version", wire::kVersion}});
     return;
   }
   if (op == "throughput") {
@@ -362,17 +378,21 @@ void Responder::ServeControl(int fd) {
       return refuse("bad throughput request");
     answer({{"nonce", nonce}, {"ok", true}});
     SetSocketTimeouts(fd, Micros(us) + opts_.idle_timeout);
-    if (dir == "upload") ServeThroughputSink(fd, opts_.token, nonce);
-    else ServeThroughputSource(fd, Micros(us));
+    if (dir == "upload")
+      ServeThroughputSink(fd, opts_.token, nonce);
+    else
+      ServeThroughputSource(fd, Micros(us));
     return;
   }
   // The operations below make this host send to others: mesh members only.
-  if (opts_.token.empty()) return refuse("this agent has no mesh token (--token-file or CLOUDKEEP_MESH_TOKEN)");
+  if (opts_.token.empty())
+    return refuse("this agent has no mesh token (--token-file or CLOUDKEEP_MESH_TOKEN)");
   if (op == "run") {
     auto po = ProbeOptionsFromJson(*req);
     if (!po.ok()) return refuse(po.status().message());
     std::vector<std::string> targets;
-    if (!req->contains("targets") || !(*req)["targets"].is_array() || (*req)["targets"].size() > 1024)
+    if (!req->contains("targets") || !(*req)["targets"].is_array() ||
+        (*req)["targets"].size() > 1024)
       return refuse("run needs a list of at most 1024 targets");
     for (const auto& t : (*req)["targets"]) {
       if (!t.is_string()) return refuse("targets must be strings");
@@ -380,7 +400,8 @@ void Responder::ServeControl(int fd) {
     }
     // The run may take longer than the idle timeout; the mesh waits for it.
     auto results = ProbeTargets(targets, *po);
-    Json rep = {{"nonce", nonce}, {"name", opts_.name}, {"zone", opts_.zone}, {"results", Json::array()}};
+    Json rep = {
+        {"nonce", nonce}, {"name", opts_.name}, {"zone", opts_.zone}, {"results", Json::array()}};
     for (const auto& r : results) rep["results"].push_back(TargetResultToJson(r));
     answer(rep);
     return;

@@ -23,8 +23,8 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/fs.h"

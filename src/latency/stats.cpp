@@ -38,11 +38,16 @@ Summary Summarize(std::vector<double> samples_us, uint64_t sent) {
 }
 
 namespace {
-double Round3(double v) { return std::round(v * 1000.0) / 1000.0; }
+double Round3(double v) {
+  return std::round(v * 1000.0) / 1000.0;
+}
 }  // namespace
 
 Json SummaryToJson(const Summary& s) {
-  Json j = {{"sent", s.sent}, {"received", s.received}, {"lost", s.lost()}, {"loss_ratio", std::round(s.loss_ratio() * 1e6) / 1e6}};
+  Json j = {{"sent", s.sent},
+            {"received", s.received},
+            {"lost", s.lost()},
+            {"loss_ratio", std::round(s.loss_ratio() * 1e6) / 1e6}};
   if (s.received > 0) {
     j["min_us"] = Round3(s.min_us);
     j["avg_us"] = Round3(s.avg_us);

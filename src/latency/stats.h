@@ -25,7 +25,9 @@ struct Summary {
   uint64_t sent = 0;
   uint64_t received = 0;
   uint64_t lost() const { return sent - received; }
-  double loss_ratio() const { return sent ? static_cast<double>(lost()) / static_cast<double>(sent) : 0.0; }
+  double loss_ratio() const {
+    return sent ? static_cast<double>(lost()) / static_cast<double>(sent) : 0.0;
+  }
   // The fields below are meaningful only when received > 0.
   double min_us = 0, avg_us = 0, max_us = 0, stddev_us = 0;
   double p50_us = 0, p90_us = 0, p99_us = 0, p999_us = 0;

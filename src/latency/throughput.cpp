@@ -18,7 +18,8 @@ namespace cloudkeep::latency {
 
 Status ValidateThroughputOptions(const ThroughputOptions& o) {
   if (o.streams < 1 || o.streams > kMaxStreams)
-    return Status::Usage("--streams '" + std::to_string(o.streams) + "' must be 1.." + std::to_string(kMaxStreams));
+    return Status::Usage("--streams '" + std::to_string(o.streams) + "' must be 1.." +
+                         std::to_string(kMaxStreams));
   if (o.duration < std::chrono::milliseconds(100) || o.duration > kMaxThroughputDuration)
     return Status::Usage("--duration '" + FormatDuration(o.duration) + "' must be 100ms..60s");
   return Status::Ok();
@@ -65,7 +66,8 @@ void Blast(int fd, Micros duration) {
 
 StreamResult RunStream(const SockAddr& addr, const ThroughputOptions& o) {
   StreamResult r;
-  Json req = {{"op", "throughput"}, {"direction", o.reverse ? "download" : "upload"},
+  Json req = {{"op", "throughput"},
+              {"direction", o.reverse ? "download" : "upload"},
               {"duration_us", o.duration.count()}};
   UniqueFd fd;
   auto ok = ControlCall(addr, req, o.token, o.timeout, &fd);
@@ -96,7 +98,9 @@ void ServeThroughputSink(int fd, const std::string& token, const std::string& no
   (void)WriteControl(fd, static_cast<int>(wire::Type::kControlReply), rep, token);
 }
 
-void ServeThroughputSource(int fd, Micros duration) { Blast(fd, duration); }
+void ServeThroughputSource(int fd, Micros duration) {
+  Blast(fd, duration);
+}
 
 Result<ThroughputResult> RunThroughput(const std::string& target, const ThroughputOptions& o) {
   CK_RETURN_IF_ERROR(ValidateThroughputOptions(o));
@@ -108,7 +112,8 @@ Result<ThroughputResult> RunThroughput(const std::string& target, const Throughp
   out.reverse = o.reverse;
   out.streams.resize(static_cast<size_t>(o.streams));
   std::vector<std::thread> threads;
-  for (int i = 0; i < o.streams; i++) threads.emplace_back([&, i] { out.streams[static_cast<size_t>(i)] = RunStream(addr, o); });
+  for (int i = 0; i < o.streams; i++)
+    threads.emplace_back([&, i] { out.streams[static_cast<size_t>(i)] = RunStream(addr, o); });
   for (auto& t : threads) t.join();
   for (const auto& s : out.streams) {
     if (!s.error.empty()) return Status::Failure("throughput to " + target + ": " + s.error);
@@ -120,10 +125,13 @@ Result<ThroughputResult> RunThroughput(const std::string& target, const Throughp
 }
 
 Json ThroughputToJson(const ThroughputResult& r) {
-  Json j = {{"target", r.target},         {"address", r.address},
+  Json j = {{"target", r.target},
+            {"address", r.address},
             {"direction", r.reverse ? "download" : "upload"},
-            {"bytes", r.bytes},           {"seconds", std::round(r.seconds * 1e6) / 1e6},
-            {"bits_per_second", std::round(r.bits_per_second)}, {"streams", Json::array()}};
+            {"bytes", r.bytes},
+            {"seconds", std::round(r.seconds * 1e6) / 1e6},
+            {"bits_per_second", std::round(r.bits_per_second)},
+            {"streams", Json::array()}};
   for (size_t i = 0; i < r.streams.size(); i++)
     j["streams"].push_back({{"stream", i + 1},
                             {"bytes", r.streams[i].bytes},

@@ -39,7 +39,9 @@ Status ValidateThroughputOptions(const ThroughputOptions& o);
 struct StreamResult {
   uint64_t bytes = 0;
   double seconds = 0;
-  double bits_per_second() const { return seconds > 0 ? static_cast<double>(bytes) * 8 / seconds : 0; }
+  double bits_per_second() const {
+    return seconds > 0 ? static_cast<double>(bytes) * 8 / seconds : 0;
+  }
   std::string error;
 };
 

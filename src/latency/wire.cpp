@@ -20,13 +20,19 @@ void Put32(uint8_t* p, uint32_t v) {
 void Put64(uint8_t* p, uint64_t v) {
   for (int i = 0; i < 8; i++) p[i] = static_cast<uint8_t>(v >> (56 - 8 * i));
 }
-uint16_t Get16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+uint16_t Get16(const uint8_t* p) {
+  return static_cast<uint16_t>(p[0] << 8 | p[1]);
+}
 uint32_t Get32(const uint8_t* p) {
   return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | uint32_t{p[3]};
 }
-uint64_t Get64(const uint8_t* p) { return uint64_t{Get32(p)} << 32 | Get32(p + 4); }
+uint64_t Get64(const uint8_t* p) {
+  return uint64_t{Get32(p)} << 32 | Get32(p + 4);
+}
 
-bool IsProbeFamily(uint8_t t) { return t >= 1 && t <= 4; }
+bool IsProbeFamily(uint8_t t) {
+  return t >= 1 && t <= 4;
+}
 
 void Mac(std::string_view token, std::span<const uint8_t> data, uint8_t out[kMac]) {
   unsigned int len = kMac;
@@ -73,7 +79,8 @@ std::optional<Probe> DecodeProbe(std::span<const uint8_t> in, bool stream) {
   return p;
 }
 
-bool MakeReply(std::span<uint8_t> msg, uint64_t server_ns, std::string_view name, std::string_view zone) {
+bool MakeReply(std::span<uint8_t> msg, uint64_t server_ns, std::string_view name,
+               std::string_view zone) {
   auto p = DecodeProbe(msg);
   if (!p || (p->type != Type::kProbe && p->type != Type::kHello)) return false;
   // Only the type and the server time change, so the reply is exactly as
@@ -127,7 +134,8 @@ std::string EncodeControl(Type type, const Json& payload, std::string_view token
 Result<size_t> ControlPayloadLength(std::span<const uint8_t> header) {
   if (header.size() < kControlHeader) return Status::Failure("control frame: short header");
   auto t = PeekType(header);
-  if (!t || (*t != Type::kControl && *t != Type::kControlReply)) return Status::Failure("not a control frame");
+  if (!t || (*t != Type::kControl && *t != Type::kControlReply))
+    return Status::Failure("not a control frame");
   if (header[6] != 0 || header[7] != 0) return Status::Failure("control frame: reserved bytes set");
   size_t n = Get32(header.data() + 8);
   if (n > kMaxControlPayload) return Status::Failure("control frame: payload too large");
@@ -136,15 +144,19 @@ Result<size_t> ControlPayloadLength(std::span<const uint8_t> header) {
 
 Result<Json> DecodeControl(std::span<const uint8_t> frame, Type expected, std::string_view token) {
   CK_ASSIGN_OR_RETURN(size_t n, ControlPayloadLength(frame));
-  if (frame.size() != kControlHeader + n + kMac) return Status::Failure("control frame: wrong length");
-  if (static_cast<Type>(frame[5]) != expected) return Status::Failure("control frame: unexpected type");
+  if (frame.size() != kControlHeader + n + kMac)
+    return Status::Failure("control frame: wrong length");
+  if (static_cast<Type>(frame[5]) != expected)
+    return Status::Failure("control frame: unexpected type");
   uint8_t mac[kMac];
   Mac(token, frame.first(kControlHeader + n), mac);
   if (CRYPTO_memcmp(mac, frame.data() + kControlHeader + n, kMac) != 0)
     return Status::Failure("control frame: authentication failed (wrong mesh token?)");
-  Json j = Json::parse(frame.begin() + kControlHeader, frame.begin() + static_cast<long>(kControlHeader + n),
-                       nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) return Status::Failure("control frame: payload is not a JSON object");
+  Json j = Json::parse(frame.begin() + kControlHeader,
+                       frame.begin() + static_cast<long>(kControlHeader + n), nullptr,
+                       /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object())
+    return Status::Failure("control frame: payload is not a JSON object");
   return j;
 }
 

@@ -47,9 +47,9 @@ struct Probe {
   Type type = Type::kProbe;
   uint16_t length = kProbeHeader;  // whole message, padding included
   uint32_t seq = 0;
-  uint32_t session = 0;      // chosen by the prober so stale replies of an earlier run are ignored
-  uint64_t client_ns = 0;    // the prober's clock; the responder echoes it untouched
-  uint64_t server_ns = 0;    // the responder's CLOCK_REALTIME when it answered; 0 in a request
+  uint32_t session = 0;    // chosen by the prober so stale replies of an earlier run are ignored
+  uint64_t client_ns = 0;  // the prober's clock; the responder echoes it untouched
+  uint64_t server_ns = 0;  // the responder's CLOCK_REALTIME when it answered; 0 in a request
 };
 
 // Writes a probe into `out` (out.size() >= p.length); the padding is zero.
@@ -64,7 +64,8 @@ std::optional<Probe> DecodeProbe(std::span<const uint8_t> in, bool stream = fals
 // must not be answered: anything malformed, a reply, a control frame, a
 // probe above kMaxProbe. A hello reply carries name and zone as two
 // length-prefixed strings in the padding, truncated to what fits.
-bool MakeReply(std::span<uint8_t> msg, uint64_t server_ns, std::string_view name, std::string_view zone);
+bool MakeReply(std::span<uint8_t> msg, uint64_t server_ns, std::string_view name,
+               std::string_view zone);
 
 // Name and zone from a kHelloReply ("" when they did not fit).
 struct Identity {

@@ -1,9 +1,9 @@
 #include "mail/check.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+
+#include <algorithm>
 
 #include "core/log.h"
 
@@ -11,42 +11,56 @@ namespace cloudkeep::mail {
 
 const char* CheckLevelName(CheckLevel level) {
   switch (level) {
-    case CheckLevel::kPass: return "PASS";
-    case CheckLevel::kSkip: return "SKIP";
-    case CheckLevel::kWarn: return "WARN";
-    case CheckLevel::kFail: return "FAIL";
+    case CheckLevel::kPass:
+      return "PASS";
+    case CheckLevel::kSkip:
+      return "SKIP";
+    case CheckLevel::kWarn:
+      return "WARN";
+    case CheckLevel::kFail:
+      return "FAIL";
   }
   return "?";
 }
 
 int MailCheckReport::count(CheckLevel level) const {
-  return static_cast<int>(
-      std::count_if(findings.begin(), findings.end(), [&](const CheckFinding& f) { return f.level == level; }));
+  return static_cast<int>(std::count_if(findings.begin(), findings.end(),
+                                        [&](const CheckFinding& f) { return f.level == level; }));
 }
 
 namespace {
 
 using S = LintFinding::Severity;
 
-CheckLevel FromLint(S s) { return s == S::kFail ? CheckLevel::kFail : s == S::kWarn ? CheckLevel::kWarn : CheckLevel::kPass; }
+CheckLevel FromLint(S s) {
+  return s == S::kFail ? CheckLevel::kFail : s == S::kWarn ? CheckLevel::kWarn : CheckLevel::kPass;
+}
 
 CheckLevel FromDkim(DkimSeverity s) {
   switch (s) {
-    case DkimSeverity::kFail: return CheckLevel::kFail;
-    case DkimSeverity::kWarn: return CheckLevel::kWarn;
-    default: return CheckLevel::kPass;
+    case DkimSeverity::kFail:
+      return CheckLevel::kFail;
+    case DkimSeverity::kWarn:
+      return CheckLevel::kWarn;
+    default:
+      return CheckLevel::kPass;
   }
 }
 
-std::string IpMechanism(const std::string& ip) { return (IsIpv6(ip) ? "ip6:" : "ip4:") + ip; }
+std::string IpMechanism(const std::string& ip) {
+  return (IsIpv6(ip) ? "ip6:" : "ip4:") + ip;
+}
 
 class Auditor {
  public:
-  Auditor(Resolver& resolver, const MailCheckOptions& o, MailCheckReport& r) : res_(resolver), o_(o), r_(r) {}
+  Auditor(Resolver& resolver, const MailCheckOptions& o, MailCheckReport& r)
+      : res_(resolver), o_(o), r_(r) {}
 
-  void Add(std::string group, std::string subject, CheckLevel level, std::string message, std::string fix = "") {
+  void Add(std::string group, std::string subject, CheckLevel level, std::string message,
+           std::string fix = "") {
     if (level == CheckLevel::kPass) fix.clear();
-    r_.findings.push_back({std::move(group), std::move(subject), level, std::move(message), std::move(fix)});
+    r_.findings.push_back(
+        {std::move(group), std::move(subject), level, std::move(message), std::move(fix)});
   }
 
   // The hosts to audit: --host, else the MX hosts (RFC 5321 §5.1: no MX
@@ -71,10 +85,12 @@ class Auditor {
       hosts.push_back(name);
     }
     if (mx.status == DnsStatus::kServFail || mx.status == DnsStatus::kTimeout) {
-      Add("MX", o_.domain, CheckLevel::kFail, fmt::format("MX lookup failed: {}", DnsStatusName(mx.status)),
+      Add("MX", o_.domain, CheckLevel::kFail,
+          fmt::format("MX lookup failed: {}", DnsStatusName(mx.status)),
           "make the domain's name servers answer");
     } else if (hosts.empty()) {
-      Add("MX", o_.domain, CheckLevel::kWarn, fmt::format("{} has no MX record; the domain itself is used", o_.domain),
+      Add("MX", o_.domain, CheckLevel::kWarn,
+          fmt::format("{} has no MX record; the domain itself is used", o_.domain),
           fmt::format("publish {}. MX 10 mail.{}. (your mail host)", o_.domain, o_.domain));
       hosts.push_back(o_.domain);
     } else {
@@ -93,10 +109,12 @@ class Auditor {
     for (const auto& a : h.ptr.addresses) {
       std::string rev = ReverseName(a.address).ok() ? *ReverseName(a.address) : a.address;
       if (!a.error.empty() && a.names.empty()) {
-        Add("3 PTR", a.address, CheckLevel::kWarn, a.error, "retry; make the reverse zone's servers answer");
+        Add("3 PTR", a.address, CheckLevel::kWarn, a.error,
+            "retry; make the reverse zone's servers answer");
       } else if (a.names.empty()) {
         Add("3 PTR", a.address, CheckLevel::kFail, fmt::format("{} has no PTR record", a.address),
-            fmt::format("ask the owner of {} (your cloud provider) to set: {}. PTR {}.", a.address, rev, h.host));
+            fmt::format("ask the owner of {} (your cloud provider) to set: {}. PTR {}.", a.address,
+                        rev, h.host));
       } else if (a.matches_host) {
         Add("3 PTR", a.address, CheckLevel::kPass,
             fmt::format("PTR {} resolves back to {}", h.host, a.address));
@@ -110,34 +128,41 @@ class Auditor {
         std::string detail;
         for (const auto& n : a.names)
           detail += fmt::format("{}{} -> {}", detail.empty() ? "" : "; ", n.name,
-                                n.forward.empty() ? DnsStatusName(n.forward_status) : fmt::format("{}", fmt::join(n.forward, ",")));
+                                n.forward.empty() ? DnsStatusName(n.forward_status)
+                                                  : fmt::format("{}", fmt::join(n.forward, ",")));
         Add("3 PTR", a.address, CheckLevel::kFail,
             fmt::format("PTR of {} does not resolve back to it ({})", a.address, detail),
-            fmt::format("publish {}. {} {} and set {}. PTR {}.", h.host, IsIpv6(a.address) ? "AAAA" : "A", a.address,
-                        rev, h.host));
+            fmt::format("publish {}. {} {} and set {}. PTR {}.", h.host,
+                        IsIpv6(a.address) ? "AAAA" : "A", a.address, rev, h.host));
       }
     }
     // Rule 2 (SPF) for this host's addresses: would the domain's SPF let it send?
     SpfEvaluator spf(res_);
     for (const auto& ip : h.addresses) {
       SpfOutcome out = spf.Check(ip, "postmaster@" + o_.domain, h.host);
-      std::string msg = fmt::format("SPF of {} for {}: {}{}", o_.domain, ip, SpfResultName(out.result),
-                                    out.problem.empty() ? "" : " (" + out.problem + ")");
+      std::string msg =
+          fmt::format("SPF of {} for {}: {}{}", o_.domain, ip, SpfResultName(out.result),
+                      out.problem.empty() ? "" : " (" + out.problem + ")");
       switch (out.result) {
-        case SpfResult::kPass: Add("2 SPF", ip, CheckLevel::kPass, msg); break;
+        case SpfResult::kPass:
+          Add("2 SPF", ip, CheckLevel::kPass, msg);
+          break;
         case SpfResult::kNone:
-          Add("2 SPF", ip, CheckLevel::kFail, msg, fmt::format("publish {}. TXT \"v=spf1 mx {} -all\"", o_.domain, IpMechanism(ip)));
+          Add("2 SPF", ip, CheckLevel::kFail, msg,
+              fmt::format("publish {}. TXT \"v=spf1 mx {} -all\"", o_.domain, IpMechanism(ip)));
           break;
         case SpfResult::kNeutral:
         case SpfResult::kTempError:
           Add("2 SPF", ip, CheckLevel::kWarn, msg,
-              fmt::format("add {} before the all term of {}'s SPF record and end it with -all", IpMechanism(ip), o_.domain));
+              fmt::format("add {} before the all term of {}'s SPF record and end it with -all",
+                          IpMechanism(ip), o_.domain));
           break;
         default:
           Add("2 SPF", ip, CheckLevel::kFail, msg,
               out.result == SpfResult::kPermError
                   ? fmt::format("repair {}'s SPF record: {}", o_.domain, out.problem)
-                  : fmt::format("add {} to {}'s SPF record (before -all)", IpMechanism(ip), o_.domain));
+                  : fmt::format("add {} to {}'s SPF record (before -all)", IpMechanism(ip),
+                                o_.domain));
       }
       h.spf.push_back(std::move(out));
     }
@@ -151,32 +176,40 @@ class Auditor {
       const RblReport& rep = *rbl;
       std::vector<std::string> listed, unusable, errors;
       for (const auto& z : rep.zones) {
-        if (z.listed) listed.push_back(z.zone + (z.meanings.empty() ? "" : " (" + z.meanings[0] + ")"));
+        if (z.listed)
+          listed.push_back(z.zone + (z.meanings.empty() ? "" : " (" + z.meanings[0] + ")"));
         if (z.unusable) unusable.push_back(z.zone);
         if (!z.error.empty()) errors.push_back(z.zone);
       }
       if (!listed.empty())
         Add("4 RBL", ip, CheckLevel::kFail, fmt::format("listed on {}", fmt::join(listed, ", ")),
-            "find and stop the cause (open relay, compromised account, bot), then request removal from each list");
+            "find and stop the cause (open relay, compromised account, bot), then request removal "
+            "from each list");
       else
         Add("4 RBL", ip, CheckLevel::kPass,
-            fmt::format("not listed on {} of {} lists", rep.zones.size() - unusable.size() - errors.size(), rep.zones.size()));
+            fmt::format("not listed on {} of {} lists",
+                        rep.zones.size() - unusable.size() - errors.size(), rep.zones.size()));
       if (!unusable.empty())
-        Add("4 RBL", ip, CheckLevel::kWarn, fmt::format("refused to answer: {}", fmt::join(unusable, ", ")),
+        Add("4 RBL", ip, CheckLevel::kWarn,
+            fmt::format("refused to answer: {}", fmt::join(unusable, ", ")),
             "query the lists through your own resolver, not a public one (Spamhaus refuses those)");
       if (!errors.empty())
-        Add("4 RBL", ip, CheckLevel::kWarn, fmt::format("no answer from: {}", fmt::join(errors, ", ")),
+        Add("4 RBL", ip, CheckLevel::kWarn,
+            fmt::format("no answer from: {}", fmt::join(errors, ", ")),
             "retry; check the resolver");
       if (rep.block_prefix > 0) {
         std::vector<std::string> dirty;
         for (const auto& z : rep.zones)
           if (z.block_listed > 0) dirty.push_back(fmt::format("{} on {}", z.block_listed, z.zone));
         if (dirty.empty())
-          Add("4 RBL", rep.block, CheckLevel::kPass, fmt::format("no address of {} is listed", rep.block));
+          Add("4 RBL", rep.block, CheckLevel::kPass,
+              fmt::format("no address of {} is listed", rep.block));
         else
           Add("4 RBL", rep.block, CheckLevel::kWarn,
-              fmt::format("neighbours listed: {} (of {} addresses)", fmt::join(dirty, ", "), rep.block_size),
-              "receivers that score whole blocks will distrust this address: ask the provider for an address in a "
+              fmt::format("neighbours listed: {} (of {} addresses)", fmt::join(dirty, ", "),
+                          rep.block_size),
+              "receivers that score whole blocks will distrust this address: ask the provider for "
+              "an address in a "
               "clean block, or relay through a reputable smarthost");
       }
       h.rbl.push_back(rep);
@@ -193,7 +226,8 @@ class Auditor {
     if (!probe.ok()) {
       h.smtp_error = probe.status().message();
       Add("1 relay", h.host, CheckLevel::kWarn, "SMTP: " + h.smtp_error,
-          fmt::format("make {} port {} reachable, or rerun with --no-smtp", h.addresses[0], o_.smtp_port));
+          fmt::format("make {} port {} reachable, or rerun with --no-smtp", h.addresses[0],
+                      o_.smtp_port));
       return;
     }
     h.smtp = std::move(probe).value();
@@ -205,11 +239,13 @@ class Auditor {
       for (const auto& a : rr.attempts)
         if (a.accepted) tricks.push_back(a.name);
       Add("1 relay", h.host, CheckLevel::kFail,
-          fmt::format("OPEN RELAY: {} of {} forms relayed ({})", rr.accepted(), rr.attempts.size(), fmt::join(tricks, ", ")),
+          fmt::format("OPEN RELAY: {} of {} forms relayed ({})", rr.accepted(), rr.attempts.size(),
+                      fmt::join(tricks, ", ")),
           "Postfix: smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, "
           "reject_unauth_destination with mynetworks = 127.0.0.0/8 [::1]/128");
     } else if (!rr.error.empty()) {
-      Add("1 relay", h.host, CheckLevel::kWarn, "relay probe incomplete: " + rr.error, "rerun the test");
+      Add("1 relay", h.host, CheckLevel::kWarn, "relay probe incomplete: " + rr.error,
+          "rerun the test");
     } else {
       Add("1 relay", h.host, CheckLevel::kPass,
           fmt::format("not an open relay: all {} relay forms refused", rr.attempts.size()));
@@ -220,51 +256,61 @@ class Auditor {
       if (SameHostname(name, h.host))
         Add("3 PTR", h.host, CheckLevel::kPass, fmt::format("{} name is {}", what, name));
       else
-        Add("3 PTR", h.host, CheckLevel::kWarn, fmt::format("{} name is '{}', not {}", what, name, h.host),
+        Add("3 PTR", h.host, CheckLevel::kWarn,
+            fmt::format("{} name is '{}', not {}", what, name, h.host),
             fmt::format("Postfix: myhostname = {} (smtpd_banner = $myhostname ESMTP)", h.host));
     }
     const TlsResult& t = rr.tls;
     if (!t.offered)
       Add("TLS", h.host, CheckLevel::kFail, "STARTTLS not offered",
-          "Postfix: smtpd_tls_security_level = may, smtpd_tls_cert_file/smtpd_tls_key_file from a CA (e.g. Let's Encrypt)");
+          "Postfix: smtpd_tls_security_level = may, smtpd_tls_cert_file/smtpd_tls_key_file from a "
+          "CA (e.g. Let's Encrypt)");
     else if (!t.established)
-      Add("TLS", h.host, CheckLevel::kFail, "STARTTLS failed: " + t.error, "check the server's TLS key and certificate");
+      Add("TLS", h.host, CheckLevel::kFail, "STARTTLS failed: " + t.error,
+          "check the server's TLS key and certificate");
     else if (!t.certificate_valid)
       Add("TLS", h.host, CheckLevel::kWarn,
-          fmt::format("{}, but the certificate is not valid for {}: {}", t.version, h.host, t.certificate_error),
+          fmt::format("{}, but the certificate is not valid for {}: {}", t.version, h.host,
+                      t.certificate_error),
           fmt::format("install a CA-signed certificate whose name is {}", h.host));
     else if (t.version == "TLSv1" || t.version == "TLSv1.1")
-      Add("TLS", h.host, CheckLevel::kWarn, t.version + " is obsolete", "Postfix: smtpd_tls_protocols = >=TLSv1.2");
+      Add("TLS", h.host, CheckLevel::kWarn, t.version + " is obsolete",
+          "Postfix: smtpd_tls_protocols = >=TLSv1.2");
     else
-      Add("TLS", h.host, CheckLevel::kPass, fmt::format("STARTTLS {} with a certificate valid for {}", t.version, h.host));
+      Add("TLS", h.host, CheckLevel::kPass,
+          fmt::format("STARTTLS {} with a certificate valid for {}", t.version, h.host));
   }
 
   void AuditDomain() {
     r_.spf_lint = LintSpf(res_, o_.domain);
     for (const auto& f : r_.spf_lint.findings)
       if (f.severity != S::kOk && !r_.spf_lint.records.empty())
-        Add("2 SPF", o_.domain, FromLint(f.severity), f.message, "edit the SPF record as the message says");
+        Add("2 SPF", o_.domain, FromLint(f.severity), f.message,
+            "edit the SPF record as the message says");
     if (r_.spf_lint.records.empty() && !r_.spf_lint.findings.empty())
       Add("2 SPF", o_.domain, CheckLevel::kFail, r_.spf_lint.findings[0].message,
           fmt::format("publish {}. TXT \"v=spf1 mx -all\"", o_.domain));
 
     r_.dkim = CheckDkimSelectors(res_, o_.domain, o_.dkim_selectors);
     for (const auto& f : r_.dkim.findings)
-      Add("2 DKIM", f.selector.empty() ? o_.domain : f.selector + "._domainkey." + o_.domain, FromDkim(f.severity),
-          f.message, f.fix);
+      Add("2 DKIM", f.selector.empty() ? o_.domain : f.selector + "._domainkey." + o_.domain,
+          FromDkim(f.severity), f.message, f.fix);
 
     r_.dmarc = LookupDmarc(res_, o_.domain);
-    const std::string fix_dmarc =
-        fmt::format("publish _dmarc.{}. TXT \"v=DMARC1; p=quarantine; rua=mailto:dmarc-reports@{}\"", o_.domain, o_.domain);
+    const std::string fix_dmarc = fmt::format(
+        "publish _dmarc.{}. TXT \"v=DMARC1; p=quarantine; rua=mailto:dmarc-reports@{}\"", o_.domain,
+        o_.domain);
     if (!r_.dmarc.record) {
       Add("DMARC", o_.domain, r_.dmarc.dns_error ? CheckLevel::kWarn : CheckLevel::kFail,
           r_.dmarc.problem.empty() ? "no DMARC record" : r_.dmarc.problem,
-          fmt::format("publish _dmarc.{}. TXT \"v=DMARC1; p=none; rua=mailto:dmarc-reports@{}\" (then tighten to "
+          fmt::format("publish _dmarc.{}. TXT \"v=DMARC1; p=none; rua=mailto:dmarc-reports@{}\" "
+                      "(then tighten to "
                       "quarantine)",
                       o_.domain, o_.domain));
     } else {
       for (const auto& f : r_.dmarc.findings)
-        Add("DMARC", o_.domain, FromLint(f.severity), f.message, f.severity == S::kOk ? "" : fix_dmarc);
+        Add("DMARC", o_.domain, FromLint(f.severity), f.message,
+            f.severity == S::kOk ? "" : fix_dmarc);
     }
   }
 
@@ -282,7 +328,9 @@ class Auditor {
     };
     auto req = [&](const std::string& what, CheckLevel level, const std::string& see) {
       Add("bulk", o_.domain, level == CheckLevel::kWarn ? CheckLevel::kWarn : level, what,
-          level == CheckLevel::kPass || level == CheckLevel::kSkip ? "" : "see the " + see + " findings");
+          level == CheckLevel::kPass || level == CheckLevel::kSkip
+              ? ""
+              : "see the " + see + " findings");
     };
     bool spf_pass = false;
     for (const auto& h : r_.hosts)
@@ -293,16 +341,20 @@ class Auditor {
       for (const auto& s : h.spf) spf_all = spf_all && s.result == SpfResult::kPass;
     }
     bool dkim_key = false;
-    for (const auto& s : r_.dkim.selectors) dkim_key = dkim_key || (s.found && !s.revoked && s.severity != DkimSeverity::kFail);
+    for (const auto& s : r_.dkim.selectors)
+      dkim_key = dkim_key || (s.found && !s.revoked && s.severity != DkimSeverity::kFail);
     req("SPF authorizes every mail host", spf_all ? CheckLevel::kPass : CheckLevel::kFail, "2 SPF");
-    req("a usable DKIM key is published", dkim_key ? CheckLevel::kPass : CheckLevel::kFail, "2 DKIM");
-    req("DMARC record with at least p=none", r_.dmarc.record ? CheckLevel::kPass : CheckLevel::kFail, "DMARC");
+    req("a usable DKIM key is published", dkim_key ? CheckLevel::kPass : CheckLevel::kFail,
+        "2 DKIM");
+    req("DMARC record with at least p=none",
+        r_.dmarc.record ? CheckLevel::kPass : CheckLevel::kFail, "DMARC");
     // The From domain is the audited domain: SPF is aligned when it passes
     // for that domain, DKIM when the key lives under it (RFC 7489 §3.1).
-    req("From domain aligned with SPF or DKIM", (spf_pass || dkim_key) ? CheckLevel::kPass : CheckLevel::kFail,
-        "2 SPF and 2 DKIM");
+    req("From domain aligned with SPF or DKIM",
+        (spf_pass || dkim_key) ? CheckLevel::kPass : CheckLevel::kFail, "2 SPF and 2 DKIM");
     CheckLevel ptr = worst("3 PTR");
-    req("valid forward and reverse DNS", ptr == CheckLevel::kFail ? CheckLevel::kFail : CheckLevel::kPass, "3 PTR");
+    req("valid forward and reverse DNS",
+        ptr == CheckLevel::kFail ? CheckLevel::kFail : CheckLevel::kPass, "3 PTR");
     req("TLS for SMTP", worst("TLS"), "TLS");
   }
 
@@ -315,7 +367,8 @@ class Auditor {
 }  // namespace
 
 Result<MailCheckReport> RunMailCheck(Resolver& resolver, const MailCheckOptions& options) {
-  if (!IsValidDomain(options.domain)) return Status::Usage(fmt::format("'{}' is not a domain name", options.domain));
+  if (!IsValidDomain(options.domain))
+    return Status::Usage(fmt::format("'{}' is not a domain name", options.domain));
   for (const auto& ip : options.ips)
     if (!IsIpAddress(ip)) return Status::Usage(fmt::format("bad --ip '{}': not an IP address", ip));
   MailCheckReport r;
@@ -330,11 +383,15 @@ Result<MailCheckReport> RunMailCheck(Resolver& resolver, const MailCheckOptions&
   a.AuditDomain();
   a.BulkSender();
   // Grouped by rule for the report: the order of the groups as the audit defines them.
-  static const std::vector<std::string> kOrder = {"MX", "1 relay", "2 SPF", "2 DKIM", "3 PTR", "4 RBL", "DMARC", "TLS", "bulk"};
-  std::stable_sort(r.findings.begin(), r.findings.end(), [](const CheckFinding& x, const CheckFinding& y) {
-    auto rank = [](const std::string& g) { return std::find(kOrder.begin(), kOrder.end(), g) - kOrder.begin(); };
-    return rank(x.group) < rank(y.group);
-  });
+  static const std::vector<std::string> kOrder = {"MX",    "1 relay", "2 SPF", "2 DKIM", "3 PTR",
+                                                  "4 RBL", "DMARC",   "TLS",   "bulk"};
+  std::stable_sort(r.findings.begin(), r.findings.end(),
+                   [](const CheckFinding& x, const CheckFinding& y) {
+                     auto rank = [](const std::string& g) {
+                       return std::find(kOrder.begin(), kOrder.end(), g) - kOrder.begin();
+                     };
+                     return rank(x.group) < rank(y.group);
+                   });
   return r;
 }
 
@@ -350,12 +407,19 @@ Json MailCheckToJson(const MailCheckReport& r) {
             {"findings", Json::array()},
             {"hosts", Json::array()}};
   for (const auto& f : r.findings) {
-    Json jf = {{"group", f.group}, {"subject", f.subject}, {"level", CheckLevelName(f.level)}, {"message", f.message}};
+    Json jf = {{"group", f.group},
+               {"subject", f.subject},
+               {"level", CheckLevelName(f.level)},
+               {"message", f.message}};
     if (!f.fix.empty()) jf["fix"] = f.fix;
     j["findings"].push_back(jf);
   }
   for (const auto& h : r.hosts) {
-    Json jh = {{"host", h.host}, {"addresses", h.addresses}, {"ptr", PtrReportToJson(h.ptr)}, {"spf", Json::array()}, {"rbl", Json::array()}};
+    Json jh = {{"host", h.host},
+               {"addresses", h.addresses},
+               {"ptr", PtrReportToJson(h.ptr)},
+               {"spf", Json::array()},
+               {"rbl", Json::array()}};
     for (size_t i = 0; i < h.spf.size(); ++i)
       jh["spf"].push_back({{"address", i < h.addresses.size() ? h.addresses[i] : ""},
                            {"result", SpfResultName(h.spf[i].result)},
@@ -368,7 +432,9 @@ Json MailCheckToJson(const MailCheckReport& r) {
   }
   j["spf_records"] = r.spf_lint.records;
   j["spf_dns_lookups"] = r.spf_lint.dns_lookups;
-  j["dmarc"] = {{"record", r.dmarc.text}, {"found_at", r.dmarc.record_domain}, {"policy", r.dmarc.record ? r.dmarc.effective_policy() : ""}};
+  j["dmarc"] = {{"record", r.dmarc.text},
+                {"found_at", r.dmarc.record_domain},
+                {"policy", r.dmarc.record ? r.dmarc.effective_policy() : ""}};
   j["dkim"] = DkimCheckToJson(r.dkim);
   return j;
 }

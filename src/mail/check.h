@@ -34,7 +34,7 @@ enum class CheckLevel { kPass, kSkip, kWarn, kFail };
 const char* CheckLevelName(CheckLevel level);  // "PASS", "SKIP", "WARN", "FAIL"
 
 struct CheckFinding {
-  std::string group;  // "1 relay", "2 SPF", "2 DKIM", "3 PTR", "4 RBL", "DMARC", "TLS", "bulk"
+  std::string group;    // "1 relay", "2 SPF", "2 DKIM", "3 PTR", "4 RBL", "DMARC", "TLS", "bulk"
   std::string subject;  // the host, address or domain it is about
   CheckLevel level = CheckLevel::kPass;
   std::string message;
@@ -43,8 +43,8 @@ struct CheckFinding {
 
 struct MailCheckOptions {
   std::string domain;
-  std::string host;                       // check this mail host instead of the MX hosts
-  std::vector<std::string> ips;           // use these addresses instead of the host's A/AAAA
+  std::string host;                         // check this mail host instead of the MX hosts
+  std::vector<std::string> ips;             // use these addresses instead of the host's A/AAAA
   std::vector<std::string> dkim_selectors;  // empty: the common ones are tried
   RblOptions rbl;
   uint16_t smtp_port = 25;
@@ -57,10 +57,10 @@ struct MailHostReport {
   std::string host;
   std::vector<std::string> addresses;
   PtrReport ptr;
-  std::vector<RblReport> rbl;             // one per address
-  std::vector<SpfOutcome> spf;            // one per address: check_host(ip, domain)
-  std::optional<RelayReport> smtp;        // the relay probe or the greeting probe
-  std::string smtp_error;                 // the SMTP connection failed
+  std::vector<RblReport> rbl;       // one per address
+  std::vector<SpfOutcome> spf;      // one per address: check_host(ip, domain)
+  std::optional<RelayReport> smtp;  // the relay probe or the greeting probe
+  std::string smtp_error;           // the SMTP connection failed
 };
 
 struct MailCheckReport {

@@ -1,11 +1,10 @@
 #include "mail/ptr_check.h"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <strings.h>
 
 #include <cstring>
-
-#include <fmt/format.h>
 
 namespace cloudkeep::mail {
 
@@ -72,7 +71,8 @@ bool PtrReport::ok() const {
   return true;
 }
 
-PtrReport CheckPtr(Resolver& resolver, const std::string& host, std::vector<std::string> addresses) {
+PtrReport CheckPtr(Resolver& resolver, const std::string& host,
+                   std::vector<std::string> addresses) {
   PtrReport r;
   r.host = host;
   if (addresses.empty()) {
@@ -82,7 +82,8 @@ PtrReport CheckPtr(Resolver& resolver, const std::string& host, std::vector<std:
       if (a.status == DnsStatus::kServFail || a.status == DnsStatus::kTimeout)
         r.error = fmt::format("{} {}: {}", host, RrTypeName(t), DnsStatusName(a.status));
     }
-    if (addresses.empty() && r.error.empty()) r.error = fmt::format("{} has no A or AAAA record", host);
+    if (addresses.empty() && r.error.empty())
+      r.error = fmt::format("{} has no A or AAAA record", host);
   }
   for (const auto& ip : addresses) {
     PtrAddress pa;

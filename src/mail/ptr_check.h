@@ -43,9 +43,9 @@ struct PtrAddress {
   std::string address;
   DnsStatus ptr_status = DnsStatus::kNxDomain;
   std::vector<PtrName> names;
-  bool fcrdns = false;      // some PTR name resolves back to the address
+  bool fcrdns = false;        // some PTR name resolves back to the address
   bool matches_host = false;  // ... and that name is the mail hostname
-  std::string error;        // resolver trouble (SERVFAIL, timeout)
+  std::string error;          // resolver trouble (SERVFAIL, timeout)
 };
 
 struct PtrReport {

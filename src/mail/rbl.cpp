@@ -1,12 +1,11 @@
 #include "mail/rbl.h"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <strings.h>
 
 #include <algorithm>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "mail/ptr_check.h"
 
@@ -27,15 +26,23 @@ const std::vector<DnsblInfo>& BuiltinDnsbls() {
         {"127.0.0.7", "XBL: exploited host"},
         {"127.0.0.9", "SBL DROP: hijacked or criminal netblock"},
         {"127.0.0.10", "PBL: ISP-maintained policy block (end-user range, should not send direct)"},
-        {"127.0.0.11", "PBL: Spamhaus-maintained policy block (end-user range, should not send direct)"}},
+        {"127.0.0.11",
+         "PBL: Spamhaus-maintained policy block (end-user range, should not send direct)"}},
        "https://check.spamhaus.org/"},
-      {"bl.spamcop.net", "SpamCop", false, {{"127.0.0.2", "listed: reported spam source"}}, "https://www.spamcop.net/bl.shtml"},
+      {"bl.spamcop.net",
+       "SpamCop",
+       false,
+       {{"127.0.0.2", "listed: reported spam source"}},
+       "https://www.spamcop.net/bl.shtml"},
       {"b.barracudacentral.org",
        "Barracuda Reputation Block List",
        false,
        {{"127.0.0.2", "listed: poor sender reputation"}},
        "https://www.barracudacentral.org/rbl/removal-request"},
-      {"psbl.surriel.com", "Passive Spam Block List", false, {{"127.0.0.2", "listed: sent to spam traps"}},
+      {"psbl.surriel.com",
+       "Passive Spam Block List",
+       false,
+       {{"127.0.0.2", "listed: sent to spam traps"}},
        "https://psbl.org/"},
       {"dnsbl-1.uceprotect.net",
        "UCEPROTECT level 1",
@@ -47,7 +54,10 @@ const std::vector<DnsblInfo>& BuiltinDnsbls() {
        false,
        {{"127.0.0.2", "listed: too many listed addresses in this allocation"}},
        "https://www.uceprotect.net/en/rblcheck.php"},
-      {"ix.dnsbl.manitu.net", "NiX Spam", false, {{"127.0.0.2", "listed: sent spam to NiX Spam traps"}},
+      {"ix.dnsbl.manitu.net",
+       "NiX Spam",
+       false,
+       {{"127.0.0.2", "listed: sent spam to NiX Spam traps"}},
        "https://www.nixspam.net/"},
       {"dnsbl.dronebl.org",
        "DroneBL",
@@ -64,8 +74,15 @@ const std::vector<DnsblInfo>& BuiltinDnsbls() {
         {"127.0.0.15", "compromised router or gateway"},
         {"127.0.0.17", "automatically determined botnet address"}},
        "https://dronebl.org/lookup"},
-      {"bl.mailspike.net", "Mailspike", false, {{"127.0.0.2", "listed: spam source"}}, "https://mailspike.org/"},
-      {"truncate.gbudb.net", "GBUdb Truncate", false, {{"127.0.0.2", "listed: high-confidence spam source"}},
+      {"bl.mailspike.net",
+       "Mailspike",
+       false,
+       {{"127.0.0.2", "listed: spam source"}},
+       "https://mailspike.org/"},
+      {"truncate.gbudb.net",
+       "GBUdb Truncate",
+       false,
+       {{"127.0.0.2", "listed: high-confidence spam source"}},
        "https://www.gbudb.com/"},
   };
   return kLists;
@@ -77,7 +94,8 @@ const DnsblInfo* FindDnsbl(const std::string& zone) {
   return nullptr;
 }
 
-DnsblVerdict DecodeDnsblAnswer(const std::string& zone, const std::string& answer, std::string* meaning) {
+DnsblVerdict DecodeDnsblAnswer(const std::string& zone, const std::string& answer,
+                               std::string* meaning) {
   in_addr a;
   if (inet_pton(AF_INET, answer.c_str(), &a) != 1) {
     *meaning = "answer is not an IPv4 address";
@@ -85,16 +103,25 @@ DnsblVerdict DecodeDnsblAnswer(const std::string& zone, const std::string& answe
   }
   uint32_t v = ntohl(a.s_addr);
   if ((v >> 24) != 127) {
-    *meaning = "answer outside 127.0.0.0/8: a resolver is rewriting NXDOMAIN, or the zone is wildcarded";
+    *meaning =
+        "answer outside 127.0.0.0/8: a resolver is rewriting NXDOMAIN, or the zone is wildcarded";
     return DnsblVerdict::kMeaningless;
   }
   if ((v & 0xffffff00u) == 0x7fffff00u) {
     // Spamhaus documents these as errors, not listings.
     switch (v & 0xff) {
-      case 252: *meaning = "list refused: typing error in the DNSBL name"; break;
-      case 254: *meaning = "list refused: query came through a public/open resolver; use your own resolver"; break;
-      case 255: *meaning = "list refused: excessive number of queries"; break;
-      default: *meaning = "list refused the query (127.255.255.x error code)"; break;
+      case 252:
+        *meaning = "list refused: typing error in the DNSBL name";
+        break;
+      case 254:
+        *meaning = "list refused: query came through a public/open resolver; use your own resolver";
+        break;
+      case 255:
+        *meaning = "list refused: excessive number of queries";
+        break;
+      default:
+        *meaning = "list refused the query (127.255.255.x error code)";
+        break;
     }
     return DnsblVerdict::kUnusable;
   }
@@ -113,22 +140,27 @@ DnsblVerdict DecodeDnsblAnswer(const std::string& zone, const std::string& answe
   return DnsblVerdict::kListed;
 }
 
-bool RblReport::listed() const { return listed_count() > 0; }
+bool RblReport::listed() const {
+  return listed_count() > 0;
+}
 int RblReport::listed_count() const {
-  return static_cast<int>(std::count_if(zones.begin(), zones.end(), [](const ZoneResult& z) { return z.listed; }));
+  return static_cast<int>(
+      std::count_if(zones.begin(), zones.end(), [](const ZoneResult& z) { return z.listed; }));
 }
 int RblReport::unusable_count() const {
-  return static_cast<int>(std::count_if(zones.begin(), zones.end(), [](const ZoneResult& z) { return z.unusable; }));
+  return static_cast<int>(
+      std::count_if(zones.begin(), zones.end(), [](const ZoneResult& z) { return z.unusable; }));
 }
 int RblReport::block_listed_zones() const {
-  return static_cast<int>(
-      std::count_if(zones.begin(), zones.end(), [](const ZoneResult& z) { return z.block_listed > 0; }));
+  return static_cast<int>(std::count_if(zones.begin(), zones.end(),
+                                        [](const ZoneResult& z) { return z.block_listed > 0; }));
 }
 
 namespace {
 
 Status CheckZone(const std::string& zone) {
-  if (zone.empty() || zone.size() > 200 || zone.front() == '.' || zone.find("..") != std::string::npos)
+  if (zone.empty() || zone.size() > 200 || zone.front() == '.' ||
+      zone.find("..") != std::string::npos)
     return Status::Usage(fmt::format("bad blocklist zone '{}'", zone));
   for (char c : zone)
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_'))
@@ -143,7 +175,8 @@ std::string Strip(std::string z) {
 
 }  // namespace
 
-Result<std::vector<std::string>> BlockAddresses(const std::string& address, int prefix, std::string* cidr) {
+Result<std::vector<std::string>> BlockAddresses(const std::string& address, int prefix,
+                                                std::string* cidr) {
   in_addr a4;
   in6_addr a6;
   std::vector<std::string> out;
@@ -190,8 +223,10 @@ Result<std::vector<std::string>> BlockAddresses(const std::string& address, int 
   return Status::Usage(fmt::format("'{}' is not an IP address", address));
 }
 
-Result<RblReport> CheckRbl(Resolver& resolver, const std::string& address, const RblOptions& options) {
-  if (!IsIpAddress(address)) return Status::Usage(fmt::format("'{}' is not an IP address", address));
+Result<RblReport> CheckRbl(Resolver& resolver, const std::string& address,
+                           const RblOptions& options) {
+  if (!IsIpAddress(address))
+    return Status::Usage(fmt::format("'{}' is not an IP address", address));
   RblReport report;
   // One spelling of the address, so the block entry that is "it" is found.
   CK_ASSIGN_OR_RETURN(auto canonical, BlockAddresses(address, IsIpv6(address) ? 128 : 32, nullptr));
@@ -260,8 +295,10 @@ Result<RblReport> CheckRbl(Resolver& resolver, const std::string& address, const
         std::string meaning;
         DnsblVerdict v = DecodeDnsblAnswer(zr.zone, code, &meaning);
         meanings.push_back(meaning);
-        if (v == DnsblVerdict::kListed) listed = true;
-        else unusable = true;
+        if (v == DnsblVerdict::kListed)
+          listed = true;
+        else
+          unusable = true;
       }
       // A refusal code beside a listing code is still not trustworthy.
       if (unusable) listed = false;
@@ -290,7 +327,8 @@ Result<RblReport> CheckRbl(Resolver& resolver, const std::string& address, const
   if (!txt_questions.empty()) {
     auto txts = resolver.QueryMany(txt_questions, options.concurrency);
     for (size_t i = 0; i < txts.size(); ++i)
-      if (txts[i].ok() && !txts[i].records.empty()) report.zones[txt_zone[i]].txt = txts[i].records[0];
+      if (txts[i].ok() && !txts[i].records.empty())
+        report.zones[txt_zone[i]].txt = txts[i].records[0];
     report.queries += txt_questions.size();
   }
   return report;
@@ -318,7 +356,8 @@ Json RblReportToJson(const RblReport& r) {
     jz["status"] = DnsStatusName(z.status);
     jz["codes"] = Json::array();
     for (size_t i = 0; i < z.codes.size(); ++i)
-      jz["codes"].push_back({{"code", z.codes[i]}, {"meaning", i < z.meanings.size() ? z.meanings[i] : ""}});
+      jz["codes"].push_back(
+          {{"code", z.codes[i]}, {"meaning", i < z.meanings.size() ? z.meanings[i] : ""}});
     if (!z.txt.empty()) jz["txt"] = z.txt;
     if (!z.error.empty()) jz["error"] = z.error;
     if (z.listed && !z.removal.empty()) jz["removal"] = z.removal;

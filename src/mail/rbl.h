@@ -29,10 +29,10 @@ namespace cloudkeep::mail {
 
 struct DnsblInfo {
   std::string zone;
-  std::string name;  // "Spamhaus ZEN"
-  bool ipv6 = false;  // the list answers for IPv6 addresses
+  std::string name;                                        // "Spamhaus ZEN"
+  bool ipv6 = false;                                       // the list answers for IPv6 addresses
   std::vector<std::pair<std::string, std::string>> codes;  // "127.0.0.2" -> "SBL: …"
-  std::string removal;  // where to ask for delisting
+  std::string removal;                                     // where to ask for delisting
 };
 
 // The built-in set (docs/dnsbl.md), used when no --rbl zone is given.
@@ -42,13 +42,14 @@ const DnsblInfo* FindDnsbl(const std::string& zone);
 
 enum class DnsblVerdict { kListed, kUnusable, kMeaningless };
 // What an A answer from `zone` means: `meaning` is filled with the decoded text.
-DnsblVerdict DecodeDnsblAnswer(const std::string& zone, const std::string& answer, std::string* meaning);
+DnsblVerdict DecodeDnsblAnswer(const std::string& zone, const std::string& answer,
+                               std::string* meaning);
 
 struct RblOptions {
   std::vector<std::string> zones;  // empty: the built-in set
-  int block_prefix = 0;            // 0: the address alone; else e.g. 24 (IPv4 16..32, IPv6 112..128)
-  int concurrency = 64;            // queries in flight
-  bool fetch_txt = true;           // ask for the list's TXT reason for a listed address
+  int block_prefix = 0;   // 0: the address alone; else e.g. 24 (IPv4 16..32, IPv6 112..128)
+  int concurrency = 64;   // queries in flight
+  bool fetch_txt = true;  // ask for the list's TXT reason for a listed address
 };
 
 struct ZoneResult {
@@ -84,9 +85,11 @@ struct RblReport {
 };
 
 // kUsage for a bad address, zone or prefix.
-Result<RblReport> CheckRbl(Resolver& resolver, const std::string& address, const RblOptions& options);
+Result<RblReport> CheckRbl(Resolver& resolver, const std::string& address,
+                           const RblOptions& options);
 // The addresses of the block around `address` (for block scans and tests).
-Result<std::vector<std::string>> BlockAddresses(const std::string& address, int prefix, std::string* cidr);
+Result<std::vector<std::string>> BlockAddresses(const std::string& address, int prefix,
+                                                std::string* cidr);
 
 Json RblReportToJson(const RblReport& report);
 

@@ -1,7 +1,6 @@
 #include "mail/relay_probe.h"
 
 #include <arpa/inet.h>
-
 #include <fmt/format.h>
 
 #include "core/log.h"
@@ -21,7 +20,8 @@ std::vector<RelayAttempt> RelayBattery(const std::string& server_name, const std
   const std::string srv = server_name.empty() ? "[" + ip + "]" : server_name;
   // A v6 literal is written [IPv6:addr] (RFC 5321 §4.1.3).
   in6_addr a6;
-  const std::string lit = inet_pton(AF_INET6, ip.c_str(), &a6) == 1 ? "[IPv6:" + ip + "]" : "[" + ip + "]";
+  const std::string lit =
+      inet_pton(AF_INET6, ip.c_str(), &a6) == 1 ? "[IPv6:" + ip + "]" : "[" + ip + "]";
   const std::string ext = to + "@" + dom;
   const std::string from_ip = o.from_local + "@" + lit;
   // nmap smtp-open-relay's 16 pairs, in its order, then ours.
@@ -57,10 +57,13 @@ std::vector<RelayAttempt> RelayBattery(const std::string& server_name, const std
 
 namespace {
 
-std::string FirstWord(const std::string& s) { return s.substr(0, s.find(' ')); }
+std::string FirstWord(const std::string& s) {
+  return s.substr(0, s.find(' '));
+}
 
 // One session: connect, EHLO, STARTTLS when offered, EHLO again.
-Result<std::unique_ptr<SmtpClient>> OpenSession(const SmtpEndpoint& ep, const RelayOptions& o, RelayReport& r) {
+Result<std::unique_ptr<SmtpClient>> OpenSession(const SmtpEndpoint& ep, const RelayOptions& o,
+                                                RelayReport& r) {
   CK_ASSIGN_OR_RETURN(auto c, SmtpClient::Connect(ep, o.smtp));
   ++r.sessions;
   if (r.sessions == 1) {
@@ -68,17 +71,21 @@ Result<std::unique_ptr<SmtpClient>> OpenSession(const SmtpEndpoint& ep, const Re
     r.greeting = c->greeting();
     if (!c->greeting().lines.empty()) r.greeting_name = FirstWord(c->greeting().lines[0]);
   }
-  auto flush = [&] { r.transcript.insert(r.transcript.end(), c->transcript().begin(), c->transcript().end()); };
+  auto flush = [&] {
+    r.transcript.insert(r.transcript.end(), c->transcript().begin(), c->transcript().end());
+  };
   if (c->greeting().code != 220) {
     (void)c->Quit();
     flush();
-    return Status::Failure(fmt::format("server greeted with {} {}", c->greeting().code, c->greeting().text()));
+    return Status::Failure(
+        fmt::format("server greeted with {} {}", c->greeting().code, c->greeting().text()));
   }
   auto hello = c->Hello(o.helo);
   if (!hello.ok() || !hello->positive()) {
     flush();
-    return Status::Failure(hello.ok() ? fmt::format("EHLO refused: {} {}", hello->code, hello->text())
-                                      : hello.status().message());
+    return Status::Failure(hello.ok()
+                               ? fmt::format("EHLO refused: {} {}", hello->code, hello->text())
+                               : hello.status().message());
   }
   if (r.sessions == 1 && !hello->lines.empty()) r.ehlo_name = FirstWord(hello->lines[0]);
   if (o.starttls && c->HasExtension("STARTTLS")) {

@@ -28,9 +28,10 @@ namespace cloudkeep::mail {
 struct RelayOptions {
   std::string helo = "relay-probe.example.org";  // our EHLO name
   std::string from_local = "antispam";
-  std::string sender_domain = "example.org";    // an outside sender's domain
+  std::string sender_domain = "example.org";  // an outside sender's domain
   std::string to_local = "relaytest";
-  std::string external_domain = "example.net";  // the outside recipient's domain (never delivered to)
+  std::string external_domain =
+      "example.net";  // the outside recipient's domain (never delivered to)
   bool starttls = true;
   int rejections_per_session = 8;
   SmtpOptions smtp;

@@ -9,37 +9,52 @@ namespace cloudkeep::mail {
 
 const char* RrTypeName(RrType t) {
   switch (t) {
-    case RrType::kA: return "A";
-    case RrType::kNS: return "NS";
-    case RrType::kCNAME: return "CNAME";
-    case RrType::kSOA: return "SOA";
-    case RrType::kPTR: return "PTR";
-    case RrType::kMX: return "MX";
-    case RrType::kTXT: return "TXT";
-    case RrType::kAAAA: return "AAAA";
+    case RrType::kA:
+      return "A";
+    case RrType::kNS:
+      return "NS";
+    case RrType::kCNAME:
+      return "CNAME";
+    case RrType::kSOA:
+      return "SOA";
+    case RrType::kPTR:
+      return "PTR";
+    case RrType::kMX:
+      return "MX";
+    case RrType::kTXT:
+      return "TXT";
+    case RrType::kAAAA:
+      return "AAAA";
   }
   return "?";
 }
 
 const char* DnsStatusName(DnsStatus s) {
   switch (s) {
-    case DnsStatus::kOk: return "ok";
-    case DnsStatus::kNxDomain: return "nxdomain";
-    case DnsStatus::kNoData: return "nodata";
-    case DnsStatus::kServFail: return "servfail";
-    case DnsStatus::kTimeout: return "timeout";
+    case DnsStatus::kOk:
+      return "ok";
+    case DnsStatus::kNxDomain:
+      return "nxdomain";
+    case DnsStatus::kNoData:
+      return "nodata";
+    case DnsStatus::kServFail:
+      return "servfail";
+    case DnsStatus::kTimeout:
+      return "timeout";
   }
   return "?";
 }
 
-std::vector<DnsAnswer> Resolver::QueryMany(const std::vector<DnsQuestion>& questions, int concurrency) {
+std::vector<DnsAnswer> Resolver::QueryMany(const std::vector<DnsQuestion>& questions,
+                                           int concurrency) {
   std::vector<DnsAnswer> out(questions.size());
   std::atomic<size_t> next{0};
   int n = std::max(1, std::min<int>(concurrency, static_cast<int>(questions.size())));
   std::vector<std::thread> pool;
   for (int t = 0; t < n; ++t) {
     pool.emplace_back([&] {
-      for (size_t i; (i = next.fetch_add(1)) < questions.size();) out[i] = Query(questions[i].name, questions[i].type);
+      for (size_t i; (i = next.fetch_add(1)) < questions.size();)
+        out[i] = Query(questions[i].name, questions[i].type);
     });
   }
   for (auto& t : pool) t.join();
@@ -57,8 +72,12 @@ std::string Key(std::string name) {
 void StaticResolver::Add(const std::string& name, RrType type, std::string record) {
   zone_[Key(name)][type].push_back(std::move(record));
 }
-void StaticResolver::SetTimeout(const std::string& name) { failures_[Key(name)] = DnsStatus::kTimeout; }
-void StaticResolver::SetServFail(const std::string& name) { failures_[Key(name)] = DnsStatus::kServFail; }
+void StaticResolver::SetTimeout(const std::string& name) {
+  failures_[Key(name)] = DnsStatus::kTimeout;
+}
+void StaticResolver::SetServFail(const std::string& name) {
+  failures_[Key(name)] = DnsStatus::kServFail;
+}
 
 DnsAnswer StaticResolver::Query(const std::string& name, RrType type) {
   ++queries_;

@@ -25,7 +25,16 @@
 
 namespace cloudkeep::mail {
 
-enum class RrType : uint16_t { kA = 1, kNS = 2, kCNAME = 5, kSOA = 6, kPTR = 12, kMX = 15, kTXT = 16, kAAAA = 28 };
+enum class RrType : uint16_t {
+  kA = 1,
+  kNS = 2,
+  kCNAME = 5,
+  kSOA = 6,
+  kPTR = 12,
+  kMX = 15,
+  kTXT = 16,
+  kAAAA = 28
+};
 const char* RrTypeName(RrType t);
 
 enum class DnsStatus {
@@ -59,7 +68,8 @@ class Resolver {
   virtual ~Resolver() = default;
   virtual DnsAnswer Query(const std::string& name, RrType type) = 0;
   // Resolves all questions, at most `concurrency` in flight; answers in order.
-  virtual std::vector<DnsAnswer> QueryMany(const std::vector<DnsQuestion>& questions, int concurrency);
+  virtual std::vector<DnsAnswer> QueryMany(const std::vector<DnsQuestion>& questions,
+                                           int concurrency);
 };
 
 struct ResolverOptions {

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
@@ -14,8 +15,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "core/log.h"
 
@@ -76,7 +75,8 @@ Result<SmtpEndpoint> ParseSmtpEndpoint(const std::string& text, uint16_t default
   std::string host = text, port;
   if (!text.empty() && text[0] == '[') {
     auto close = text.find(']');
-    if (close == std::string::npos) return Status::Usage(fmt::format("bad host '{}': missing ']'", text));
+    if (close == std::string::npos)
+      return Status::Usage(fmt::format("bad host '{}': missing ']'", text));
     host = text.substr(1, close - 1);
     if (close + 1 < text.size()) {
       if (text[close + 1] != ':') return Status::Usage(fmt::format("bad host '{}'", text));
@@ -90,12 +90,14 @@ Result<SmtpEndpoint> ParseSmtpEndpoint(const std::string& text, uint16_t default
   if (!port.empty()) {
     char* end = nullptr;
     long p = std::strtol(port.c_str(), &end, 10);
-    if (*end != '\0' || p < 1 || p > 65535) return Status::Usage(fmt::format("bad port '{}' in '{}'", port, text));
+    if (*end != '\0' || p < 1 || p > 65535)
+      return Status::Usage(fmt::format("bad port '{}' in '{}'", port, text));
     ep.port = static_cast<uint16_t>(p);
   }
   in6_addr a6;
   in_addr a4;
-  if (inet_pton(AF_INET, host.c_str(), &a4) == 1 || inet_pton(AF_INET6, host.c_str(), &a6) == 1) ep.address = host;
+  if (inet_pton(AF_INET, host.c_str(), &a4) == 1 || inet_pton(AF_INET6, host.c_str(), &a6) == 1)
+    ep.address = host;
   ep.host = host;
   return ep;
 }
@@ -108,7 +110,8 @@ SmtpClient::~SmtpClient() {
   if (ctx_) SSL_CTX_free(ctx_);
 }
 
-Result<std::unique_ptr<SmtpClient>> SmtpClient::Connect(const SmtpEndpoint& endpoint, const SmtpOptions& options) {
+Result<std::unique_ptr<SmtpClient>> SmtpClient::Connect(const SmtpEndpoint& endpoint,
+                                                        const SmtpOptions& options) {
   std::unique_ptr<SmtpClient> c(new SmtpClient());
   c->options_ = options;
   addrinfo hints{};
@@ -126,7 +129,8 @@ Result<std::unique_ptr<SmtpClient>> SmtpClient::Connect(const SmtpEndpoint& endp
       c->peer_ = AddressText(ai->ai_addr);
       break;
     }
-    last = fd.status().Annotate(fmt::format("smtp {} port {}", AddressText(ai->ai_addr), endpoint.port));
+    last = fd.status().Annotate(
+        fmt::format("smtp {} port {}", AddressText(ai->ai_addr), endpoint.port));
   }
   freeaddrinfo(res);
   if (!c->fd_.valid()) return last;
@@ -151,7 +155,8 @@ Result<size_t> SmtpClient::ReadSome(char* buf, size_t n) {
     if (r > 0) return static_cast<size_t>(r);
     if (r == 0) return Status::Failure("smtp: connection closed by server");
     if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return Status::Failure("smtp: timed out waiting for the server");
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+      return Status::Failure("smtp: timed out waiting for the server");
     return Status::FromErrno("smtp: read", errno);
   }
 }
@@ -172,7 +177,8 @@ Result<SmtpReply> SmtpClient::ReadReply() {
 Status SmtpClient::SendLine(const std::string& line) {
   // A CR or LF inside a command would let an argument smuggle in a second
   // command — DATA included — so it is refused outright.
-  if (line.find_first_of("\r\n") != std::string::npos) return Status::Usage("smtp command contains a line break");
+  if (line.find_first_of("\r\n") != std::string::npos)
+    return Status::Usage("smtp command contains a line break");
   transcript_.push_back(line);
   log::Debug("smtp > {}", line);
   std::string wire = line + "\r\n";
@@ -196,9 +202,12 @@ Status SmtpClient::SendLine(const std::string& line) {
 
 Result<SmtpReply> SmtpClient::Command(const std::string& line) {
   std::string verb = Upper(line.substr(0, line.find(' ')));
-  static const char* kAllowed[] = {"EHLO", "HELO", "MAIL", "RCPT", "RSET", "NOOP", "QUIT", "STARTTLS"};
-  if (std::none_of(std::begin(kAllowed), std::end(kAllowed), [&](const char* v) { return verb == v; }))
-    return Status::Usage(fmt::format("smtp command '{}' is not allowed: the audit never sends mail", verb));
+  static const char* kAllowed[] = {"EHLO", "HELO", "MAIL", "RCPT",
+                                   "RSET", "NOOP", "QUIT", "STARTTLS"};
+  if (std::none_of(std::begin(kAllowed), std::end(kAllowed),
+                   [&](const char* v) { return verb == v; }))
+    return Status::Usage(
+        fmt::format("smtp command '{}' is not allowed: the audit never sends mail", verb));
   if (closed_) return Status::Failure("smtp: session already closed");
   CK_RETURN_IF_ERROR(SendLine(line));
   auto reply = ReadReply();
@@ -263,7 +272,8 @@ TlsResult SmtpClient::StartTls(const std::string& verify_host) {
   SSL_set_tlsext_host_name(ssl_, verify_host.c_str());
   in6_addr a6;
   in_addr a4;
-  bool is_ip = inet_pton(AF_INET, verify_host.c_str(), &a4) == 1 || inet_pton(AF_INET6, verify_host.c_str(), &a6) == 1;
+  bool is_ip = inet_pton(AF_INET, verify_host.c_str(), &a4) == 1 ||
+               inet_pton(AF_INET6, verify_host.c_str(), &a6) == 1;
   if (is_ip)
     X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), verify_host.c_str());
   else

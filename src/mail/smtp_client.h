@@ -54,7 +54,8 @@ class SmtpClient {
 
   // Connects and reads the greeting (RFC 5321 §3.1); a non-220 greeting is
   // returned as a session, not an error, so that the caller can report it.
-  static Result<std::unique_ptr<SmtpClient>> Connect(const SmtpEndpoint& endpoint, const SmtpOptions& options);
+  static Result<std::unique_ptr<SmtpClient>> Connect(const SmtpEndpoint& endpoint,
+                                                     const SmtpOptions& options);
 
   const SmtpReply& greeting() const { return greeting_; }
   const std::string& peer_address() const { return peer_; }

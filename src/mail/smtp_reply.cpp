@@ -14,7 +14,9 @@ std::string SmtpReply::text() const {
 }
 
 namespace {
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsDigit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 std::string Printable(std::string_view s) {
   std::string out;
@@ -56,8 +58,8 @@ Result<std::optional<SmtpReply>> SmtpReplyParser::Next() {
       }
     }
     if (!partial_.lines.empty() && partial_.code != code)
-      return Status::Failure(fmt::format("smtp reply code changes within a multiline reply: {} then {}",
-                                         partial_.code, code));
+      return Status::Failure(fmt::format(
+          "smtp reply code changes within a multiline reply: {} then {}", partial_.code, code));
     if (partial_.lines.size() >= kMaxLines) return Status::Failure("smtp reply has too many lines");
     partial_.code = code;
     partial_.lines.emplace_back(line.size() > 4 ? line.substr(4) : std::string_view());

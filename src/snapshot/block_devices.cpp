@@ -38,8 +38,10 @@ std::string Unescape(const std::string& s) {
       int v = 0;
       bool ok = true;
       for (int k = 1; k <= 3; ++k) {
-        if (i + k >= s.size() || s[i + k] < '0' || s[i + k] > '7') ok = false;
-        else v = v * 8 + (s[i + k] - '0');
+        if (i + k >= s.size() || s[i + k] < '0' || s[i + k] > '7')
+          ok = false;
+        else
+          v = v * 8 + (s[i + k] - '0');
       }
       if (ok) {
         out.push_back(static_cast<char>(v));
@@ -63,7 +65,8 @@ std::map<std::string, std::string> ByIdNames(const SystemPaths& paths) {
     buf[n] = 0;
     std::string target = BaseName(buf);
     auto it = out.find(target);
-    bool better = it == out.end() || (it->second.rfind("wwn-", 0) == 0 && name.rfind("wwn-", 0) != 0);
+    bool better =
+        it == out.end() || (it->second.rfind("wwn-", 0) == 0 && name.rfind("wwn-", 0) != 0);
     if (better) out[target] = name;
   }
   return out;
@@ -84,8 +87,8 @@ bool ParseDevNumber(const std::string& s, unsigned* major, unsigned* minor) {
 }
 
 Volume DescribeSysBlock(const std::string& sysdir, const std::string& name, const std::string& kind,
-                        const std::vector<MountEntry>& mounts, const std::map<std::string, std::string>& by_id,
-                        const SystemPaths& paths) {
+                        const std::vector<MountEntry>& mounts,
+                        const std::map<std::string, std::string>& by_id, const SystemPaths& paths) {
   Volume v;
   v.device = paths.dev + "/" + name;
   v.kind = kind;
@@ -103,7 +106,8 @@ Volume DescribeSysBlock(const std::string& sysdir, const std::string& name, cons
   if (!backing.empty()) v.attributes["backing_file"] = backing;
   std::string serial = ReadTrimmed(sysdir + "/device/serial");
   if (!serial.empty()) v.attributes["serial"] = serial;
-  if (v.filesystem.empty() && ::access(v.device.c_str(), R_OK) == 0) v.filesystem = ProbeFilesystem(v.device);
+  if (v.filesystem.empty() && ::access(v.device.c_str(), R_OK) == 0)
+    v.filesystem = ProbeFilesystem(v.device);
   return v;
 }
 
@@ -146,7 +150,8 @@ std::string ProbeFilesystem(const std::string& path) {
   ssize_t n = ::pread(fd.get(), buf, sizeof buf, 0);
   if (n >= 4 && std::memcmp(buf, "XFSB", 4) == 0) return "xfs";
   if (n >= 0x10048 && std::memcmp(buf + 0x10040, "_BHRfS_M", 8) == 0) return "btrfs";
-  if (n >= 0x43a && static_cast<unsigned char>(buf[0x438]) == 0x53 && static_cast<unsigned char>(buf[0x439]) == 0xEF)
+  if (n >= 0x43a && static_cast<unsigned char>(buf[0x438]) == 0x53 &&
+      static_cast<unsigned char>(buf[0x439]) == 0xEF)
     return "ext4";
   return "";
 }
@@ -157,14 +162,17 @@ Result<std::vector<Volume>> ListBlockDevices(bool include_all, const SystemPaths
   std::vector<Volume> out;
   for (const auto& name : ListDir(paths.sys_block)) {
     std::string sysdir = paths.sys_block + "/" + name;
-    bool pseudo = name.rfind("loop", 0) == 0 || name.rfind("ram", 0) == 0 || name.rfind("zram", 0) == 0;
+    bool pseudo =
+        name.rfind("loop", 0) == 0 || name.rfind("ram", 0) == 0 || name.rfind("zram", 0) == 0;
     if (pseudo && !include_all) continue;
     std::string kind = name.rfind("loop", 0) == 0 ? "loop" : (pseudo ? "ram" : "disk");
     Volume v = DescribeSysBlock(sysdir, name, kind, mounts, by_id, paths);
     if (v.size_bytes == 0) continue;  // an unbound loop device, an empty drive
     out.push_back(v);
     for (const auto& sub : ListDir(sysdir)) {
-      if (sub.rfind(name, 0) != 0 || ::access((sysdir + "/" + sub + "/partition").c_str(), F_OK) != 0) continue;
+      if (sub.rfind(name, 0) != 0 ||
+          ::access((sysdir + "/" + sub + "/partition").c_str(), F_OK) != 0)
+        continue;
       out.push_back(DescribeSysBlock(sysdir + "/" + sub, sub, "part", mounts, by_id, paths));
     }
   }
@@ -180,7 +188,8 @@ Result<Volume> DescribeVolume(const std::string& path, const SystemPaths& paths)
   if (!::realpath(path.c_str(), real)) return Status::FromErrno("cannot resolve " + path, errno);
   std::string rp = real;
   if (::access(rp.c_str(), R_OK) != 0) {
-    return Status::Usage(fmt::format("volume '{}' is not readable: {}", path, std::strerror(errno)));
+    return Status::Usage(
+        fmt::format("volume '{}' is not readable: {}", path, std::strerror(errno)));
   }
   if (S_ISBLK(st.st_mode)) {
     unsigned major = ::major(st.st_rdev), minor = ::minor(st.st_rdev);
@@ -196,10 +205,11 @@ Result<Volume> DescribeVolume(const std::string& path, const SystemPaths& paths)
         sysdir = "/sys/dev/block/" + std::string(link);
       }
     }
-    std::string kind = name.rfind("loop", 0) == 0 ? "loop"
+    std::string kind = name.rfind("loop", 0) == 0                             ? "loop"
                        : ::access((sysdir + "/partition").c_str(), F_OK) == 0 ? "part"
-                                                                               : "disk";
-    Volume v = DescribeSysBlock(sysdir, name, kind, ReadMountInfo(paths.mountinfo), ByIdNames(paths), paths);
+                                                                              : "disk";
+    Volume v = DescribeSysBlock(sysdir, name, kind, ReadMountInfo(paths.mountinfo),
+                                ByIdNames(paths), paths);
     v.device = rp;
     if (v.id == paths.dev + "/" + name) v.id = rp;
     // The kernel's view of the size wins over sysfs (which may be missing in containers).
@@ -209,7 +219,8 @@ Result<Volume> DescribeVolume(const std::string& path, const SystemPaths& paths)
     return v;
   }
   if (!S_ISREG(st.st_mode)) {
-    return Status::Usage(fmt::format("volume '{}' is neither a block device nor a regular image file", path));
+    return Status::Usage(
+        fmt::format("volume '{}' is neither a block device nor a regular image file", path));
   }
   Volume v;
   v.id = rp;

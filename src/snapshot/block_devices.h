@@ -37,7 +37,8 @@ Result<std::vector<Volume>> ListBlockDevices(bool include_all, const SystemPaths
 Result<Volume> DescribeVolume(const std::string& path, const SystemPaths& paths = {});
 
 // Mountpoints of the block device with this number (empty when unmounted).
-std::vector<MountEntry> MountsOfDevice(unsigned major, unsigned minor, const SystemPaths& paths = {});
+std::vector<MountEntry> MountsOfDevice(unsigned major, unsigned minor,
+                                       const SystemPaths& paths = {});
 
 // "xfs", "btrfs", "ext4" or "" from the superblock at the start of `path`.
 std::string ProbeFilesystem(const std::string& path);

@@ -24,13 +24,13 @@ namespace cloudkeep::snapshot {
 
 struct ConsistencyOptions {
   // Filesystem freeze.
-  bool freeze = false;                         // --freeze given
+  bool freeze = false;                          // --freeze given
   std::vector<std::string> freeze_mountpoints;  // empty: every mountpoint of the captured volumes
   bool freeze_root = false;
   Micros freeze_timeout = std::chrono::seconds(10);
   // MySQL / MariaDB.
   bool mysql = false;
-  std::string mysql_defaults_file;  // empty: ~/.my.cnf
+  std::string mysql_defaults_file;   // empty: ~/.my.cnf
   std::string mysql_lock = "flush";  // flush | backup-stage
   Micros lock_timeout = std::chrono::seconds(5);
   int lock_tries = 3;

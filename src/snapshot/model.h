@@ -27,14 +27,15 @@ const char* ConsistencyName(Consistency c);
 std::optional<Consistency> ParseConsistency(const std::string& name);
 
 struct Volume {
-  std::string id;          // stable identifier: realpath of an image, /dev/disk/by-id name, vol-…
-  std::string device;      // /dev/… or the image path; empty when not attached here
-  std::string kind;        // "disk", "part", "loop", "file", "ebs", …
+  std::string id;      // stable identifier: realpath of an image, /dev/disk/by-id name, vol-…
+  std::string device;  // /dev/… or the image path; empty when not attached here
+  std::string kind;    // "disk", "part", "loop", "file", "ebs", …
   uint64_t size_bytes = 0;
   std::string mountpoint;  // first mountpoint, empty when not mounted
   std::vector<std::string> mountpoints;
   std::string filesystem;  // xfs, btrfs, ext4, … or empty
-  std::map<std::string, std::string> attributes;  // provider extras (AWS device name, volume type, …)
+  std::map<std::string, std::string>
+      attributes;  // provider extras (AWS device name, volume type, …)
 };
 
 struct Snapshot {

@@ -6,7 +6,8 @@
 
 namespace cloudkeep::snapshot {
 
-Result<CreateOutcome> CreateSnapshots(Provider& provider, CreateRequest request, ConsistencySession& session) {
+Result<CreateOutcome> CreateSnapshots(Provider& provider, CreateRequest request,
+                                      ConsistencySession& session) {
   CK_RETURN_IF_ERROR(session.Validate(request.volumes));
   CK_RETURN_IF_ERROR(provider.Prepare(request));
   CreateOutcome outcome;
@@ -45,7 +46,8 @@ Result<PruneReport> PruneVolumes(Provider& provider, const std::vector<std::stri
                                  const PruneOptions& options, const Clock& clock) {
   if (options.policy.empty()) {
     return Status::Usage(
-        "no retention policy given: add -o AGE or a --keep-* rule (see 'cloudkeep snapshot prune --help')");
+        "no retention policy given: add -o AGE or a --keep-* rule (see 'cloudkeep snapshot prune "
+        "--help')");
   }
   if (volume_specs.empty()) return Status::Usage("prune needs at least one -v VOLUME");
   PruneReport report;
@@ -62,14 +64,16 @@ Result<PruneReport> PruneVolumes(Provider& provider, const std::vector<std::stri
     for (const auto& d : decisions) keep_count += d.keep;
     if (!options.allow_empty && !decisions.empty()) {
       if (keep_count == 0) {
-        return Status::Usage(fmt::format(
-            "the policy would remove every snapshot of volume '{}' ({}); add --allow-empty if that is intended",
-            vid, decisions.size()));
+        return Status::Usage(
+            fmt::format("the policy would remove every snapshot of volume '{}' ({}); add "
+                        "--allow-empty if that is intended",
+                        vid, decisions.size()));
       }
       if (!decisions.front().keep) {
-        return Status::Usage(fmt::format(
-            "the policy would remove the newest snapshot of volume '{}' ({}); add --allow-empty if that is intended",
-            vid, decisions.front().snapshot.id));
+        return Status::Usage(
+            fmt::format("the policy would remove the newest snapshot of volume '{}' ({}); add "
+                        "--allow-empty if that is intended",
+                        vid, decisions.front().snapshot.id));
       }
     }
     for (auto& d : decisions) {

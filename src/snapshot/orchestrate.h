@@ -25,7 +25,8 @@ struct CreateOutcome {
   std::string post_hook_error;  // the snapshots are complete, but a post hook failed
 };
 
-Result<CreateOutcome> CreateSnapshots(Provider& provider, CreateRequest request, ConsistencySession& session);
+Result<CreateOutcome> CreateSnapshots(Provider& provider, CreateRequest request,
+                                      ConsistencySession& session);
 
 struct PruneOptions {
   RetentionPolicy policy;

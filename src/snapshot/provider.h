@@ -78,10 +78,10 @@ struct RestoreOptions {
 };
 
 struct VerifyProblem {
-  std::string chunk;                    // chunk id or manifest name
-  std::string problem;                  // "hash mismatch", "missing", "unreadable manifest"
-  std::vector<std::string> snapshots;   // snapshots it breaks
-  std::vector<uint64_t> offsets;        // byte offsets in those snapshots (first few)
+  std::string chunk;                   // chunk id or manifest name
+  std::string problem;                 // "hash mismatch", "missing", "unreadable manifest"
+  std::vector<std::string> snapshots;  // snapshots it breaks
+  std::vector<uint64_t> offsets;       // byte offsets in those snapshots (first few)
 };
 
 struct VerifyReport {
@@ -125,7 +125,8 @@ class Provider {
 
   // Optional: providers that cannot restore to a path or re-read their data
   // say so with a kUsage Status naming the provider.
-  virtual Status Restore(const std::string& id, const std::string& target, const RestoreOptions& options);
+  virtual Status Restore(const std::string& id, const std::string& target,
+                         const RestoreOptions& options);
   virtual Result<VerifyReport> Verify(const std::vector<std::string>& ids);
 };
 

@@ -23,7 +23,9 @@ int IsoYearWeek(const struct tm& tm) {
   int wday = (tm.tm_wday + 6) % 7;  // Monday = 0
   int yday_thu = tm.tm_yday - wday + 3;
   int year = tm.tm_year + 1900;
-  auto days_in_year = [](int y) { return (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)) ? 366 : 365; };
+  auto days_in_year = [](int y) {
+    return (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)) ? 366 : 365;
+  };
   if (yday_thu < 0) {
     --year;
     yday_thu += days_in_year(year);
@@ -35,7 +37,9 @@ int IsoYearWeek(const struct tm& tm) {
   return year * 100 + week;
 }
 
-std::string CountText(int n) { return n < 0 ? "all" : std::to_string(n); }
+std::string CountText(int n) {
+  return n < 0 ? "all" : std::to_string(n);
+}
 
 // Latest minus `d`; whole days are calendar days in local time, as restic's
 // AddDate does, so "7d" across a daylight-saving change is still 7 dates.
@@ -55,8 +59,8 @@ TimePoint SubtractAge(TimePoint latest, Micros d) {
 }  // namespace
 
 bool RetentionPolicy::empty() const {
-  return keep_last == 0 && keep_hourly == 0 && keep_daily == 0 && keep_weekly == 0 && keep_monthly == 0 &&
-         keep_yearly == 0 && !keep_within && !older_than && !max_count;
+  return keep_last == 0 && keep_hourly == 0 && keep_daily == 0 && keep_weekly == 0 &&
+         keep_monthly == 0 && keep_yearly == 0 && !keep_within && !older_than && !max_count;
 }
 
 std::string RetentionPolicy::Describe() const {
@@ -75,8 +79,8 @@ std::string RetentionPolicy::Describe() const {
   return out.empty() ? "no policy" : out;
 }
 
-std::vector<RetentionDecision> ApplyRetention(std::vector<Snapshot> snapshots, const RetentionPolicy& policy,
-                                              TimePoint now) {
+std::vector<RetentionDecision> ApplyRetention(std::vector<Snapshot> snapshots,
+                                              const RetentionPolicy& policy, TimePoint now) {
   // Newest first; ties broken by id so the outcome never depends on input order.
   std::sort(snapshots.begin(), snapshots.end(), [](const Snapshot& a, const Snapshot& b) {
     if (a.created != b.created) return a.created > b.created;
@@ -100,20 +104,26 @@ std::vector<RetentionDecision> ApplyRetention(std::vector<Snapshot> snapshots, c
       {policy.keep_last, [](const struct tm&, int64_t nr) { return nr; }, -1, "last snapshot"},
       {policy.keep_hourly,
        [](const struct tm& t, int64_t) {
-         return (t.tm_year + 1900LL) * 1000000 + (t.tm_mon + 1) * 10000 + t.tm_mday * 100 + t.tm_hour;
+         return (t.tm_year + 1900LL) * 1000000 + (t.tm_mon + 1) * 10000 + t.tm_mday * 100 +
+                t.tm_hour;
        },
        -1, "hourly snapshot"},
       {policy.keep_daily,
-       [](const struct tm& t, int64_t) { return (t.tm_year + 1900LL) * 10000 + (t.tm_mon + 1) * 100 + t.tm_mday; },
+       [](const struct tm& t, int64_t) {
+         return (t.tm_year + 1900LL) * 10000 + (t.tm_mon + 1) * 100 + t.tm_mday;
+       },
        -1, "daily snapshot"},
       {policy.keep_weekly, [](const struct tm& t, int64_t) { return int64_t{IsoYearWeek(t)}; }, -1,
        "weekly snapshot"},
-      {policy.keep_monthly, [](const struct tm& t, int64_t) { return (t.tm_year + 1900LL) * 100 + t.tm_mon + 1; },
-       -1, "monthly snapshot"},
-      {policy.keep_yearly, [](const struct tm& t, int64_t) { return t.tm_year + 1900LL; }, -1, "yearly snapshot"},
+      {policy.keep_monthly,
+       [](const struct tm& t, int64_t) { return (t.tm_year + 1900LL) * 100 + t.tm_mon + 1; }, -1,
+       "monthly snapshot"},
+      {policy.keep_yearly, [](const struct tm& t, int64_t) { return t.tm_year + 1900LL; }, -1,
+       "yearly snapshot"},
   };
-  const bool has_keep_rules = policy.keep_last || policy.keep_hourly || policy.keep_daily || policy.keep_weekly ||
-                              policy.keep_monthly || policy.keep_yearly || policy.keep_within;
+  const bool has_keep_rules = policy.keep_last || policy.keep_hourly || policy.keep_daily ||
+                              policy.keep_weekly || policy.keep_monthly || policy.keep_yearly ||
+                              policy.keep_within;
 
   TimePoint latest = snapshots.empty() ? TimePoint{} : snapshots.front().created;
   std::optional<TimePoint> within_cutoff;
@@ -147,7 +157,8 @@ std::vector<RetentionDecision> ApplyRetention(std::vector<Snapshot> snapshots, c
       d.keep = true;  // only --max-count given: it alone decides below
     }
     if (!d.keep) {
-      d.reasons.push_back(age_cutoff ? "older than " + FormatDuration(*policy.older_than) + ", no rule keeps it"
+      d.reasons.push_back(age_cutoff ? "older than " + FormatDuration(*policy.older_than) +
+                                           ", no rule keeps it"
                                      : "no rule keeps it");
     }
     out.push_back(std::move(d));

@@ -55,7 +55,7 @@ struct RetentionDecision {
 
 // Decides for every snapshot in `snapshots` (one volume's; any order).
 // Decisions come back newest first.
-std::vector<RetentionDecision> ApplyRetention(std::vector<Snapshot> snapshots, const RetentionPolicy& policy,
-                                              TimePoint now);
+std::vector<RetentionDecision> ApplyRetention(std::vector<Snapshot> snapshots,
+                                              const RetentionPolicy& policy, TimePoint now);
 
 }  // namespace cloudkeep::snapshot

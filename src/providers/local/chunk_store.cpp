@@ -1,5 +1,6 @@
 #include "providers/local/chunk_store.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <openssl/evp.h>
@@ -9,7 +10,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <dirent.h>
 
 #include "core/fs.h"
 
@@ -125,8 +125,8 @@ Result<uint64_t> ChunkStore::Stage(const ChunkHash& h, std::string_view data, in
   if (!tls_zstd.cctx) tls_zstd.cctx = ZSTD_createCCtx();
   std::string buf(kHeaderSize + ZSTD_compressBound(data.size()), '\0');
   auto* hdr = reinterpret_cast<uint8_t*>(buf.data());
-  size_t csize = ZSTD_compressCCtx(tls_zstd.cctx, buf.data() + kHeaderSize, buf.size() - kHeaderSize, data.data(),
-                                   data.size(), zstd_level);
+  size_t csize = ZSTD_compressCCtx(tls_zstd.cctx, buf.data() + kHeaderSize,
+                                   buf.size() - kHeaderSize, data.data(), data.size(), zstd_level);
   uint8_t codec = kCodecZstd;
   if (ZSTD_isError(csize) || csize >= data.size()) {
     // Incompressible (random or already compressed): keep it raw, reads stay cheap.
@@ -163,10 +163,12 @@ Status ChunkStore::Publish() {
   for (const auto& [tmp, final_path] : staged_paths_) {
     std::string dir = DirName(final_path);
     if (!dirs.count(dir)) {
-      if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return Status::FromErrno("cannot create " + dir, errno);
+      if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
+        return Status::FromErrno("cannot create " + dir, errno);
       dirs.insert(dir);
     }
-    if (::rename(tmp.c_str(), final_path.c_str()) != 0) return Status::FromErrno("cannot publish chunk " + final_path, errno);
+    if (::rename(tmp.c_str(), final_path.c_str()) != 0)
+      return Status::FromErrno("cannot publish chunk " + final_path, errno);
   }
   for (const auto& dir : dirs) CK_RETURN_IF_ERROR(FsyncDir(dir));
   if (!dirs.empty()) CK_RETURN_IF_ERROR(FsyncDir(root_ + "/chunks"));
@@ -187,7 +189,9 @@ Result<std::string> ChunkStore::Get(const ChunkHash& h) const {
   auto raw = ReadFile(path);
   if (!raw.ok()) return raw.status();
   const std::string& f = *raw;
-  auto corrupt = [&](const std::string& why) { return Status::Failure("chunk " + HashHex(h) + ": " + why); };
+  auto corrupt = [&](const std::string& why) {
+    return Status::Failure("chunk " + HashHex(h) + ": " + why);
+  };
   if (f.size() < kHeaderSize || std::memcmp(f.data(), kMagic, 4) != 0) return corrupt("bad header");
   const auto* hdr = reinterpret_cast<const uint8_t*>(f.data());
   uint64_t len = GetLe64(hdr + 8);
@@ -199,7 +203,8 @@ Result<std::string> ChunkStore::Get(const ChunkHash& h) const {
   } else if (hdr[4] == kCodecZstd) {
     if (!tls_zstd.dctx) tls_zstd.dctx = ZSTD_createDCtx();
     out.resize(len);
-    size_t n = ZSTD_decompressDCtx(tls_zstd.dctx, out.data(), len, f.data() + kHeaderSize, f.size() - kHeaderSize);
+    size_t n = ZSTD_decompressDCtx(tls_zstd.dctx, out.data(), len, f.data() + kHeaderSize,
+                                   f.size() - kHeaderSize);
     if (ZSTD_isError(n) || n != len) return corrupt("does not decompress");
   } else {
     return corrupt("unknown codec");
@@ -209,7 +214,8 @@ Result<std::string> ChunkStore::Get(const ChunkHash& h) const {
 }
 
 Status ChunkStore::Remove(const ChunkHash& h) {
-  if (::unlink(PathOf(h).c_str()) != 0 && errno != ENOENT) return Status::FromErrno("cannot remove chunk", errno);
+  if (::unlink(PathOf(h).c_str()) != 0 && errno != ENOENT)
+    return Status::FromErrno("cannot remove chunk", errno);
   return Status::Ok();
 }
 

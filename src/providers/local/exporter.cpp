@@ -37,8 +37,8 @@ std::vector<std::pair<uint64_t, uint64_t>> DataRanges(int fd, uint64_t size) {
   return out;
 }
 
-Result<ExportResult> ExportVolume(LocalStore& store, const std::string& path, uint64_t size, int threads,
-                                  int zstd_level, const std::string& progress_label) {
+Result<ExportResult> ExportVolume(LocalStore& store, const std::string& path, uint64_t size,
+                                  int threads, int zstd_level, const std::string& progress_label) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return Status::FromErrno("cannot open " + path, errno);
   ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -76,8 +76,9 @@ Result<ExportResult> ExportVolume(LocalStore& store, const std::string& path, ui
           if (n <= 0) {
             std::lock_guard<std::mutex> lock(err_mu);
             if (!failed.exchange(true))
-              first_error = n < 0 ? Status::FromErrno("cannot read " + path, errno)
-                                  : Status::Failure(path + " is shorter than expected (did it shrink?)");
+              first_error =
+                  n < 0 ? Status::FromErrno("cannot read " + path, errno)
+                        : Status::Failure(path + " is shorter than expected (did it shrink?)");
             return;
           }
           got += static_cast<uint64_t>(n);
@@ -98,7 +99,8 @@ Result<ExportResult> ExportVolume(LocalStore& store, const std::string& path, ui
       progress.Update(done_bytes += len, size);
     }
   };
-  int n = threads > 0 ? threads : static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
+  int n =
+      threads > 0 ? threads : static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
   std::vector<std::thread> pool;
   for (int t = 0; t < n; ++t) pool.emplace_back(worker);
   for (auto& t : pool) t.join();

@@ -25,8 +25,8 @@ struct ExportResult {
   ExportStats stats;
 };
 
-Result<ExportResult> ExportVolume(LocalStore& store, const std::string& path, uint64_t size, int threads,
-                                  int zstd_level, const std::string& progress_label);
+Result<ExportResult> ExportVolume(LocalStore& store, const std::string& path, uint64_t size,
+                                  int threads, int zstd_level, const std::string& progress_label);
 
 // [offset, end) ranges that hold data; the whole file for devices.
 std::vector<std::pair<uint64_t, uint64_t>> DataRanges(int fd, uint64_t size);

@@ -32,10 +32,10 @@ namespace {
 
 struct CapturedVolume {
   Volume volume;
-  std::string id;             // snapshot id chosen at capture
-  TimePoint created;          // the point in time
-  std::string source;         // what Finalize reads: the clone or the volume itself
-  std::string clone;          // FICLONE copy to delete afterwards, if any
+  std::string id;                        // snapshot id chosen at capture
+  TimePoint created;                     // the point in time
+  std::string source;                    // what Finalize reads: the clone or the volume itself
+  std::string clone;                     // FICLONE copy to delete afterwards, if any
   std::optional<ExportResult> exported;  // set when the data was read during capture
   std::string identity;                  // image files: see Manifest::source_identity
   int64_t ctime_ns = 0;
@@ -63,7 +63,8 @@ std::optional<Manifest> UnchangedSince(LocalStore& store, const CapturedVolume& 
     if (m.snapshot.volume_id != cv.volume.id || m.source_identity != cv.identity) continue;
     if (m.chunk_size != store.chunk_size()) continue;
     int64_t captured_ns =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(m.snapshot.created.time_since_epoch()).count();
+        std::chrono::duration_cast<std::chrono::nanoseconds>(m.snapshot.created.time_since_epoch())
+            .count();
     if (captured_ns < cv.ctime_ns + 1000000000LL) continue;
     if (!best || m.snapshot.created > best->snapshot.created) best = std::move(m);
   }
@@ -80,7 +81,8 @@ class LocalCapture final : public snapshot::CaptureHandle {
 };
 
 int Threads(int configured) {
-  return configured > 0 ? configured : static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
+  return configured > 0 ? configured
+                        : static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
 }
 
 // An instant copy sharing extents with `src` (XFS, btrfs). Empty on failure.
@@ -124,7 +126,8 @@ bool MatchesFilter(const Snapshot& s, const snapshot::SnapshotFilter& f) {
 
 // Writes `len` bytes at `off`, leaving 4 KiB blocks of zeros as holes when
 // the target is a sparse file.
-Status WriteSparse(int fd, const char* data, uint64_t len, uint64_t off, bool sparse, const std::string& what) {
+Status WriteSparse(int fd, const char* data, uint64_t len, uint64_t off, bool sparse,
+                   const std::string& what) {
   constexpr uint64_t kBlock = 4096;
   uint64_t pos = 0;
   while (pos < len) {
@@ -142,7 +145,8 @@ Status WriteSparse(int fd, const char* data, uint64_t len, uint64_t off, bool sp
     }
     uint64_t done = 0;
     while (done < end - pos) {
-      ssize_t w = ::pwrite(fd, data + pos + done, end - pos - done, static_cast<off_t>(off + pos + done));
+      ssize_t w =
+          ::pwrite(fd, data + pos + done, end - pos - done, static_cast<off_t>(off + pos + done));
       if (w < 0 && errno == EINTR) continue;
       if (w < 0) return Status::FromErrno("cannot write " + what, errno);
       done += static_cast<uint64_t>(w);
@@ -159,7 +163,8 @@ LocalProvider::LocalProvider(LocalProviderOptions options) : options_(std::move(
 }
 LocalProvider::~LocalProvider() = default;
 
-Result<LocalStore*> LocalProvider::OpenStore(bool create, std::optional<LocalStore::LockMode> lock) {
+Result<LocalStore*> LocalProvider::OpenStore(bool create,
+                                             std::optional<LocalStore::LockMode> lock) {
   if (!store_) {
     CK_ASSIGN_OR_RETURN(store_, LocalStore::Open(options_.store_root, create));
   }
@@ -173,7 +178,9 @@ Result<std::vector<Volume>> LocalProvider::ListVolumes(bool include_all) {
   return snapshot::ListBlockDevices(include_all);
 }
 
-Result<Volume> LocalProvider::ResolveVolume(const std::string& spec) { return snapshot::DescribeVolume(spec); }
+Result<Volume> LocalProvider::ResolveVolume(const std::string& spec) {
+  return snapshot::DescribeVolume(spec);
+}
 
 std::string LocalProvider::CanonicalVolumeId(const std::string& spec) {
   auto v = snapshot::DescribeVolume(spec);
@@ -190,15 +197,17 @@ Status LocalProvider::Prepare(const snapshot::CreateRequest& request) {
       struct stat st {};
       if (v.kind != "file" && ::stat(v.device.c_str(), &st) == 0 && S_ISBLK(st.st_mode) &&
           st.st_rdev == st_store.st_dev) {
-        return Status::Usage(fmt::format("store '{}' is on volume '{}' itself; put the store elsewhere",
-                                         store->root(), v.device));
+        return Status::Usage(
+            fmt::format("store '{}' is on volume '{}' itself; put the store elsewhere",
+                        store->root(), v.device));
       }
     }
   }
   return store->BeginRun("create", {});
 }
 
-Result<std::unique_ptr<snapshot::CaptureHandle>> LocalProvider::Capture(const snapshot::CreateRequest& request) {
+Result<std::unique_ptr<snapshot::CaptureHandle>> LocalProvider::Capture(
+    const snapshot::CreateRequest& request) {
   CK_ASSIGN_OR_RETURN(LocalStore * store, OpenStore(true, LocalStore::LockMode::kExclusive));
   auto capture = std::make_unique<LocalCapture>();
   std::vector<std::string> clones;
@@ -221,19 +230,21 @@ Result<std::unique_ptr<snapshot::CaptureHandle>> LocalProvider::Capture(const sn
         clones.push_back(cv.clone);
         // Record it at once, so that a crash before Finalize does not leak it.
         CK_RETURN_IF_ERROR(store->UpdateRunClones(clones));
-        capture->notes.push_back(fmt::format("{}: captured by reflink (FICLONE), an instant point-in-time copy",
-                                             v.device));
+        capture->notes.push_back(fmt::format(
+            "{}: captured by reflink (FICLONE), an instant point-in-time copy", v.device));
       }
     }
     if (cv.clone.empty()) {
       if (request.metadata.consistency != snapshot::Consistency::kCrash) {
         // Frozen now: read it all before the thaw, or the snapshot is not what was promised.
-        CK_ASSIGN_OR_RETURN(cv.exported, ExportVolume(*store, v.device, v.size_bytes, Threads(options_.threads),
-                                                       options_.zstd_level, "reading " + v.device));
+        CK_ASSIGN_OR_RETURN(cv.exported,
+                            ExportVolume(*store, v.device, v.size_bytes, Threads(options_.threads),
+                                         options_.zstd_level, "reading " + v.device));
         capture->notes.push_back(fmt::format("{}: read in place while frozen ({})", v.device, why));
       } else {
         capture->notes.push_back(fmt::format(
-            "{}: read in place ({}); crash-consistent only if the volume was being written", v.device, why));
+            "{}: read in place ({}); crash-consistent only if the volume was being written",
+            v.device, why));
       }
     }
     capture->volumes.push_back(std::move(cv));
@@ -252,8 +263,8 @@ void LocalProvider::Abandon(std::unique_ptr<snapshot::CaptureHandle> capture) {
   }
 }
 
-Result<std::vector<Snapshot>> LocalProvider::Finalize(std::unique_ptr<snapshot::CaptureHandle> handle,
-                                                      const snapshot::SnapshotMetadata& metadata) {
+Result<std::vector<Snapshot>> LocalProvider::Finalize(
+    std::unique_ptr<snapshot::CaptureHandle> handle, const snapshot::SnapshotMetadata& metadata) {
   CK_ASSIGN_OR_RETURN(LocalStore * store, OpenStore(true, LocalStore::LockMode::kExclusive));
   auto* capture = dynamic_cast<LocalCapture*>(handle.get());
   std::vector<Snapshot> out;
@@ -261,23 +272,26 @@ Result<std::vector<Snapshot>> LocalProvider::Finalize(std::unique_ptr<snapshot::
   for (auto& cv : capture->volumes) {
     std::optional<Manifest> previous = cv.exported ? std::nullopt : UnchangedSince(*store, cv);
     if (previous) {
-      log::Info("{}: unchanged since {} (same inode, size, mtime and ctime); reusing its chunk table",
-                cv.volume.device, previous->snapshot.id);
+      log::Info(
+          "{}: unchanged since {} (same inode, size, mtime and ctime); reusing its chunk table",
+          cv.volume.device, previous->snapshot.id);
     }
     Result<ExportResult> exported =
         cv.exported ? Result<ExportResult>(std::move(*cv.exported))
-        : previous  ? Result<ExportResult>(ExportResult{std::move(previous->chunks), {}})
-                    : ExportVolume(*store, cv.source, cv.volume.size_bytes, Threads(options_.threads),
-                                   options_.zstd_level, "exporting " + cv.volume.device);
+        : previous
+            ? Result<ExportResult>(ExportResult{std::move(previous->chunks), {}})
+            : ExportVolume(*store, cv.source, cv.volume.size_bytes, Threads(options_.threads),
+                           options_.zstd_level, "exporting " + cv.volume.device);
     Status s = exported.status();
     if (s.ok()) s = store->SyncData();
     if (s.ok()) s = store->chunks().Publish();
     if (!s.ok()) {
       store->chunks().DiscardStaged();
       failure = s.sys_errno() == ENOSPC
-                    ? Status::Failure(fmt::format("the store {} is full ({}); no snapshot of {} was recorded and "
-                                                  "the store is unchanged",
-                                                  store->root(), s.message(), cv.volume.device))
+                    ? Status::Failure(fmt::format(
+                          "the store {} is full ({}); no snapshot of {} was recorded and "
+                          "the store is unchanged",
+                          store->root(), s.message(), cv.volume.device))
                     : s;
       break;
     }
@@ -332,7 +346,8 @@ Result<std::vector<Snapshot>> LocalProvider::ListSnapshots(const snapshot::Snaps
   auto opened = OpenStore(false, std::nullopt);
   if (!opened.ok()) {
     // A store that was never created has no snapshots; anything else is an error.
-    if (::access(options_.store_root.c_str(), F_OK) != 0 && errno == ENOENT) return std::vector<Snapshot>{};
+    if (::access(options_.store_root.c_str(), F_OK) != 0 && errno == ENOENT)
+      return std::vector<Snapshot>{};
     return opened.status();
   }
   CK_ASSIGN_OR_RETURN(auto manifests, (*opened)->LoadManifests());
@@ -347,22 +362,26 @@ Result<std::vector<Snapshot>> LocalProvider::ListSnapshots(const snapshot::Snaps
 
 Result<Snapshot> LocalProvider::GetSnapshot(const std::string& id) {
   if (!snapshot::IsSnapshotId(id)) {
-    return Status::Usage(fmt::format("invalid snapshot id '{}': expected snap- and 17 hex digits", id));
+    return Status::Usage(
+        fmt::format("invalid snapshot id '{}': expected snap- and 17 hex digits", id));
   }
   CK_ASSIGN_OR_RETURN(LocalStore * store, OpenStore(false, std::nullopt));
-  if (!store->HasSnapshot(id)) return Status::Usage(fmt::format("unknown snapshot '{}' in store {}", id, store->root()));
+  if (!store->HasSnapshot(id))
+    return Status::Usage(fmt::format("unknown snapshot '{}' in store {}", id, store->root()));
   CK_ASSIGN_OR_RETURN(Manifest m, store->LoadManifest(id));
   return m.snapshot;
 }
 
-Result<std::vector<snapshot::DeleteOutcome>> LocalProvider::DeleteSnapshots(const std::vector<std::string>& ids,
-                                                                            const snapshot::DeleteOptions& options) {
+Result<std::vector<snapshot::DeleteOutcome>> LocalProvider::DeleteSnapshots(
+    const std::vector<std::string>& ids, const snapshot::DeleteOptions& options) {
   std::vector<snapshot::DeleteOutcome> out;
   if (options.dry_run) {
     CK_ASSIGN_OR_RETURN(LocalStore * store, OpenStore(false, std::nullopt));
     for (const auto& id : ids)
-      out.push_back({id, store->HasSnapshot(id) ? snapshot::DeleteResult::kWouldDelete
-                                                : snapshot::DeleteResult::kAlreadyGone, ""});
+      out.push_back({id,
+                     store->HasSnapshot(id) ? snapshot::DeleteResult::kWouldDelete
+                                            : snapshot::DeleteResult::kAlreadyGone,
+                     ""});
     return out;
   }
   CK_ASSIGN_OR_RETURN(LocalStore * store, OpenStore(false, LocalStore::LockMode::kExclusive));
@@ -400,39 +419,47 @@ Status LocalProvider::Restore(const std::string& id, const std::string& target,
     std::string rt = ::realpath(target.c_str(), real_target) ? real_target : target;
     for (const auto& m : snapshot::ReadMountInfo("/proc/self/mountinfo")) {
       char real_source[PATH_MAX];
-      bool same_source = m.source.rfind("/dev/", 0) == 0 && ::realpath(m.source.c_str(), real_source) &&
-                         rt == real_source;
+      bool same_source = m.source.rfind("/dev/", 0) == 0 &&
+                         ::realpath(m.source.c_str(), real_source) && rt == real_source;
       if ((m.major == ::major(st.st_rdev) && m.minor == ::minor(st.st_rdev)) || same_source) {
-        return Status::Usage(
-            fmt::format("refusing to restore onto '{}': it is mounted at {}", target, m.mountpoint));
+        return Status::Usage(fmt::format("refusing to restore onto '{}': it is mounted at {}",
+                                         target, m.mountpoint));
       }
     }
     // O_EXCL on a block device fails while anything (a filesystem, LVM, swap) holds it.
     fd = UniqueFd(::open(target.c_str(), O_WRONLY | O_EXCL | O_CLOEXEC));
     if (!fd.valid()) {
       if (errno == EBUSY) {
-        return Status::Usage(fmt::format("refusing to restore onto '{}': it is in use (mounted, or held by "
-                                         "another program)", target));
+        return Status::Usage(
+            fmt::format("refusing to restore onto '{}': it is in use (mounted, or held by "
+                        "another program)",
+                        target));
       }
-      return Status::Usage(fmt::format("cannot open '{}' for restore: {}", target, std::strerror(errno)));
+      return Status::Usage(
+          fmt::format("cannot open '{}' for restore: {}", target, std::strerror(errno)));
     }
     uint64_t dev_size = 0;
     if (::ioctl(fd.get(), BLKGETSIZE64, &dev_size) == 0 && dev_size < snap.size_bytes) {
-      return Status::Usage(fmt::format("device '{}' ({} bytes) is smaller than snapshot {} ({} bytes)", target,
-                                       dev_size, id, snap.size_bytes));
+      return Status::Usage(
+          fmt::format("device '{}' ({} bytes) is smaller than snapshot {} ({} bytes)", target,
+                      dev_size, id, snap.size_bytes));
     }
   } else {
     if (exists && !S_ISREG(st.st_mode)) {
-      return Status::Usage(fmt::format("restore target '{}' is neither a regular file nor a block device", target));
+      return Status::Usage(
+          fmt::format("restore target '{}' is neither a regular file nor a block device", target));
     }
     if (exists && !options.force) {
-      return Status::Usage(fmt::format("restore target '{}' exists; pass --force to replace it", target));
+      return Status::Usage(
+          fmt::format("restore target '{}' exists; pass --force to replace it", target));
     }
     // Write beside the target and rename at the end: a failed restore leaves the old file alone.
-    write_path = fmt::format("{}/.{}.cloudkeep-restore-{}", DirName(target), BaseName(target), ::getpid());
+    write_path =
+        fmt::format("{}/.{}.cloudkeep-restore-{}", DirName(target), BaseName(target), ::getpid());
     fd = UniqueFd(::open(write_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     if (!fd.valid()) {
-      return Status::Usage(fmt::format("cannot create restore target '{}': {}", target, std::strerror(errno)));
+      return Status::Usage(
+          fmt::format("cannot create restore target '{}': {}", target, std::strerror(errno)));
     }
     if (::ftruncate(fd.get(), static_cast<off_t>(snap.size_bytes)) != 0) {
       Status s = Status::FromErrno("cannot size " + write_path, errno);
@@ -468,7 +495,8 @@ Status LocalProvider::Restore(const std::string& id, const std::string& target,
         if (!data.ok()) {
           s = data.status().Annotate(fmt::format("snapshot {} at offset {}", id, off));
         } else if (data->size() != len) {
-          s = Status::Failure(fmt::format("chunk at offset {} has {} bytes, expected {}", off, data->size(), len));
+          s = Status::Failure(
+              fmt::format("chunk at offset {} has {} bytes, expected {}", off, data->size(), len));
         } else {
           s = WriteSparse(fd.get(), data->data(), len, off, !is_block, target);
         }
@@ -485,7 +513,8 @@ Status LocalProvider::Restore(const std::string& id, const std::string& target,
   for (int t = 0; t < Threads(options_.threads); ++t) pool.emplace_back(worker);
   for (auto& t : pool) t.join();
   progress.Finish();
-  if (!failed && ::fsync(fd.get()) != 0) first = Status::FromErrno("cannot fsync " + write_path, errno), failed = true;
+  if (!failed && ::fsync(fd.get()) != 0)
+    first = Status::FromErrno("cannot fsync " + write_path, errno), failed = true;
   fd.Reset();
   if (failed) {
     if (!is_block) ::unlink(write_path.c_str());
@@ -513,7 +542,8 @@ Result<snapshot::VerifyReport> LocalProvider::Verify(const std::vector<std::stri
     if (d) {
       while (dirent* e = ::readdir(d)) {
         std::string n = e->d_name;
-        if (n.size() > 5 && n.substr(n.size() - 5) == ".json" && n.find(".tmp-") == std::string::npos)
+        if (n.size() > 5 && n.substr(n.size() - 5) == ".json" &&
+            n.find(".tmp-") == std::string::npos)
           names.push_back(n.substr(0, n.size() - 5));
       }
       ::closedir(d);

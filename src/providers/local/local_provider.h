@@ -34,16 +34,20 @@ class LocalProvider final : public snapshot::Provider {
   std::string CanonicalVolumeId(const std::string& spec) override;
 
   Status Prepare(const snapshot::CreateRequest& request) override;
-  Result<std::unique_ptr<snapshot::CaptureHandle>> Capture(const snapshot::CreateRequest& request) override;
-  Result<std::vector<snapshot::Snapshot>> Finalize(std::unique_ptr<snapshot::CaptureHandle> capture,
-                                                   const snapshot::SnapshotMetadata& metadata) override;
+  Result<std::unique_ptr<snapshot::CaptureHandle>> Capture(
+      const snapshot::CreateRequest& request) override;
+  Result<std::vector<snapshot::Snapshot>> Finalize(
+      std::unique_ptr<snapshot::CaptureHandle> capture,
+      const snapshot::SnapshotMetadata& metadata) override;
   void Abandon(std::unique_ptr<snapshot::CaptureHandle> capture) override;
 
-  Result<std::vector<snapshot::Snapshot>> ListSnapshots(const snapshot::SnapshotFilter& filter) override;
+  Result<std::vector<snapshot::Snapshot>> ListSnapshots(
+      const snapshot::SnapshotFilter& filter) override;
   Result<snapshot::Snapshot> GetSnapshot(const std::string& id) override;
-  Result<std::vector<snapshot::DeleteOutcome>> DeleteSnapshots(const std::vector<std::string>& ids,
-                                                               const snapshot::DeleteOptions& options) override;
-  Status Restore(const std::string& id, const std::string& target, const snapshot::RestoreOptions& options) override;
+  Result<std::vector<snapshot::DeleteOutcome>> DeleteSnapshots(
+      const std::vector<std::string>& ids, const snapshot::DeleteOptions& options) override;
+  Status Restore(const std::string& id, const std::string& target,
+                 const snapshot::RestoreOptions& options) override;
   Result<snapshot::VerifyReport> Verify(const std::vector<std::string>& ids) override;
 
   const std::string& store_root() const { return options_.store_root; }

@@ -17,7 +17,8 @@ constexpr const char* kFormat = "cloudkeep-manifest-1";
 std::string Base64(const std::string& in) {
   std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
   int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
+                          reinterpret_cast<const unsigned char*>(in.data()),
+                          static_cast<int>(in.size()));
   out.resize(static_cast<size_t>(n));
   return out;
 }
@@ -26,7 +27,8 @@ Result<std::string> Unbase64(const std::string& in) {
   if (in.size() % 4) return Status::Failure("chunk table is not base64");
   std::string out(in.size() / 4 * 3 + 1, '\0');
   int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
+                          reinterpret_cast<const unsigned char*>(in.data()),
+                          static_cast<int>(in.size()));
   if (n < 0) return Status::Failure("chunk table is not base64");
   size_t len = static_cast<size_t>(n);
   // EVP_DecodeBlock counts padding as zero bytes.
@@ -91,9 +93,11 @@ Result<Manifest> DecodeManifest(const std::string& bytes) {
     m.source_identity = doc.value("source_identity", "");
     if (m.chunk_size < 4096 || m.chunk_size > (64u << 20)) return bad("bad chunk size");
     uint64_t count = doc.at("chunk_count").get<uint64_t>();
-    if (count != (s.size_bytes + m.chunk_size - 1) / m.chunk_size) return bad("chunk count does not match size");
+    if (count != (s.size_bytes + m.chunk_size - 1) / m.chunk_size)
+      return bad("chunk count does not match size");
     if (count > (1u << 26)) return bad("volume too large");
-    CK_ASSIGN_OR_RETURN(std::string packed, Unbase64(doc.at("chunk_table_zstd_base64").get<std::string>()));
+    CK_ASSIGN_OR_RETURN(std::string packed,
+                        Unbase64(doc.at("chunk_table_zstd_base64").get<std::string>()));
     unsigned long long expect = ZSTD_getFrameContentSize(packed.data(), packed.size());
     if (expect != count * 32) return bad("chunk table size");
     std::string raw(count * 32, '\0');

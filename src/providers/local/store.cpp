@@ -21,7 +21,8 @@ namespace cloudkeep::local {
 namespace {
 
 Status MakeDir(const std::string& path) {
-  if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) return Status::FromErrno("cannot create " + path, errno);
+  if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST)
+    return Status::FromErrno("cannot create " + path, errno);
   return Status::Ok();
 }
 
@@ -38,8 +39,10 @@ std::string NewSnapshotId() {
 std::string LocalStore::DefaultRoot() {
   if (const char* env = std::getenv("CLOUDKEEP_STORE"); env && *env) return env;
   if (::geteuid() == 0) return "/var/lib/cloudkeep";
-  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg && *xdg) return std::string(xdg) + "/cloudkeep";
-  if (const char* home = std::getenv("HOME"); home && *home) return std::string(home) + "/.local/share/cloudkeep";
+  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg && *xdg)
+    return std::string(xdg) + "/cloudkeep";
+  if (const char* home = std::getenv("HOME"); home && *home)
+    return std::string(home) + "/.local/share/cloudkeep";
   return "/var/lib/cloudkeep";
 }
 
@@ -48,22 +51,27 @@ LocalStore::LocalStore(std::string root) : root_(root), chunks_(root) {}
 Result<std::unique_ptr<LocalStore>> LocalStore::Open(const std::string& root, bool create) {
   struct stat st {};
   if (::stat(root.c_str(), &st) == 0) {
-    if (!S_ISDIR(st.st_mode)) return Status::Usage(fmt::format("store '{}' is not a directory", root));
+    if (!S_ISDIR(st.st_mode))
+      return Status::Usage(fmt::format("store '{}' is not a directory", root));
   } else if (errno != ENOENT) {
-    return Status::Usage(fmt::format("store '{}' is not accessible: {}", root, std::strerror(errno)));
+    return Status::Usage(
+        fmt::format("store '{}' is not accessible: {}", root, std::strerror(errno)));
   } else if (!create) {
-    return Status::Usage(fmt::format("store '{}' does not exist (create a snapshot first, or pass --store)", root));
+    return Status::Usage(
+        fmt::format("store '{}' does not exist (create a snapshot first, or pass --store)", root));
   }
   std::unique_ptr<LocalStore> store(new LocalStore(root));
   std::string config = root + "/config";
   if (::access(config.c_str(), F_OK) != 0) {
-    if (!create) return Status::Usage(fmt::format("'{}' is not a cloudkeep store (no config file)", root));
+    if (!create)
+      return Status::Usage(fmt::format("'{}' is not a cloudkeep store (no config file)", root));
     // Not a store yet: refuse to take over a directory full of other things.
     if (::stat(root.c_str(), &st) == 0) {
       for (const auto& n : ListDir(root)) {
-        if (n != "lock" && n != "chunks" && n != "snapshots" && n != "tmp" && n.rfind("config", 0) != 0 &&
-            n != "lost+found") {
-          return Status::Usage(fmt::format("store '{}' is a non-empty directory that is not a cloudkeep store", root));
+        if (n != "lock" && n != "chunks" && n != "snapshots" && n != "tmp" &&
+            n.rfind("config", 0) != 0 && n != "lost+found") {
+          return Status::Usage(fmt::format(
+              "store '{}' is a non-empty directory that is not a cloudkeep store", root));
         }
       }
     }
@@ -73,11 +81,13 @@ Result<std::unique_ptr<LocalStore>> LocalStore::Open(const std::string& root, bo
       if (i == root.size() || (root[i] == '/' && i > 0)) {
         acc = root.substr(0, i);
         if (::mkdir(acc.c_str(), 0700) != 0 && errno != EEXIST) {
-          return Status::Usage(fmt::format("cannot create store '{}': {}", root, std::strerror(errno)));
+          return Status::Usage(
+              fmt::format("cannot create store '{}': {}", root, std::strerror(errno)));
         }
       }
     }
-    for (const char* sub : {"/chunks", "/snapshots", "/tmp"}) CK_RETURN_IF_ERROR(MakeDir(root + sub));
+    for (const char* sub : {"/chunks", "/snapshots", "/tmp"})
+      CK_RETURN_IF_ERROR(MakeDir(root + sub));
     // A new store's chunk size may be chosen once, at creation (bench/chunk-size.sh measures it).
     uint64_t chunk_size = kDefaultChunkSize;
     if (const char* env = std::getenv("CLOUDKEEP_CHUNK_SIZE"); env && *env) {
@@ -106,7 +116,8 @@ Status LocalStore::Lock(LockMode mode, Micros wait) {
   // Already held in this mode or a stronger one.
   if (held_ && (*held_ == LockMode::kExclusive || mode == LockMode::kShared)) return Status::Ok();
   std::string path = root_ + "/lock";
-  if (!lock_fd_.valid()) lock_fd_ = UniqueFd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!lock_fd_.valid())
+    lock_fd_ = UniqueFd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
   if (!lock_fd_.valid()) {
     // A reader without write permission still gets consistency from the manifests.
     if (mode == LockMode::kShared && (errno == EACCES || errno == EROFS)) return Status::Ok();
@@ -118,22 +129,25 @@ Status LocalStore::Lock(LockMode mode, Micros wait) {
     std::string holder;
     if (auto r = ReadFile(path); r.ok()) holder = *r;
     while (!holder.empty() && holder.back() == '\n') holder.pop_back();
-    log::Info("store {} is busy ({}); waiting up to {}", root_, holder.empty() ? "another cloudkeep" : holder,
-              FormatDuration(wait));
+    log::Info("store {} is busy ({}); waiting up to {}", root_,
+              holder.empty() ? "another cloudkeep" : holder, FormatDuration(wait));
     auto deadline = std::chrono::steady_clock::now() + wait;
     for (;;) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       if (::flock(lock_fd_.get(), op | LOCK_NB) == 0) break;
       if (std::chrono::steady_clock::now() >= deadline) {
-        return Status::Failure(fmt::format("store {} is still locked by {} after {}; try again later", root_,
-                                           holder.empty() ? "another cloudkeep" : holder, FormatDuration(wait)));
+        return Status::Failure(
+            fmt::format("store {} is still locked by {} after {}; try again later", root_,
+                        holder.empty() ? "another cloudkeep" : holder, FormatDuration(wait)));
       }
     }
   }
   held_ = mode;
   if (mode == LockMode::kExclusive) {
-    std::string who = fmt::format("pid {} since {}\n", ::getpid(), FormatRfc3339(SystemClock::Default().Now()));
-    if (::ftruncate(lock_fd_.get(), 0) == 0) (void)::pwrite(lock_fd_.get(), who.data(), who.size(), 0);
+    std::string who =
+        fmt::format("pid {} since {}\n", ::getpid(), FormatRfc3339(SystemClock::Default().Now()));
+    if (::ftruncate(lock_fd_.get(), 0) == 0)
+      (void)::pwrite(lock_fd_.get(), who.data(), who.size(), 0);
     CK_RETURN_IF_ERROR(RecoverAfterCrash());
   }
   return Status::Ok();
@@ -151,7 +165,8 @@ Status LocalStore::RecoverAfterCrash() {
         if (!j.is_discarded()) {
           for (const auto& c : j.value("clones", Json::array())) {
             std::string clone = c.get<std::string>();
-            if (::unlink(clone.c_str()) == 0) log::Info("removed {} left by an interrupted run", clone);
+            if (::unlink(clone.c_str()) == 0)
+              log::Info("removed {} left by an interrupted run", clone);
           }
         }
       }
@@ -188,22 +203,28 @@ void LocalStore::FinishRun() {
   marker_.clear();
 }
 
-std::string LocalStore::ManifestPath(const std::string& id) const { return root_ + "/snapshots/" + id + ".json"; }
+std::string LocalStore::ManifestPath(const std::string& id) const {
+  return root_ + "/snapshots/" + id + ".json";
+}
 
-bool LocalStore::HasSnapshot(const std::string& id) const { return ::access(ManifestPath(id).c_str(), F_OK) == 0; }
+bool LocalStore::HasSnapshot(const std::string& id) const {
+  return ::access(ManifestPath(id).c_str(), F_OK) == 0;
+}
 
 Result<Manifest> LocalStore::LoadManifest(const std::string& id) const {
   CK_ASSIGN_OR_RETURN(std::string text, ReadFile(ManifestPath(id)));
   auto m = DecodeManifest(text);
   if (!m.ok()) return m.status().Annotate(ManifestPath(id));
-  if (m->snapshot.id != id) return Status::Failure(ManifestPath(id) + ": id does not match file name");
+  if (m->snapshot.id != id)
+    return Status::Failure(ManifestPath(id) + ": id does not match file name");
   return m;
 }
 
 Result<std::vector<Manifest>> LocalStore::LoadManifests() const {
   std::vector<Manifest> out;
   for (const auto& name : ListDir(root_ + "/snapshots")) {
-    if (name.size() < 6 || name.substr(name.size() - 5) != ".json" || name.find(".tmp-") != std::string::npos)
+    if (name.size() < 6 || name.substr(name.size() - 5) != ".json" ||
+        name.find(".tmp-") != std::string::npos)
       continue;
     CK_ASSIGN_OR_RETURN(Manifest m, LoadManifest(name.substr(0, name.size() - 5)));
     out.push_back(std::move(m));

@@ -36,7 +36,8 @@ TEST(ParseDuration, CombinedAndFractional) {
 }
 
 TEST(ParseDuration, BadValuesAreNamed) {
-  for (const char* bad : {"", "x", "7x", "-5s", "5 s", "1h30", ".", "1..2s", "ms", "99999999999999999w"}) {
+  for (const char* bad :
+       {"", "x", "7x", "-5s", "5 s", "1h30", ".", "1..2s", "ms", "99999999999999999w"}) {
     auto r = ParseDuration(bad, BareNumber::kDays, "--older-than");
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.status().code(), Status::Code::kUsage) << bad;

@@ -17,8 +17,8 @@ TEST(MeshTest, ZoneTablesPoolSamples) {
     p.rtt = Summarize(s, sent);
     return p;
   };
-  m.pairs = {pair(0, 1, {50, 60}, 2), pair(1, 0, {70}, 2), pair(0, 2, {1000, 1100}, 2),
-             pair(2, 0, {1200, 1300}, 2), pair(1, 2, {}, 2), pair(2, 1, {900}, 2)};
+  m.pairs = {pair(0, 1, {50, 60}, 2),     pair(1, 0, {70}, 2), pair(0, 2, {1000, 1100}, 2),
+             pair(2, 0, {1200, 1300}, 2), pair(1, 2, {}, 2),   pair(2, 1, {900}, 2)};
   ComputeZoneTables(&m);
   ASSERT_EQ(m.single_zone.size(), 1u);
   EXPECT_EQ(m.single_zone[0].zone_a, "az1");

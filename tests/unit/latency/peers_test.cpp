@@ -9,7 +9,8 @@ namespace {
 
 TEST(PeersTest, Csv) {
   auto r = ParsePeers(
-      "# fleet\nname,address,zone\nweb-1,10.0.1.5:7470,use1-az1\n\n\"db, primary\",[fd00::5]:7000,use1-az2\n"
+      "# fleet\nname,address,zone\nweb-1,10.0.1.5:7470,use1-az1\n\n\"db, "
+      "primary\",[fd00::5]:7000,use1-az2\n"
       "cache,10.0.3.9,use1-az1\n",
       "peers.csv");
   ASSERT_TRUE(r.ok()) << r.status().message();
@@ -31,7 +32,8 @@ TEST(PeersTest, CsvColumnsInAnyOrder) {
 
 TEST(PeersTest, Toml) {
   auto r = ParsePeers(
-      "token = \"s3cret\"\n\n[[peer]]\nname = \"web-1\"\naddress = \"10.0.1.5:7470\"\nzone = \"use1-az1\"\n\n"
+      "token = \"s3cret\"\n\n[[peer]]\nname = \"web-1\"\naddress = \"10.0.1.5:7470\"\nzone = "
+      "\"use1-az1\"\n\n"
       "[[peer]]\nname = \"db-1\"\naddress = \"[fd00::5]:7470\"\nzone = \"use1-az2\"\n",
       "peers.toml");
   ASSERT_TRUE(r.ok()) << r.status().message();
@@ -54,17 +56,22 @@ void ExpectError(const std::string& text, const std::string& source, const std::
 
 TEST(PeersTest, ErrorsNameTheLine) {
   ExpectError("name,address,zone\na,1.2.3.4,z\nb,1.2.3.5\n", "p.csv", "p.csv:3: expected 3 fields");
-  ExpectError("name,address,zone\na,1.2.3.4:99999,z\n", "p.csv", "p.csv:2: address '1.2.3.4:99999' has a bad port");
+  ExpectError("name,address,zone\na,1.2.3.4:99999,z\n", "p.csv",
+              "p.csv:2: address '1.2.3.4:99999' has a bad port");
   ExpectError("name,address,zone\n\na,1.2.3.4,\n", "p.csv", "p.csv:3: peer 'a' has an empty zone");
   ExpectError("name,host,zone\n", "p.csv", "p.csv:1: unknown column 'host'");
-  ExpectError("name,address,zone\na,1.2.3.4,z\na,1.2.3.5,z\n", "p.csv", "p.csv:3: duplicate peer name 'a'");
+  ExpectError("name,address,zone\na,1.2.3.4,z\na,1.2.3.5,z\n", "p.csv",
+              "p.csv:3: duplicate peer name 'a'");
   ExpectError("name,address,zone\na,\"1.2.3.4,z\n", "p.csv", "p.csv:2: unterminated quoted field");
-  ExpectError("[[peer]]\nname = \"a\"\naddress = 5\nzone = \"z\"\n", "p.toml", "p.toml:3: peer key 'address' must be a string");
-  ExpectError("[[peer]]\nname = \"a\"\nadress = \"1.2.3.4\"\n", "p.toml", "p.toml:3: unknown peer key 'adress'");
+  ExpectError("[[peer]]\nname = \"a\"\naddress = 5\nzone = \"z\"\n", "p.toml",
+              "p.toml:3: peer key 'address' must be a string");
+  ExpectError("[[peer]]\nname = \"a\"\nadress = \"1.2.3.4\"\n", "p.toml",
+              "p.toml:3: unknown peer key 'adress'");
   ExpectError("[[peer]]\nname = \"a\n", "p.toml", "p.toml:2:");
   ExpectError("# nothing\n", "p.csv", "no header");
   ExpectError("name,address,zone\n", "p.csv", "no peers");
-  ExpectError("name,address,zone\na,[::1,z\n", "p.csv", "p.csv:2: address '[::1' has an unclosed '['");
+  ExpectError("name,address,zone\na,[::1,z\n", "p.csv",
+              "p.csv:2: address '[::1' has an unclosed '['");
 }
 
 TEST(PeersTest, HostPort) {

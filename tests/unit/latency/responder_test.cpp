@@ -114,7 +114,8 @@ TEST_F(ResponderTest, ControlWithWrongTokenIsRefused) {
   EXPECT_EQ((*ok)["zone"], "zone-a");
   auto bad = ControlCall(Addr(), {{"op", "hello"}}, "wrong", std::chrono::seconds(2));
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.status().message().find("authentication failed"), std::string::npos) << bad.status().message();
+  EXPECT_NE(bad.status().message().find("authentication failed"), std::string::npos)
+      << bad.status().message();
 }
 
 TEST_F(ResponderTest, RunProbesForTheMesh) {

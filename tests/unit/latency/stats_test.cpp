@@ -56,7 +56,8 @@ TEST(StatsTest, StddevKeepsPrecisionForLargeCloseSamples) {
 
 TEST(StatsTest, JsonFieldsEndInUs) {
   Json j = SummaryToJson(Summarize({1, 2, 3}, 3));
-  for (const char* k : {"min_us", "avg_us", "max_us", "stddev_us", "p50_us", "p90_us", "p99_us", "p99_9_us"})
+  for (const char* k :
+       {"min_us", "avg_us", "max_us", "stddev_us", "p50_us", "p90_us", "p99_us", "p99_9_us"})
     EXPECT_TRUE(j.contains(k)) << k;
 }
 

@@ -93,7 +93,8 @@ TEST(WireTest, MalformedIsNotAnswered) {
     EXPECT_FALSE(DecodeProbe(b, true));
   }
   std::vector<uint8_t> control(64, 0);
-  control[0] = 'C', control[1] = 'K', control[2] = 'L', control[3] = 'T', control[4] = 1, control[5] = 5;
+  control[0] = 'C', control[1] = 'K', control[2] = 'L', control[3] = 'T', control[4] = 1,
+  control[5] = 5;
   EXPECT_FALSE(MakeReply(control, 1, "", ""));
 }
 
@@ -110,8 +111,8 @@ TEST(WireTest, ControlFrameAuthenticates) {
   EXPECT_FALSE(DecodeControl(frame, Type::kControlReply, "s3cret").ok());
   std::string tampered = f;
   tampered[wire::kControlHeader + 3] ^= 1;
-  EXPECT_FALSE(DecodeControl({reinterpret_cast<const uint8_t*>(tampered.data()), tampered.size()}, Type::kControl,
-                             "s3cret")
+  EXPECT_FALSE(DecodeControl({reinterpret_cast<const uint8_t*>(tampered.data()), tampered.size()},
+                             Type::kControl, "s3cret")
                    .ok());
 }
 

@@ -7,7 +7,14 @@
 namespace cloudkeep::mail {
 namespace {
 
-constexpr const char* kDkimKey = "v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAsqw1/6ykYIwlE3/PA172/dV+HPGbZsNuoszBqSjGYsF5/h9WnD4S3rKpLiipgnXSA7tEY4LTtt/6KJbe95I99/LGIIXiuvyNYUXeVg9WwQlCsgCP0AH4ydDTx6QigwZPTFSGR6TJrMr27r1faJe/f9G+HK+vCWhnq4VmAKiYWgcDbciUxrOVSqyVTCD8M3NjzSUbPowtKrNnj+Rwyrw9fbYm+s1LBlz48fyxJw2UpFQ/iCmWUf7ByhQTsZHCNuS3aipmRFTkSfYp9y3QPSsLK3g4rj6eBraZc9lrkNvN9Yf5q2PQcLzDBXvge/CnTvIEZQIT8YKBUU3cstncrXJyVwIDAQAB";
+constexpr const char* kDkimKey =
+    "v=DKIM1; k=rsa; "
+    "p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAsqw1/6ykYIwlE3/PA172/dV+HPGbZsNuoszBqSjGYsF5/"
+    "h9WnD4S3rKpLiipgnXSA7tEY4LTtt/6KJbe95I99/"
+    "LGIIXiuvyNYUXeVg9WwQlCsgCP0AH4ydDTx6QigwZPTFSGR6TJrMr27r1faJe/"
+    "f9G+HK+vCWhnq4VmAKiYWgcDbciUxrOVSqyVTCD8M3NjzSUbPowtKrNnj+Rwyrw9fbYm+s1LBlz48fyxJw2UpFQ/"
+    "iCmWUf7ByhQTsZHCNuS3aipmRFTkSfYp9y3QPSsLK3g4rj6eBraZc9lrkNvN9Yf5q2PQcLzDBXvge/"
+    "CnTvIEZQIT8YKBUU3cstncrXJyVwIDAQAB";
 
 const CheckFinding* Find(const MailCheckReport& r, const std::string& group, CheckLevel level) {
   for (const auto& f : r.findings)
@@ -64,13 +71,15 @@ TEST_F(MailCheckTest, BadDomainFailsWithFixes) {
   EXPECT_TRUE(r->failed());
   const CheckFinding* ptr = Find(*r, "3 PTR", CheckLevel::kFail);
   ASSERT_NE(ptr, nullptr);
-  EXPECT_NE(ptr->fix.find("20.0.0.127.in-addr.arpa. PTR mx.bad.test."), std::string::npos) << ptr->fix;
+  EXPECT_NE(ptr->fix.find("20.0.0.127.in-addr.arpa. PTR mx.bad.test."), std::string::npos)
+      << ptr->fix;
   const CheckFinding* spf = Find(*r, "2 SPF", CheckLevel::kFail);
   ASSERT_NE(spf, nullptr);
   EXPECT_NE(spf->fix.find("v=spf1"), std::string::npos);
   const CheckFinding* dmarc = Find(*r, "DMARC", CheckLevel::kFail);
   ASSERT_NE(dmarc, nullptr);
-  EXPECT_NE(dmarc->fix.find("_dmarc.bad.test. TXT \"v=DMARC1; p=none"), std::string::npos) << dmarc->fix;
+  EXPECT_NE(dmarc->fix.find("_dmarc.bad.test. TXT \"v=DMARC1; p=none"), std::string::npos)
+      << dmarc->fix;
   const CheckFinding* rbl = Find(*r, "4 RBL", CheckLevel::kFail);
   ASSERT_NE(rbl, nullptr);
   EXPECT_NE(rbl->message.find("bl.test"), std::string::npos);

@@ -98,7 +98,8 @@ TEST_F(RblCheck, RefusalAndServfail) {
 }
 
 TEST_F(RblCheck, Ipv6NibbleNameAndBuiltinSkip) {
-  r_.Add("1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.bl.test", RrType::kA, "127.0.0.2");
+  r_.Add("1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.bl.test", RrType::kA,
+         "127.0.0.2");
   RblOptions o;
   o.zones = {"bl.test"};
   auto rep = CheckRbl(r_, "2001:DB8::1", o);

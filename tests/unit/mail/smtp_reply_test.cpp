@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "mail/smtp_reply.h"
+
+#include <gtest/gtest.h>
 
 namespace cloudkeep::mail {
 namespace {
@@ -14,7 +14,8 @@ TEST(SmtpReply, SingleLine) {
 }
 
 TEST(SmtpReply, MultilineEhlo) {
-  auto r = ParseSmtpReply("250-mx.example.com\r\n250-PIPELINING\r\n250-STARTTLS\r\n250 8BITMIME\r\n");
+  auto r =
+      ParseSmtpReply("250-mx.example.com\r\n250-PIPELINING\r\n250-STARTTLS\r\n250 8BITMIME\r\n");
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->lines.size(), 4u);
   EXPECT_EQ(r->lines[0], "mx.example.com");
