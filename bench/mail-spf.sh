@@ -20,7 +20,7 @@ set -euo pipefail
 ROUNDS=${1:-3}
 HERE="$(cd "$(dirname "$0")" && pwd)"
 SRC="$(cd "$HERE/.." && pwd)"
-CK="${CLOUDKEEP:-$SRC/build/cloudkeep}"
+CK="${CLOUDKEEP:-$SRC/build/src/cli/cloudkeep}"
 SUITE="${SPF_SUITE:-$SRC/../shared/conformance/spf/rfc7208-tests.yml}"
 
 if [ -z "${CK_BENCH_NS:-}" ]; then

@@ -4,6 +4,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "cli/app.h"
 #include "core/fs.h"
 #include "core/log.h"
@@ -215,6 +217,17 @@ void AddProbe(CLI::App* group, Context& ctx) {
       if (!r.error.empty()) log::Warn("{}: {}", r.target, r.error);
       if (r.rtt.received == 0 && dead.empty()) dead = r.target;
     }
+    // Faster than 2,000 a second, a default responder's per-source limit
+    // drops UDP probes: say so rather than let it pass for network loss.
+    bool lossy = std::any_of(results.begin(), results.end(), [](const TargetResult& r) {
+      return r.rtt.received > 0 && r.rtt.lost() > 0;
+    });
+    if (lossy && o.proto == Proto::kUdp && o.interval < Micros(500))
+      log::Warn(
+          "probes were lost at --interval {}: a responder answers at most --rate-per-source a "
+          "second "
+          "(default 2000) to one prober; start it with --rate-per-source 0 to measure back to back",
+          FormatDuration(o.interval));
     if (ctx.global.json) {
       Json doc = {{"proto", ProtoName(o.proto)}, {"count", o.count},
                   {"warmup", o.warmup},          {"interval_us", o.interval.count()},

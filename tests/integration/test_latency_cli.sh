@@ -80,6 +80,21 @@ AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:17489 "$CK" latency serve --l
 defer "kill $!"
 wait_for "$CK" latency probe 127.0.0.1:17473 --count 1 --warmup 0 --timeout 100ms
 
+# --- the per-source limit: back-to-back probes beyond it are lost, and said so
+expect_rc 2 "$CK" latency serve --listen 127.0.0.1:17476 --rate-per-source -1
+expect_contains "$ERR" "--rate-per-source '-1'"
+"$CK" latency serve --listen 127.0.0.1:17476 --zone z1 --rate-per-source 10 --burst-per-source 5 2>"$WORK/serve6.log" &
+defer "kill $!"
+wait_for "$CK" latency probe 127.0.0.1:17476 --count 1 --warmup 0 --timeout 100ms
+sleep 0.6  # the bucket refills (5 tokens at 10/s)
+# A lost probe waits its 1 ms timeout: 200 probes take at least 0.2 s, in
+# which the bucket earns 2 tokens or a few more on a slow machine.
+expect_rc 0 "$CK" --json latency probe 127.0.0.1:17476 --count 200 --interval 0 --warmup 0 --timeout 1ms
+expect_eq "$(json_get '4 <= d["targets"][0]["received"] < 60' <<<"$OUT")" True "limited to the burst plus the rate"
+expect_contains "$ERR" "--rate-per-source"
+expect_rc 0 "$CK" --json latency probe 127.0.0.1:17476 --proto tcp --count 10 --interval 0 --warmup 0
+expect_eq "$(json_get 'd["targets"][0]["received"]' <<<"$OUT")" 10 "tcp probes wait instead of being lost"
+
 # --- an agent without a token refuses mesh runs; tokens must match ----------
 printf 'name,address,zone\na,127.0.0.1:17472,z\nb,127.0.0.1:17471,z\n' >"$WORK/peers.csv"
 expect_rc 1 env CLOUDKEEP_MESH_TOKEN=t1 "$CK" latency mesh --peers "$WORK/peers.csv" --count 1
