@@ -7,7 +7,7 @@
 #   responder CPU while answering 1,000 probes a second.
 # Usage: bench/latency.sh [path/to/cloudkeep]   (needs root for the namespaces)
 set -euo pipefail
-CK="${1:-${CLOUDKEEP:-/work/main/build-latency/src/cli/cloudkeep}}"
+CK="${1:-${CLOUDKEEP:-$(dirname "$0")/../build/src/cli/cloudkeep}}"
 SECS="${BENCH_SECS:-3}"
 PY=/usr/bin/python3
 for c in sockperf qperf iperf3 ip; do command -v "$c" >/dev/null || { echo "needs $c" >&2; exit 1; }; done
