@@ -218,8 +218,10 @@ void Responder::ServeUdp(int fd) {
       in[i].msg_hdr.msg_flags = 0;
     }
     int n = recvmmsg(fd, in, kBatch, MSG_WAITFORONE, nullptr);
+    // After the shutdown() in Run() the call returns one empty "datagram":
+    // not a probe, so not counted as a malformed one.
+    if (stopping_.load()) return;
     if (n <= 0) {
-      if (stopping_.load()) return;
       // ICMP errors for earlier replies (a prober that went away) and signals
       // surface here; anything else persistent is worth a pause, not a spin.
       if (n < 0 && errno != EINTR && errno != ECONNREFUSED && errno != EAGAIN)

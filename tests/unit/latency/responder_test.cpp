@@ -74,6 +74,21 @@ TEST_F(ResponderTest, UdpProbeWithNameAndZone) {
   EXPECT_GT(r.rtt.min_us, 0);
 }
 
+TEST_F(ResponderTest, StoppingCountsNoMalformedProbe) {
+  ProbeOptions po;
+  po.count = 3;
+  po.interval = Micros(100);
+  TargetResult r = ProbeTarget(target_, po);
+  EXPECT_EQ(r.rtt.received, 3u);
+  responder_->Stop();
+  thread_.join();
+  // The shutdown that wakes the UDP thread is not a datagram.
+  EXPECT_EQ(responder_->counters().malformed.load(), 0u);
+  EXPECT_EQ(responder_->counters().answered.load(), 5u);  // hello, warmup, 3 probes
+  // A running responder again, for TearDown.
+  SetUp();
+}
+
 TEST_F(ResponderTest, TcpProbe) {
   ProbeOptions o;
   o.proto = Proto::kTcp;
