@@ -54,7 +54,10 @@ void PrintRelay(const mail::RelayReport& r) {
         r.tls.certificate_valid ? "valid for " + r.host : "INVALID: " + r.tls.certificate_error);
   else
     out += fmt::format("starttls   {}\n",
-                       r.tls.offered ? "offered, failed: " + r.tls.error : "not offered");
+                       r.tls.offered
+                           ? "offered, failed: " + r.tls.error +
+                                 (r.plaintext_fallback ? " (relaying tested in plain text)" : "")
+                           : "not offered");
   PrintText(out + "\n");
   Table t({"RESULT", "TRICK", "MAIL FROM", "RCPT TO", "MAIL", "RCPT", "REPLY"});
   for (const auto& a : r.attempts)

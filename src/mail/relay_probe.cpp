@@ -61,7 +61,10 @@ std::string FirstWord(const std::string& s) {
   return s.substr(0, s.find(' '));
 }
 
-// One session: connect, EHLO, STARTTLS when offered, EHLO again.
+// One session: connect, EHLO, STARTTLS when offered, EHLO again. After a
+// failed handshake the connection is unusable (RFC 3207 section 4.1 leaves
+// no way back), so the session is opened again without STARTTLS, and so are
+// the later ones.
 Result<std::unique_ptr<SmtpClient>> OpenSession(const SmtpEndpoint& ep, const RelayOptions& o,
                                                 RelayReport& r) {
   CK_ASSIGN_OR_RETURN(auto c, SmtpClient::Connect(ep, o.smtp));
@@ -88,12 +91,15 @@ Result<std::unique_ptr<SmtpClient>> OpenSession(const SmtpEndpoint& ep, const Re
                                : hello.status().message());
   }
   if (r.sessions == 1 && !hello->lines.empty()) r.ehlo_name = FirstWord(hello->lines[0]);
-  if (o.starttls && c->HasExtension("STARTTLS")) {
+  if (o.starttls && !r.plaintext_fallback && c->HasExtension("STARTTLS")) {
     TlsResult tls = c->StartTls(ep.host);
     if (r.sessions == 1) r.tls = tls;
     if (!tls.established) {
       flush();
-      return Status::Failure("STARTTLS failed: " + tls.error);
+      c.reset();
+      log::Warn("STARTTLS with {} failed ({}); testing relaying in plain text", ep.host, tls.error);
+      r.plaintext_fallback = true;
+      return OpenSession(ep, o, r);
     }
     hello = c->Hello(o.helo);
     if (!hello.ok() || !hello->positive()) {
@@ -203,6 +209,7 @@ Json RelayReportToJson(const RelayReport& r) {
             {"greeting_name", r.greeting_name},
             {"ehlo_name", r.ehlo_name},
             {"tls", TlsResultToJson(r.tls)},
+            {"plaintext_fallback", r.plaintext_fallback},
             {"open_relay", r.open_relay()},
             {"accepted", r.accepted()},
             {"tested", r.attempts.size()},

@@ -55,6 +55,9 @@ struct RelayReport {
   std::string greeting_name;  // first word of the 220 greeting
   std::string ehlo_name;      // first word of the 250 EHLO reply
   TlsResult tls;
+  // STARTTLS was offered but the handshake failed, so the battery ran on new
+  // plain-text sessions: a relay that is open without TLS is open to anyone.
+  bool plaintext_fallback = false;
   bool auth_required = false;  // 530 seen: the server wants authentication first
   int sessions = 0;
   std::vector<RelayAttempt> attempts;

@@ -107,12 +107,14 @@ sys.exit(0 if ok else 1)
 PY
 }
 
-# trick_server_start ADDR PORT: a small SMTP server (Python) that relays
-# through exactly one trick, the percent hack (user%domain@host), a
-# misconfiguration Postfix cannot be made to show. It refuses DATA and logs
-# every command it receives to $TRICK_LOG. Stopped by `defer`.
+# trick_server_start ADDR PORT [broken-tls]: a small SMTP server (Python)
+# that relays through exactly one trick, the percent hack (user%domain@host),
+# a misconfiguration Postfix cannot be made to show. It refuses DATA and logs
+# every command it receives to $TRICK_LOG. With broken-tls it also offers
+# STARTTLS, answers 220, then sends bytes that are not a TLS handshake and
+# hangs up. Stopped by `defer`.
 trick_server_start() {
-  local addr=$1 port=$2
+  local addr=$1 port=$2 mode=${3:-}
   need /usr/bin/python3
   TRICK_LOG="$WORK/trick-$port.log"
   : >"$TRICK_LOG"
@@ -139,8 +141,13 @@ class Handler(socketserver.StreamRequestHandler):
             verb = cmd.split(" ", 1)[0].upper()
             arg = cmd[len(verb):].strip()
             if verb == "EHLO":
-                self.wfile.write(b"250-trick.good.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+                tls = b"250-STARTTLS\r\n" if self.server.broken_tls else b""
+                self.wfile.write(b"250-trick.good.test\r\n250-PIPELINING\r\n" + tls + b"250 8BITMIME\r\n")
                 self.wfile.flush()
+            elif verb == "STARTTLS" and self.server.broken_tls:
+                self.reply("220 2.0.0 Ready to start TLS")
+                self.reply("this is not a TLS handshake")
+                return
             elif verb == "HELO":
                 self.reply("250 trick.good.test")
             elif verb == "MAIL":
@@ -169,9 +176,10 @@ class Server(socketserver.ThreadingTCPServer):
 addr, port, logfile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 with open(logfile, "a") as log, Server((addr, port), Handler) as srv:
     srv.log = log
+    srv.broken_tls = len(sys.argv) > 4 and sys.argv[4] == "broken-tls"
     srv.serve_forever()
 PY
-  /usr/bin/python3 "$WORK/smtp_trick_server.py" "$addr" "$port" "$TRICK_LOG" 2>"$WORK/trick-$port.err" &
+  /usr/bin/python3 "$WORK/smtp_trick_server.py" "$addr" "$port" "$TRICK_LOG" $mode 2>"$WORK/trick-$port.err" &
   local pid=$!
   defer "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
   wait_for _smtp_listening "$addr" "$port"

@@ -77,6 +77,19 @@ if grep -qiE '^(DATA|BDAT)' "$TRICK_LOG"; then fail "DATA reached the trick serv
 # Every MAIL is followed by RSET before the next MAIL.
 expect_eq "$(grep -c '^MAIL' "$TRICK_LOG")" "$(grep -c '^RSET' "$TRICK_LOG")"
 
+# --- STARTTLS offered but broken: the relay test goes on in plain text
+trick_server_start 127.0.0.31 26013 broken-tls
+expect_rc 1 "$CK" --json mail relay trick.good.test:26013 --ip 127.0.0.31
+expect_eq "$(json_get 'd["tls"]["offered"] and not d["tls"]["established"]' <<<"$OUT")" True "tls offered, failed"
+expect_eq "$(json_get 'd["plaintext_fallback"]' <<<"$OUT")" True "fell back to plain text"
+expect_eq "$(json_get 'd["accepted"]' <<<"$OUT")" 2 "the percent hack found in plain text"
+expect_contains "$ERR" "testing relaying in plain text"
+expect_eq "$(grep -c '^STARTTLS' "$TRICK_LOG")" 1 "STARTTLS tried once"
+if grep -qiE '^(DATA|BDAT)' "$TRICK_LOG"; then fail "DATA reached the trick server"; fi
+expect_rc 1 "$CK" mail relay trick.good.test:26013 --ip 127.0.0.31
+expect_contains "$OUT" "relaying tested in plain text"
+expect_contains "$OUT" "OPEN RELAY"
+
 # --- bad input and unreachable servers
 expect_rc 2 "$CK" mail relay 127.0.0.1:70000
 expect_contains "$ERR" "70000"
