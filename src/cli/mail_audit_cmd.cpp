@@ -18,21 +18,6 @@ namespace cloudkeep::cli {
 
 namespace {
 
-Result<std::unique_ptr<mail::Resolver>> ResolverFor(const std::string& server, int timeout_ms) {
-  mail::ResolverOptions o;
-  o.server = server;
-  o.timeout_ms = timeout_ms;
-  o.max_in_flight = 512;
-  return mail::MakeUnboundResolver(o);
-}
-
-void AddResolverFlags(CLI::App* cmd, std::string* server, int* timeout_ms) {
-  cmd->add_option("--resolver", *server,
-                  "Ask this DNS server (ADDR[:PORT]) instead of resolv.conf's");
-  cmd->add_option("--dns-timeout-ms", *timeout_ms, "Per-query DNS timeout")
-      ->check(CLI::Range(100, 60000));
-}
-
 Status CheckPrefix(int prefix) {
   if (prefix != 0 && (prefix < 16 || prefix > 128))
     return Status::Usage(
@@ -83,7 +68,7 @@ void PrintRelay(const mail::RelayReport& r) {
 void AddRelay(CLI::App* group, Context& ctx) {
   struct Flags {
     std::string target, ip, helo, to_domain, ca_file;
-    int timeout_ms = 10000;
+    std::string timeout = "10s";
     bool no_tls = false;
   };
   auto f = std::make_shared<Flags>();
@@ -98,8 +83,8 @@ void AddRelay(CLI::App* group, Context& ctx) {
                   "Outside recipient domain to ask for (default example.net)");
   cmd->add_option("--ca-file", f->ca_file,
                   "Trust these CA certificates when checking the server's certificate");
-  cmd->add_option("--timeout-ms", f->timeout_ms, "Per-reply timeout")
-      ->check(CLI::Range(100, 600000));
+  cmd->add_option("--timeout", f->timeout, "Give up waiting for one reply after this long")
+      ->capture_default_str();
   cmd->add_flag("--no-starttls", f->no_tls, "Stay in plain text even when STARTTLS is offered");
   cmd->footer(
       "Tries 19 ways of asking the server to pass mail from an outside sender to an outside "
@@ -123,7 +108,7 @@ void AddRelay(CLI::App* group, Context& ctx) {
     if (!f->helo.empty()) o.helo = f->helo;
     if (!f->to_domain.empty()) o.external_domain = f->to_domain;
     o.starttls = !f->no_tls;
-    o.smtp.timeout_ms = f->timeout_ms;
+    CK_ASSIGN_OR_RETURN(o.smtp.timeout_ms, TimeoutMillis(f->timeout, "--timeout"));
     o.smtp.ca_file = f->ca_file;
     CK_ASSIGN_OR_RETURN(mail::RelayReport r, mail::ProbeRelay(ep, o));
     if (ctx.global.json)
@@ -188,9 +173,10 @@ void PrintRbl(const mail::RblReport& r) {
 
 void AddRbl(CLI::App* group, Context& ctx) {
   struct Flags {
-    std::string address, resolver;
+    std::string address;
+    DnsFlags dns;
     std::vector<std::string> zones;
-    int prefix = 0, concurrency = 64, timeout_ms = 5000;
+    int prefix = 0, concurrency = 64;
   };
   auto f = std::make_shared<Flags>();
   auto* cmd = group->add_subcommand("rbl", "Look an address (and its block) up in DNS blocklists");
@@ -201,7 +187,7 @@ void AddRbl(CLI::App* group, Context& ctx) {
                   "Also check every address of the surrounding /N block");
   cmd->add_option("--concurrency", f->concurrency, "DNS queries in flight")
       ->check(CLI::Range(1, 1024));
-  AddResolverFlags(cmd, &f->resolver, &f->timeout_ms);
+  AddDnsFlags(cmd, &f->dns);
   cmd->footer(
       "The built-in lists and their return codes are in docs/dnsbl.md. Answers in "
       "127.255.255.0/24\n"
@@ -216,7 +202,8 @@ void AddRbl(CLI::App* group, Context& ctx) {
     if (!mail::IsIpAddress(f->address))
       return Status::Usage(fmt::format("'{}' is not an IP address", f->address));
     CK_RETURN_IF_ERROR(CheckPrefix(f->prefix));
-    CK_ASSIGN_OR_RETURN(auto resolver, ResolverFor(f->resolver, f->timeout_ms));
+    f->dns.max_in_flight = 512;
+    CK_ASSIGN_OR_RETURN(auto resolver, MakeResolver(f->dns));
     mail::RblOptions o;
     o.zones = f->zones;
     o.block_prefix = f->prefix;
@@ -256,9 +243,9 @@ void PrintPtr(const mail::PtrReport& r) {
 
 void AddPtr(CLI::App* group, Context& ctx) {
   struct Flags {
-    std::string host, resolver;
+    std::string host;
     std::vector<std::string> ips;
-    int timeout_ms = 5000;
+    DnsFlags dns;
   };
   auto f = std::make_shared<Flags>();
   auto* cmd = group->add_subcommand(
@@ -267,7 +254,7 @@ void AddPtr(CLI::App* group, Context& ctx) {
                   "Mail hostname (its A/AAAA records are checked unless --ip is given)")
       ->required();
   cmd->add_option("--ip", f->ips, "Check this address instead (repeatable)");
-  AddResolverFlags(cmd, &f->resolver, &f->timeout_ms);
+  AddDnsFlags(cmd, &f->dns);
   cmd->footer(
       "Exit 1 unless every address has a PTR name that resolves back to it and equals HOST.\n\n"
       "Examples:\n"
@@ -277,7 +264,7 @@ void AddPtr(CLI::App* group, Context& ctx) {
     for (const auto& ip : f->ips)
       if (!mail::IsIpAddress(ip))
         return Status::Usage(fmt::format("bad --ip '{}': not an IP address", ip));
-    CK_ASSIGN_OR_RETURN(auto resolver, ResolverFor(f->resolver, f->timeout_ms));
+    CK_ASSIGN_OR_RETURN(auto resolver, MakeResolver(f->dns));
     mail::PtrReport r = mail::CheckPtr(*resolver, f->host, f->ips);
     if (ctx.global.json)
       PrintJson(mail::PtrReportToJson(r));
@@ -323,9 +310,10 @@ void PrintCheck(const mail::MailCheckReport& r) {
 
 void AddCheck(CLI::App* group, Context& ctx) {
   struct Flags {
-    std::string domain, host, resolver, ca_file;
+    std::string domain, host, ca_file, smtp_timeout = "10s";
+    DnsFlags dns;
     std::vector<std::string> ips, selectors, zones;
-    int prefix = 0, port = 25, timeout_ms = 5000, smtp_timeout_ms = 10000;
+    int prefix = 0, port = 25;
     bool no_relay = false, no_smtp = false;
   };
   auto f = std::make_shared<Flags>();
@@ -342,15 +330,17 @@ void AddCheck(CLI::App* group, Context& ctx) {
                   "Also check the surrounding /N block on the blocklists");
   cmd->add_option("--smtp-port", f->port, "SMTP port of the mail hosts")
       ->check(CLI::Range(1, 65535));
-  cmd->add_option("--smtp-timeout-ms", f->smtp_timeout_ms, "Per-reply SMTP timeout")
-      ->check(CLI::Range(100, 600000));
+  cmd->add_option("--smtp-timeout", f->smtp_timeout,
+                  "Give up waiting for one SMTP reply after this long")
+      ->capture_default_str();
   cmd->add_option("--ca-file", f->ca_file,
                   "Trust these CA certificates when checking STARTTLS certificates");
   cmd->add_flag("--no-relay-test", f->no_relay,
                 "Connect only for the greeting and STARTTLS, send no MAIL/RCPT");
   cmd->add_flag("--no-smtp", f->no_smtp,
                 "Make no SMTP connection at all (no relay, greeting or TLS check)");
-  AddResolverFlags(cmd, &f->resolver, &f->timeout_ms);
+  f->dns.timeout_flag = "--dns-timeout";
+  AddDnsFlags(cmd, &f->dns);
   cmd->footer(
       "Each finding is PASS, WARN, FAIL or SKIP with a one-line fix. Exit 1 when anything fails.\n"
       "The relay test never sends DATA: every attempt ends in RSET, the session in QUIT.\n\n"
@@ -362,7 +352,8 @@ void AddCheck(CLI::App* group, Context& ctx) {
     CK_RETURN_IF_ERROR(CheckPrefix(f->prefix));
     if (!f->ips.empty() && f->host.empty())
       return Status::Usage("--ip needs --host (the name the addresses belong to)");
-    CK_ASSIGN_OR_RETURN(auto resolver, ResolverFor(f->resolver, f->timeout_ms));
+    f->dns.max_in_flight = 512;
+    CK_ASSIGN_OR_RETURN(auto resolver, MakeResolver(f->dns));
     mail::MailCheckOptions o;
     o.domain = f->domain;
     o.host = f->host;
@@ -373,7 +364,7 @@ void AddCheck(CLI::App* group, Context& ctx) {
     o.smtp_port = static_cast<uint16_t>(f->port);
     o.smtp = !f->no_smtp;
     o.relay_test = !f->no_relay;
-    o.relay.smtp.timeout_ms = f->smtp_timeout_ms;
+    CK_ASSIGN_OR_RETURN(o.relay.smtp.timeout_ms, TimeoutMillis(f->smtp_timeout, "--smtp-timeout"));
     o.relay.smtp.ca_file = f->ca_file;
     CK_ASSIGN_OR_RETURN(mail::MailCheckReport r, mail::RunMailCheck(*resolver, o));
     if (ctx.global.json)

@@ -9,16 +9,22 @@ void AddDnsFlags(CLI::App* cmd, DnsFlags* f) {
   cmd->add_option(
       "--resolver", f->resolver,
       "Ask this DNS server (ADDR[:PORT], IPv6 as [ADDR]:PORT) instead of /etc/resolv.conf's");
-  cmd->add_option("--timeout", f->timeout, "Give up on one DNS query after this long (default 5s)");
+  cmd->add_option(f->timeout_flag, f->timeout, "Give up on one DNS query after this long")
+      ->capture_default_str();
+}
+
+Result<int> TimeoutMillis(const std::string& text, const std::string& flag) {
+  CK_ASSIGN_OR_RETURN(Micros timeout, DurationFlag(text, BareNumber::kSeconds, flag));
+  if (timeout.count() <= 0 || timeout > std::chrono::minutes(10))
+    return Status::Usage(fmt::format("{} '{}' must be more than 0 and at most 10m", flag, text));
+  return static_cast<int>(std::max<int64_t>(1, timeout.count() / 1000));
 }
 
 Result<std::unique_ptr<mail::Resolver>> MakeResolver(const DnsFlags& f) {
-  CK_ASSIGN_OR_RETURN(Micros timeout, DurationFlag(f.timeout, BareNumber::kSeconds, "--timeout"));
-  if (timeout.count() <= 0)
-    return Status::Usage(fmt::format("--timeout '{}' must be positive", f.timeout));
   mail::ResolverOptions o;
+  CK_ASSIGN_OR_RETURN(o.timeout_ms, TimeoutMillis(f.timeout, f.timeout_flag));
   o.server = f.resolver;
-  o.timeout_ms = static_cast<int>(std::max<int64_t>(1, timeout.count() / 1000));
+  o.max_in_flight = f.max_in_flight;
   return mail::MakeUnboundResolver(o);
 }
 

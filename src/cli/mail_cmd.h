@@ -10,8 +10,13 @@ namespace cloudkeep::cli {
 struct DnsFlags {
   std::string resolver;
   std::string timeout = "5s";
+  std::string timeout_flag =
+      "--timeout";          // `mail check` also has an SMTP timeout: --dns-timeout there
+  int max_in_flight = 256;  // raised for blocklist scans of whole blocks
 };
 void AddDnsFlags(CLI::App* cmd, DnsFlags* flags);
+// A DUR flag ("10s", "500ms"; a bare number is seconds) as whole milliseconds, at least 1.
+Result<int> TimeoutMillis(const std::string& text, const std::string& flag);
 // The libunbound resolver those flags describe; kUsage for a bad value.
 Result<std::unique_ptr<mail::Resolver>> MakeResolver(const DnsFlags& flags);
 // mail spf, mail dmarc (mail_auth_cmd.cpp)

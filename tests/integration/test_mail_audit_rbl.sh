@@ -74,7 +74,7 @@ expect_rc 0 "$CK" mail rbl 127.0.0.30 --rbl refuse.test --resolver "$RESOLVER"
 expect_contains "$OUT" "UNUSABLE"
 
 # A zone nobody serves (unbound refuses it): an error, not a listing.
-expect_rc 0 "$CK" --json mail rbl 127.0.0.30 --rbl dead.test --resolver "$RESOLVER" --dns-timeout-ms 2000
+expect_rc 0 "$CK" --json mail rbl 127.0.0.30 --rbl dead.test --resolver "$RESOLVER" --timeout 2s
 expect_eq "$(json_get 'd["zones"][0]["listed"]' <<<"$OUT")" "False"
 expect_eq "$(json_get 'd["zones"][0]["status"]' <<<"$OUT")" "servfail"
 

@@ -94,5 +94,15 @@ expect_contains "$OUT" "OPEN RELAY"
 expect_rc 2 "$CK" mail relay 127.0.0.1:70000
 expect_contains "$ERR" "70000"
 expect_rc 2 "$CK" mail relay mx.good.test --ip not-an-ip
-expect_rc 1 "$CK" mail relay 127.0.0.1:26099 --timeout-ms 2000
+expect_rc 2 "$CK" mail relay 127.0.0.1:26099 --timeout 2fortnights
+expect_contains "$ERR" "2fortnights"
+expect_rc 2 "$CK" mail relay 127.0.0.1:26099 --timeout 0s
+expect_contains "$ERR" "--timeout '0s'"
+expect_rc 2 "$CK" mail check good.test --smtp-timeout -1s
+expect_contains "$ERR" "--smtp-timeout"
+expect_rc 2 "$CK" mail check good.test --dns-timeout 11m
+expect_contains "$ERR" "--dns-timeout '11m'"
+expect_rc 2 "$CK" mail ptr mx.good.test --timeout soon
+expect_contains "$ERR" "soon"
+expect_rc 1 "$CK" mail relay 127.0.0.1:26099 --timeout 2s
 expect_contains "$ERR" "connect"
