@@ -224,9 +224,9 @@ void AddProbe(CLI::App* group, Context& ctx) {
     });
     if (lossy && o.proto == Proto::kUdp && o.interval < Micros(500))
       log::Warn(
-          "probes were lost at --interval {}: a responder answers at most --rate-per-source a "
-          "second "
-          "(default 2000) to one prober; start it with --rate-per-source 0 to measure back to back",
+          "probes were lost at --interval {}: a responder answers one prober at most "
+          "--rate-per-source a second (default 2000); start it with --rate-per-source 0 to "
+          "measure back to back",
           FormatDuration(o.interval));
     if (ctx.global.json) {
       Json doc = {{"proto", ProtoName(o.proto)}, {"count", o.count},

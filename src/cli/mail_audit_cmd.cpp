@@ -179,6 +179,7 @@ void AddRbl(CLI::App* group, Context& ctx) {
     int prefix = 0, concurrency = 64;
   };
   auto f = std::make_shared<Flags>();
+  f->dns.max_in_flight = 512;  // a /24 scan asks 256 names per list
   auto* cmd = group->add_subcommand("rbl", "Look an address (and its block) up in DNS blocklists");
   cmd->add_option("ADDRESS", f->address, "IPv4 or IPv6 address")->required();
   cmd->add_option("--rbl", f->zones,
@@ -202,7 +203,6 @@ void AddRbl(CLI::App* group, Context& ctx) {
     if (!mail::IsIpAddress(f->address))
       return Status::Usage(fmt::format("'{}' is not an IP address", f->address));
     CK_RETURN_IF_ERROR(CheckPrefix(f->prefix));
-    f->dns.max_in_flight = 512;
     CK_ASSIGN_OR_RETURN(auto resolver, MakeResolver(f->dns));
     mail::RblOptions o;
     o.zones = f->zones;
@@ -317,6 +317,8 @@ void AddCheck(CLI::App* group, Context& ctx) {
     bool no_relay = false, no_smtp = false;
   };
   auto f = std::make_shared<Flags>();
+  f->dns.timeout_flag = "--dns-timeout";  // --smtp-timeout is the other one
+  f->dns.max_in_flight = 512;
   auto* cmd = group->add_subcommand(
       "check", "Audit a domain's mail servers: relay, SPF/DKIM, PTR, blocklists, DMARC, TLS");
   cmd->add_option("DOMAIN", f->domain, "The mail domain (its MX hosts are audited)")->required();
@@ -339,7 +341,6 @@ void AddCheck(CLI::App* group, Context& ctx) {
                 "Connect only for the greeting and STARTTLS, send no MAIL/RCPT");
   cmd->add_flag("--no-smtp", f->no_smtp,
                 "Make no SMTP connection at all (no relay, greeting or TLS check)");
-  f->dns.timeout_flag = "--dns-timeout";
   AddDnsFlags(cmd, &f->dns);
   cmd->footer(
       "Each finding is PASS, WARN, FAIL or SKIP with a one-line fix. Exit 1 when anything fails.\n"
@@ -352,7 +353,6 @@ void AddCheck(CLI::App* group, Context& ctx) {
     CK_RETURN_IF_ERROR(CheckPrefix(f->prefix));
     if (!f->ips.empty() && f->host.empty())
       return Status::Usage("--ip needs --host (the name the addresses belong to)");
-    f->dns.max_in_flight = 512;
     CK_ASSIGN_OR_RETURN(auto resolver, MakeResolver(f->dns));
     mail::MailCheckOptions o;
     o.domain = f->domain;

@@ -10,9 +10,10 @@ namespace cloudkeep::cli {
 struct DnsFlags {
   std::string resolver;
   std::string timeout = "5s";
-  std::string timeout_flag =
-      "--timeout";          // `mail check` also has an SMTP timeout: --dns-timeout there
-  int max_in_flight = 256;  // raised for blocklist scans of whole blocks
+  // `mail check` also has an SMTP timeout, so its DNS one is --dns-timeout.
+  std::string timeout_flag = "--timeout";
+  // Queries in flight; blocklist scans of whole blocks want more.
+  int max_in_flight = 256;
 };
 void AddDnsFlags(CLI::App* cmd, DnsFlags* flags);
 // A DUR flag ("10s", "500ms"; a bare number is seconds) as whole milliseconds, at least 1.
