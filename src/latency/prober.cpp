@@ -159,6 +159,7 @@ class DgramSession {
 
   // The kernel send time of send number `id`, 0 if the kernel did not report it.
   uint64_t KernelTx(uint32_t id) {
+    if (!kernel_) return 0;  // nothing is queued: no system call for it
     DrainErrQueue(id);
     auto it = tx_.find(id);
     if (it == tx_.end()) return 0;
