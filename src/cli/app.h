@@ -39,6 +39,9 @@ void AddVolumesCommand(CLI::App& app, Context& ctx);
 void AddSnapshotCommands(CLI::App& app, Context& ctx);
 void AddLatencyCommands(CLI::App& app, Context& ctx);
 void AddMailCommands(CLI::App& app, Context& ctx);
+// snapshot serve, mount, umount (snapshot_serve_cmd.cpp), into the snapshot group.
+void AddSnapshotServeCommands(CLI::App* snapshot_group, Context& ctx);
+void AddMirrorCommands(CLI::App& app, Context& ctx);
 // The consistency flags of `snapshot create`.
 void AddConsistencyFlags(CLI::App* create, snapshot::ConsistencyOptions* options);
 

@@ -64,6 +64,9 @@ int Main(int argc, char** argv) {
   AddSnapshotCommands(app, ctx);
   AddLatencyCommands(app, ctx);
   AddMailCommands(app, ctx);
+#ifdef CLOUDKEEP_HAVE_MIRROR
+  AddMirrorCommands(app, ctx);
+#endif
 
   try {
     app.parse(argc, argv);

@@ -461,6 +461,7 @@ void AddSnapshotCommands(CLI::App& app, Context& ctx) {
   AddVerify(group, ctx);
   AddDelete(group, ctx);
   AddPrune(group, ctx);
+  AddSnapshotServeCommands(group, ctx);
   for (auto* sub : group->get_subcommands()) sub->fallthrough();
 }
 

@@ -1,4 +1,4 @@
-#include "latency/net.h"
+#include "core/net.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -12,11 +12,12 @@
 #include <cstring>
 #include <ctime>
 
-namespace cloudkeep::latency {
+namespace cloudkeep {
 
 Result<HostPort> ParseHostPort(const std::string& text, const std::string& what,
-                               bool allow_port_zero) {
+                               uint16_t default_port, bool allow_port_zero) {
   HostPort hp;
+  hp.port = default_port;
   std::string port;
   if (text.empty()) return Status::Usage(what + " is empty");
   if (text[0] == '[') {
@@ -175,4 +176,4 @@ Status WriteFull(int fd, const void* buf, size_t n) {
   return Status::Ok();
 }
 
-}  // namespace cloudkeep::latency
+}  // namespace cloudkeep
