@@ -21,7 +21,7 @@ ROUNDS=${1:-3}
 HERE="$(cd "$(dirname "$0")" && pwd)"
 SRC="$(cd "$HERE/.." && pwd)"
 CK="${CLOUDKEEP:-$SRC/build/src/cli/cloudkeep}"
-SUITE="${SPF_SUITE:-$SRC/../shared/conformance/spf/rfc7208-tests.yml}"
+SUITE="${SPF_SUITE:-$SRC/tests/conformance/spf/rfc7208-tests.yml}"
 
 if [ -z "${CK_BENCH_NS:-}" ]; then
   [ "$(id -u)" -eq 0 ] || { echo "mail-spf.sh: needs root (network/mount namespaces)" >&2; exit 1; }

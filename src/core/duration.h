@@ -1,6 +1,6 @@
 // Durations and ages as the command line spells them.
 //
-// DESIGN.md: "a bare number after -o is days (the original tool's -o 7);
+// docs/design.md: "a bare number after -o is days (the original tool's -o 7);
 // otherwise 250us, 5ms, 90s, 15m, 36h, 7d, 2w". Groups may be combined
 // ("1h30m") and numbers may have a fraction ("1.5s"). Parsing never throws;
 // a bad value gives a kUsage Status that names it.

@@ -1,5 +1,5 @@
 // Results on stdout: a readable table by default, exactly one JSON document
-// with --json (DESIGN.md "Output"). Commands build both from the same data
+// with --json (docs/design.md "Output"). Commands build both from the same data
 // and call Emit once.
 #pragma once
 

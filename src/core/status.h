@@ -2,7 +2,7 @@
 //
 // Every fallible operation in cloudkeep returns a Status (or a Result<T>
 // holding either a value or a Status) instead of throwing. A Status carries
-// the exit code class that the command line contract (DESIGN.md) gives it:
+// the exit code class that the command line contract (docs/design.md) gives it:
 //   kUsage   -> exit 2: bad usage or bad input; the message names the value.
 //   kFailure -> exit 1: the operation failed (I/O, network, audit finding).
 // Messages are one line, lower case, no trailing period, so that the CLI can

@@ -1,4 +1,4 @@
-// The mesh peers file (DESIGN.md "Mesh peers file"): who takes part in a
+// The mesh peers file (docs/design.md "Mesh peers file"): who takes part in a
 // mesh, where its responder listens and which availability zone it is in.
 //
 //   CSV:  name,address,zone            TOML:  token = "…"        (optional)

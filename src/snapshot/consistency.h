@@ -1,6 +1,6 @@
 // ConsistencySession: makes a capture application-consistent.
 //
-// It brackets Provider::Capture() as DESIGN.md's data flow says:
+// It brackets Provider::Capture() as docs/design.md's data flow says:
 //   Begin(): pre hooks -> MySQL FLUSH LOCAL TABLES, FLUSH TABLES WITH READ LOCK
 //            (positions recorded) -> FIFREEZE of the mountpoints, watchdog armed
 //   End():   thaw (reverse order) -> UNLOCK TABLES -> post hooks (reverse order)

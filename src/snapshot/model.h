@@ -17,7 +17,7 @@
 
 namespace cloudkeep::snapshot {
 
-// What a snapshot's contents can be trusted for (DESIGN.md data flow).
+// What a snapshot's contents can be trusted for (docs/design.md data flow).
 enum class Consistency {
   kCrash,        // as if the power was cut: the volume may have been written during capture
   kFilesystem,   // every filesystem on it was frozen (FIFREEZE) during capture

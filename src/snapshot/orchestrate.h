@@ -1,6 +1,6 @@
 // The create and prune orchestrations, written once for every provider.
 //
-// CreateSnapshots follows DESIGN.md's data flow: resolve -> consistency
+// CreateSnapshots follows docs/design.md's data flow: resolve -> consistency
 // Begin (hooks, locks, freeze) -> Provider::Capture -> consistency End (thaw,
 // unlock, post hooks; always) -> Provider::Finalize. If the filesystems did not
 // stay frozen for the whole capture (the watchdog thawed them), the run fails

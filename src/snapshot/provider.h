@@ -4,7 +4,7 @@
 // (providers/local) and AWS EBS (providers/aws) implement it, and every
 // command — create, list, show, delete, prune — is written once against it.
 //
-// Creating a snapshot is split in two, following DESIGN.md's data flow:
+// Creating a snapshot is split in two, following docs/design.md's data flow:
 //  - Capture() runs while filesystems may be frozen and databases locked. It
 //    must be short (FICLONE, EBS CreateSnapshots, a btrfs snapshot) and must
 //    write nothing to the captured volumes' filesystems.

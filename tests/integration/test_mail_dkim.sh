@@ -215,7 +215,7 @@ expect_rc 1 "$CK" --json mail dkim verify --resolver 127.0.0.1:15499 --timeout 1
 expect_eq "$(json_get 'd["signatures"][0]["result"]' <<<"$OUT")" temperror
 
 # --- RFC 8463 Appendix A, offline keys
-C="${CK_SOURCE_DIR:-$(dirname "$0")/../..}/../shared/conformance/dkim"
+C="${CK_SOURCE_DIR:-$(dirname "$0")/../..}/tests/conformance/dkim"
 expect_rc 0 "$CK" --json mail dkim verify --key-file "$C/dns-records.txt" "$C/rfc8463-a3-signed.msg"
 expect_eq "$(json_get '[s["result"] for s in d["signatures"]]' <<<"$OUT")" "['pass', 'pass']"
 expect_rc 1 "$CK" mail dkim verify --key-file "$C/dns-records.txt" "$C/rfc8463-unsigned.msg"

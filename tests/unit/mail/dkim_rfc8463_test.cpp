@@ -1,4 +1,4 @@
-// The RFC 8463 Appendix A vectors (../shared/conformance/dkim): both
+// The RFC 8463 Appendix A vectors (tests/conformance/dkim): both
 // signatures verify, signing the unsigned message with the published keys
 // reproduces the RFC's b= values (Ed25519 and RSA PKCS#1 v1.5 are
 // deterministic), and altering the body or a signed header field fails.
@@ -19,7 +19,7 @@ std::string Vector(const std::string& name) {
   // Appended step by step: GCC 12 at -O2 flags the one-expression form
   // with a false -Warray-bounds.
   std::string path = CK_SOURCE_DIR;
-  path.append("/../shared/conformance/dkim/");
+  path.append("/tests/conformance/dkim/");
   path.append(name);
   std::ifstream in(path, std::ios::binary);
   EXPECT_TRUE(in.good()) << name;
