@@ -18,9 +18,6 @@ namespace cloudkeep::nbd {
 
 namespace {
 
-// The background copy reads this much of the base at a time (whole regions).
-constexpr uint64_t kBatchBytes = 8 << 20;
-
 bool AllZero(const char* p, uint64_t n) {
   if (n < 16) {
     for (uint64_t i = 0; i < n; ++i)
@@ -212,8 +209,8 @@ Status HydrateBackend::CopyRegions(uint64_t first, uint64_t last, std::vector<ch
       ++r;
       continue;
     }
-    uint64_t r2 =
-        std::min(bitmap_->NextSet(r, last + 1), r + std::max<uint64_t>(1, kBatchBytes / rs_));
+    uint64_t r2 = std::min(bitmap_->NextSet(r, last + 1),
+                           r + std::max<uint64_t>(1, options_.batch_bytes / rs_));
     uint64_t off = r * rs_, len = std::min(r2 * rs_, size_) - off;
     buf->resize(len);
     Status s = base->Pread(buf->data(), len, off);
@@ -414,7 +411,7 @@ void HydrateBackend::Start() {
 void HydrateBackend::Run() {
   std::vector<char> buf;
   const uint64_t bits = bitmap_->bits();
-  const uint64_t batch = std::max<uint64_t>(1, kBatchBytes / rs_);
+  const uint64_t batch = std::max<uint64_t>(1, options_.batch_bytes / rs_);
   uint64_t since_sync = 0;
   uint64_t last_sync_ns = MonoNs();
   Status failed;
