@@ -8,10 +8,10 @@
 // the store, a copy-on-write overlay, a hydrating copy and a mirrored device
 // are all Backends.
 //
-// Errors are Status values (Status::FromErrno keeps the errno). The server maps Status::sys_errno() to the NBD
-// error sent to the client (EIO when there is none): ENOSPC, EPERM, EINVAL,
-// EOVERFLOW and ENOTSUP (the answer to a FAST_ZERO that would not be fast)
-// keep their meaning; anything else becomes EIO.
+// Errors are Status values (Status::FromErrno keeps the errno). The server maps Status::sys_errno()
+// to the NBD error sent to the client (EIO when there is none): ENOSPC, EPERM, EINVAL, EOVERFLOW
+// and ENOTSUP (the answer to a FAST_ZERO that would not be fast) keep their meaning; anything else
+// becomes EIO.
 //
 // Durability contract, which the server relies on to honour FLUSH and FUA
 // (proto.md, "Ordering of messages and writes"):

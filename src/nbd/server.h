@@ -38,21 +38,36 @@ struct Export {
 struct ServerOptions {
   // "ADDR:PORT", "[V6]:PORT"; empty list and empty unix_socket: 127.0.0.1:10809.
   std::vector<std::string> listen;
-  std::string unix_socket;  // removed at Stop()
-  size_t max_connections = 256;   // further clients are closed at once (logged once a second)
-  Micros handshake_timeout = 10'000'000;  // a client that does not reach transmission in time is dropped
-  Micros reply_timeout = 60'000'000;      // a client that does not read replies for this long is dropped
-  unsigned workers_per_connection = 16;   // requests in flight per connection
-  bool read_only = false;  // force read-only even if the backend is writable
+  std::string unix_socket;       // removed at Stop()
+  size_t max_connections = 256;  // further clients are closed at once (logged once a second)
+  Micros handshake_timeout =
+      std::chrono::seconds(10);  // a client that does not reach transmission in time is dropped
+  Micros reply_timeout =
+      std::chrono::seconds(60);  // a client that does not read replies for this long is dropped
+  unsigned workers_per_connection = 16;  // requests in flight per connection
+  bool read_only = false;                // force read-only even if the backend is writable
 };
 
 struct ServerStats {
   uint64_t connections_total = 0;
   uint64_t connections_open = 0;
+  uint64_t connections_refused = 0;  // over max_connections
   uint64_t requests_total = 0;
   uint64_t errors_total = 0;  // requests answered with an error
   uint64_t bytes_read = 0;
   uint64_t bytes_written = 0;
+};
+
+// The live counters behind ServerStats, updated by every connection.
+struct ServerCounters {
+  std::atomic<uint64_t> connections_total{0};
+  std::atomic<uint64_t> connections_open{0};
+  std::atomic<uint64_t> connections_refused{0};
+  std::atomic<uint64_t> requests_total{0};
+  std::atomic<uint64_t> errors_total{0};
+  std::atomic<uint64_t> bytes_read{0};
+  std::atomic<uint64_t> bytes_written{0};
+  ServerStats Snapshot() const;
 };
 
 class Server {
@@ -77,12 +92,11 @@ class Server {
   std::unique_ptr<Impl> impl_;
 };
 
-// Parses "ADDR:PORT" / "[V6]:PORT" / "ADDR" (default port) strictly: kUsage
-// naming the text for anything else.
-struct HostPort {
-  std::string host;
-  uint16_t port = 0;
-};
-Result<HostPort> ParseListenAddress(const std::string& text, uint16_t default_port);
+// Serves one already-connected client on `fd` in the calling thread, from
+// the handshake until it disconnects (or `stop` becomes true and the socket
+// is shut down). The server runs this per connection; the fuzz targets and
+// unit tests call it on one end of a socketpair.
+void ServeConnection(int fd, const std::vector<Export>& exports, const ServerOptions& options,
+                     const std::atomic<bool>& stop, ServerCounters* counters);
 
 }  // namespace cloudkeep::nbd

@@ -104,3 +104,27 @@ wait_for() {
   done
   fail "timed out waiting for: $*"
 }
+
+# start_daemon NAME PATTERN CMD...: starts CMD in the background with stdout
+# in $WORK/NAME.out and stderr in $WORK/NAME.err, waits (up to 20 s) until
+# a line of stdout matches the grep -E PATTERN, and kills it at exit. Sets
+# DAEMON_PID. Servers print their bound address there, so tests ask for
+# port 0 (or a Unix socket) and never collide on fixed ports.
+start_daemon() {
+  local name=$1 pattern=$2
+  shift 2
+  "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+  DAEMON_PID=$!
+  defer "kill -9 $DAEMON_PID 2>/dev/null; wait $DAEMON_PID 2>/dev/null"
+  local i
+  for ((i = 0; i < 200; i++)); do
+    if grep -qE "$pattern" "$WORK/$name.out" 2>/dev/null; then return 0; fi
+    if ! kill -0 "$DAEMON_PID" 2>/dev/null; then
+      cat "$WORK/$name.err" >&2
+      fail "$name exited before it was ready"
+    fi
+    sleep 0.1
+  done
+  cat "$WORK/$name.err" >&2
+  fail "$name did not print /$pattern/ within 20 s"
+}
