@@ -6,7 +6,8 @@
 # that never reads its replies, one killed mid-request. The server is
 # nbd_test_server, the core over one file (tests/unit/nbd).
 . "$(dirname "$0")/lib.sh"
-need nbdinfo nbdsh nbdcopy qemu-io qemu-img fio
+# nbdsh is "python3 -m nbd": run it with Debian's python3 (python3-libnbd), not the first on PATH.
+need nbdinfo /usr/bin/nbdsh nbdcopy qemu-io qemu-img fio
 SRV="${CK_BUILD_DIR:?}/tests/unit/nbd/nbd_test_server"
 [ -x "$SRV" ] || fail "no $SRV (build the tests)"
 PY=/usr/bin/python3
@@ -57,7 +58,7 @@ PY
 echo "== qemu-io: write -P, read -P, write -z, discard, flush"
 expect_rc 0 qemu-io -f raw -c 'write -P 0xab 4M 1M' -c 'read -P 0xab 4M 1M' \
   -c 'write -z 4M 64k' -c 'read -P 0 4M 64k' -c 'discard 8M 1M' -c 'read -P 0 8M 1M' \
-  -c 'write -P 0x5a -F 12M 128k' -c 'flush' "$URI"
+  -c 'write -P 0x5a -f 12M 128k' -c 'flush' "$URI"
 expect_not_contains "$OUT$ERR" "Pattern verification failed"
 expect_not_contains "$OUT$ERR" "failed"
 cmp <(dd if="$IMG" bs=64k skip=$((4 * 16 + 1)) count=15 status=none) \
@@ -71,11 +72,13 @@ expect_rc 0 nbdcopy "$WORK/copy.img" "$TURI"
 
 echo "== fio nbd engine: random writes at depth 16 with crc32c verify"
 expect_rc 0 fio --name=v --ioengine=nbd --uri="$URI" --rw=randwrite --bs=4k --iodepth=16 \
-  --size=16M --offset=16M --verify=crc32c --verify_backlog=256 --do_verify=1 --output-format=json
-expect_eq "$(json_get 'd["jobs"][0]["error"]' <<<"$OUT")" 0 "fio error"
+  --size=16M --offset=16M --verify=crc32c --verify_backlog=256 --do_verify=1 \
+  --output-format=json --output="$WORK/fio.json"
+expect_eq "$(json_get 'd["jobs"][0]["error"]' <"$WORK/fio.json")" 0 "fio error"
+expect_eq "$(json_get 'd["jobs"][0]["write"]["io_bytes"]' <"$WORK/fio.json")" 16777216 "fio wrote"
 
 echo "== nbdsh without strict checks: what a careful client would never send"
-expect_rc 0 nbdsh -u "$URI" -c '
+expect_rc 0 /usr/bin/python3 -m nbd -u "$URI" -c '
 import errno
 h.set_strict_mode(0)
 def expect_err(f, code):
@@ -91,11 +94,23 @@ expect_err(lambda: h.pread(512, 0, nbd.CMD_FLAG_FUA), errno.EINVAL)
 expect_err(lambda: h.trim(1 << 20, h.get_size() - 4096), errno.EINVAL)
 h.zero(65536, 0, nbd.CMD_FLAG_FAST_ZERO)   # the file backend zeroes fast
 assert h.pread(512, 1 << 20)[:10] == b"hello, nbd"
-seen = []
-h.block_status(65536, 0, lambda ctx, off, ents, err: seen.append(len(ents)), nbd.CMD_FLAG_REQ_ONE)
-assert seen == [2], seen   # one (length, flags) pair
+# No metadata context was negotiated: BLOCK_STATUS is refused.
+expect_err(lambda: h.block_status(65536, 0, lambda *a: 0), errno.EINVAL)
 h.cache(65536, 0)
 h.flush()
+'
+expect_rc 0 /usr/bin/python3 -m nbd --base-allocation -u "$URI" -c '
+h.set_strict_mode(0)
+assert h.can_meta_context("base:allocation")
+seen = []
+def cb(ctx, off, ents, err):
+    seen.append((ctx, off, list(ents)))
+h.block_status(8 << 20, 32 << 20, cb, nbd.CMD_FLAG_REQ_ONE)
+assert len(seen) == 1 and len(seen[0][2]) == 2, seen   # exactly one (length, flags) pair
+assert seen[0][2][0] <= 8 << 20 and seen[0][2][1] == 3, seen  # a hole, reads as zeroes
+seen.clear()
+h.block_status(4 << 20, 40 << 20, cb)
+assert seen[0][2][1] == 0, seen  # the random data at 40 MiB is allocated
 '
 
 echo "== hostile clients: garbage, a flood of idle connections, a client that never reads"
@@ -121,19 +136,8 @@ for s in idle:
         pass
 assert closed >= 16, closed
 for s in idle: s.close()
-# A client that asks for 300 MiB of reads and never reads a reply.
-s = conn(); s.recv(18)
-s.sendall(struct.pack(">I", 3))
-go = struct.pack(">IH", 4, 0)
-go = struct.pack(">I", 4) + b"disk" + struct.pack(">H", 0)
-s.sendall(struct.pack(">QII", 0x49484156454F5054, 7, len(go)) + go)
-time.sleep(0.2)
-for i in range(300):
-    try:
-        s.sendall(struct.pack(">IHHQQI", 0x25609513, 0, 0, i, 0, 1 << 20))
-    except OSError:
-        break
 # A client killed in the middle of a write payload.
+go = struct.pack(">I", 4) + b"disk" + struct.pack(">H", 0)
 pid = os.fork()
 if pid == 0:
     c = conn(); c.recv(18); c.sendall(struct.pack(">I", 3))
@@ -141,13 +145,45 @@ if pid == 0:
     c.sendall(struct.pack(">IHHQQI", 0x25609513, 0, 1, 1, 0, 1 << 20) + b"x" * 1000)
     os.kill(os.getpid(), 9)
 os.waitpid(pid, 0)
-open(sys.argv[1] + ".stuck", "w").write(str(s.fileno()))
-time.sleep(0.1)
 PY
-# Other clients are served while the non-reading one is stuck, and after.
+# A client that asks for 300 MiB of reads and never reads a reply: after
+# the reply timeout (2 s here) the server gives up on it.
+$PY - "$SOCK" >"$WORK/stuck.out" 2>&1 <<'PY' &
+import socket, struct, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.recv(18)
+s.sendall(struct.pack(">I", 3))
+go = struct.pack(">I", 4) + b"disk" + struct.pack(">H", 0)
+s.sendall(struct.pack(">QII", 0x49484156454F5054, 7, len(go)) + go)
+s.settimeout(10)
+sent = 0
+for i in range(300):
+    try:
+        s.sendall(struct.pack(">IHHQQI", 0x25609513, 0, 0, i, 0, 1 << 20)); sent += 1
+    except OSError:
+        break
+time.sleep(4)
+got = 0
+t0 = time.time()
+while time.time() - t0 < 10:
+    try:
+        d = s.recv(1 << 20)
+    except (ConnectionResetError, socket.timeout):
+        break
+    if not d:
+        break
+    got += len(d)
+assert got < 300 << 20, ("the server kept the stuck client", got)
+print("stuck client: sent", sent, "requests, got", got, "bytes before the server closed")
+PY
+STUCK=$!
+sleep 1
+# Other clients are served while the non-reading one is stuck.
 expect_rc 0 nbdinfo --size "$URI"
 expect_eq "$OUT" 67108864 "size while a client is stuck"
+wait "$STUCK" || fail "stuck-client check: $(cat "$WORK/stuck.out")"
+cat "$WORK/stuck.out"
 kill -0 "$SRV_PID" || fail "the server died"
+expect_rc 0 nbdinfo --size "$TURI"
 
 echo "== SIGTERM: clean exit, socket removed"
 kill -TERM "$SRV_PID"
