@@ -49,8 +49,8 @@ struct HydrateOptions {
   uint64_t region_size = 512 * 1024;  // a power of two
   uint64_t batch_bytes = 8 << 20;     // the background copy reads this much at a time
   // The background copy makes its progress durable this often (bytes or time).
-  uint64_t sync_every_bytes = 256ull << 20;
-  Micros sync_every = std::chrono::seconds(5);
+  uint64_t sync_every_bytes = 64ull << 20;
+  Micros sync_every = std::chrono::seconds(2);
 };
 
 struct HydrateProgress {
