@@ -27,11 +27,30 @@ Result<std::map<std::string, std::string>> ParseTags(const std::vector<std::stri
   return out;
 }
 
+// Exit 1, naming them, when any listed snapshot's record is damaged: the
+// good ones were listed, but the store is not all well.
+Status DamagedStatus(const std::vector<Snapshot>& snaps) {
+  std::vector<std::string> ids;
+  for (const auto& s : snaps)
+    if (!s.damaged.empty()) ids.push_back(s.id);
+  if (ids.empty()) return Status::Ok();
+  std::string list;
+  for (const auto& id : ids) list += (list.empty() ? "" : ", ") + id;
+  return Status::Failure(fmt::format(
+      "{} snapshot(s) have a damaged manifest: {} ('cloudkeep snapshot show ID' says why, "
+      "'cloudkeep snapshot delete ID' removes one)",
+      ids.size(), list));
+}
+
 void PrintSnapshotTable(const std::vector<Snapshot>& snaps) {
   Table t({"ID", "VOLUME", "CREATED", "SIZE", "STORED", "CONSISTENCY", "TAGS", "DESCRIPTION"},
           {Table::Align::kLeft, Table::Align::kLeft, Table::Align::kLeft, Table::Align::kRight,
            Table::Align::kRight});
   for (const auto& s : snaps) {
+    if (!s.damaged.empty()) {
+      t.AddRow({s.id, "?", "-", "-", "-", "DAMAGED", "-", s.damaged});
+      continue;
+    }
     t.AddRow({s.id, s.volume_id, FormatLocal(s.created), FormatBytes(s.size_bytes),
               s.stored_bytes ? FormatBytes(*s.stored_bytes) : "-",
               snapshot::ConsistencyName(s.consistency), TagsText(s.tags),
@@ -162,7 +181,7 @@ void AddList(CLI::App* group, Context& ctx) {
     } else {
       PrintSnapshotTable(snaps);
     }
-    return Status::Ok();
+    return DamagedStatus(snaps);
   }));
 }
 
@@ -174,6 +193,11 @@ void AddShow(CLI::App* group, Context& ctx) {
   cmd->callback(Action(ctx, [&ctx, id]() -> Status {
     CK_ASSIGN_OR_RETURN(auto provider, MakeProvider(ctx));
     CK_ASSIGN_OR_RETURN(Snapshot s, provider->GetSnapshot(*id));
+    if (!s.damaged.empty()) {
+      if (ctx.global.json) PrintJson(snapshot::SnapshotToJson(s));
+      return Status::Failure(
+          fmt::format("snapshot {} has a damaged manifest: {}", s.id, s.damaged));
+    }
     if (ctx.global.json) {
       PrintJson(snapshot::SnapshotToJson(s));
       return Status::Ok();
@@ -426,6 +450,12 @@ void AddPrune(CLI::App* group, Context& ctx) {
     doc["removed"] = report.removed;
     doc["skipped"] = report.skipped;
     doc["failed"] = report.failed;
+    doc["damaged"] = report.damaged;
+    for (const auto& id : report.damaged)
+      log::Warn(
+          "snapshot {} has a damaged manifest: no policy can weigh it and prune leaves it; "
+          "'cloudkeep snapshot show {}' says why, 'cloudkeep snapshot delete {}' removes it",
+          id, id, id);
     text += fmt::format("{} kept, {} {}, {} skipped, {} failed\n", report.kept, report.removed,
                         f->opts.dry_run ? "would be removed" : "removed", report.skipped,
                         report.failed);

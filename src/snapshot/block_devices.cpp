@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -240,6 +242,49 @@ Result<Volume> DescribeVolume(const std::string& path, const SystemPaths& paths)
   }
   if (v.filesystem.empty()) v.filesystem = ProbeFilesystem(rp);
   return v;
+}
+
+std::vector<std::string> LoopDevicesBackedBy(const std::string& path, const SystemPaths& paths) {
+  std::vector<std::string> out;
+  struct stat target {};
+  if (::stat(path.c_str(), &target) != 0) return out;
+  for (const auto& name : ListDir(paths.sys_block)) {
+    if (name.rfind("loop", 0) != 0) continue;
+    std::string backing = ReadTrimmed(paths.sys_block + "/" + name + "/loop/backing_file");
+    if (backing.empty()) continue;
+    struct stat st {};
+    if (::stat(backing.c_str(), &st) == 0 && st.st_dev == target.st_dev &&
+        st.st_ino == target.st_ino)
+      out.push_back(paths.dev + "/" + name);
+  }
+  return out;
+}
+
+std::vector<std::string> WritersOf(const std::string& path, const SystemPaths& paths) {
+  std::vector<std::string> out;
+  struct stat target {};
+  if (::stat(path.c_str(), &target) != 0) return out;
+  const std::string self = std::to_string(::getpid());
+  for (const auto& pid : ListDir(paths.proc)) {
+    if (pid.empty() || !std::all_of(pid.begin(), pid.end(), ::isdigit) || pid == self) continue;
+    std::string fd_dir = paths.proc + "/" + pid + "/fd";
+    for (const auto& fd : ListDir(fd_dir)) {
+      struct stat st {};
+      if (::stat((fd_dir + "/" + fd).c_str(), &st) != 0 || st.st_dev != target.st_dev ||
+          st.st_ino != target.st_ino)
+        continue;
+      // fdinfo's "flags:" is the open(2) flags in octal.
+      auto info = ReadFile(paths.proc + "/" + pid + "/fdinfo/" + fd);
+      if (!info.ok()) continue;
+      auto at = info->find("flags:");
+      if (at == std::string::npos) continue;
+      unsigned long flags = std::strtoul(info->c_str() + at + 6, nullptr, 8);
+      if ((flags & O_ACCMODE) == O_RDONLY) continue;
+      out.push_back(pid + " (" + ReadTrimmed(paths.proc + "/" + pid + "/comm") + ")");
+      break;
+    }
+  }
+  return out;
 }
 
 }  // namespace cloudkeep::snapshot

@@ -24,6 +24,7 @@ struct SystemPaths {
   std::string mountinfo = "/proc/self/mountinfo";
   std::string dev = "/dev";
   std::string by_id = "/dev/disk/by-id";
+  std::string proc = "/proc";
 };
 
 std::vector<MountEntry> ReadMountInfo(const std::string& path);
@@ -39,6 +40,15 @@ Result<Volume> DescribeVolume(const std::string& path, const SystemPaths& paths 
 // Mountpoints of the block device with this number (empty when unmounted).
 std::vector<MountEntry> MountsOfDevice(unsigned major, unsigned minor,
                                        const SystemPaths& paths = {});
+
+// Loop devices ("/dev/loop3") whose backing file is the file at `path`,
+// matched by device and inode (a renamed or re-linked file still matches).
+std::vector<std::string> LoopDevicesBackedBy(const std::string& path,
+                                             const SystemPaths& paths = {});
+
+// Other processes that hold the file at `path` open for writing, as
+// "PID (COMMAND)": what fuser(1) finds, from /proc/PID/fd and fdinfo flags.
+std::vector<std::string> WritersOf(const std::string& path, const SystemPaths& paths = {});
 
 // "xfs", "btrfs", "ext4" or "" from the superblock at the start of `path`.
 std::string ProbeFilesystem(const std::string& path);

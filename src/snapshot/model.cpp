@@ -26,6 +26,11 @@ std::optional<Consistency> ParseConsistency(const std::string& name) {
 Json SnapshotToJson(const Snapshot& s) {
   Json j;
   j["id"] = s.id;
+  if (!s.damaged.empty()) {  // nothing else about it is known
+    j["state"] = s.state;
+    j["damaged"] = s.damaged;
+    return j;
+  }
   j["volume_id"] = s.volume_id;
   if (!s.volume_device.empty()) j["volume_device"] = s.volume_device;
   // Milliseconds: several snapshots a second must still sort by time.

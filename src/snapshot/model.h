@@ -43,8 +43,10 @@ struct Snapshot {
   std::string volume_id;  // Volume::id of the source
   std::string volume_device;
   TimePoint created{};
-  std::string state = "completed";  // pending | completed | error
-  std::string progress;             // "100%" on AWS
+  std::string state = "completed";  // pending | completed | error | damaged
+  // Why the snapshot's record cannot be read (state "damaged"); only id is known then.
+  std::string damaged;
+  std::string progress;  // "100%" on AWS
   uint64_t size_bytes = 0;
   std::optional<uint64_t> stored_bytes;  // bytes in the store referenced by this snapshot
   std::optional<uint64_t> new_bytes;     // bytes this snapshot added to the store

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "core/log.h"
 
 namespace cloudkeep::snapshot {
@@ -56,7 +58,18 @@ Result<PruneReport> PruneVolumes(Provider& provider, const std::vector<std::stri
     std::string vid = provider.CanonicalVolumeId(spec);
     SnapshotFilter filter;
     filter.volume_ids = {vid};
-    CK_ASSIGN_OR_RETURN(auto snaps, provider.ListSnapshots(filter));
+    CK_ASSIGN_OR_RETURN(auto listed, provider.ListSnapshots(filter));
+    // A damaged record belongs to no known volume and has no time: the policy
+    // cannot weigh it, and it is never removed by a prune.
+    std::vector<Snapshot> snaps;
+    for (auto& s : listed) {
+      if (!s.damaged.empty()) {
+        if (std::find(report.damaged.begin(), report.damaged.end(), s.id) == report.damaged.end())
+          report.damaged.push_back(s.id);
+        continue;
+      }
+      snaps.push_back(std::move(s));
+    }
     PruneVolumeReport vr;
     vr.volume_id = vid;
     auto decisions = ApplyRetention(std::move(snaps), options.policy, clock.Now());

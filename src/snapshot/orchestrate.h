@@ -48,6 +48,8 @@ struct PruneVolumeReport {
 struct PruneReport {
   std::vector<PruneVolumeReport> volumes;
   size_t kept = 0, removed = 0, failed = 0, skipped = 0;
+  // Snapshots whose records are damaged: listed under every volume, weighed by none.
+  std::vector<std::string> damaged;
 };
 
 // kUsage when the policy is empty or when it would remove a volume's newest

@@ -56,10 +56,9 @@ std::string FileIdentity(const std::string& path, int64_t* ctime_ns) {
 // landing in the same timestamp tick just after it (git's "racy" case).
 std::optional<Manifest> UnchangedSince(LocalStore& store, const CapturedVolume& cv) {
   if (cv.identity.empty() || std::getenv("CLOUDKEEP_REREAD")) return std::nullopt;
-  auto manifests = store.LoadManifests();
-  if (!manifests.ok()) return std::nullopt;
+  auto manifests = store.ScanManifests().good;
   std::optional<Manifest> best;
-  for (auto& m : *manifests) {
+  for (auto& m : manifests) {
     if (m.snapshot.volume_id != cv.volume.id || m.source_identity != cv.identity) continue;
     if (m.chunk_size != store.chunk_size()) continue;
     int64_t captured_ns =
@@ -350,10 +349,19 @@ Result<std::vector<Snapshot>> LocalProvider::ListSnapshots(const snapshot::Snaps
       return std::vector<Snapshot>{};
     return opened.status();
   }
-  CK_ASSIGN_OR_RETURN(auto manifests, (*opened)->LoadManifests());
+  LocalStore::ManifestScan scan = (*opened)->ScanManifests();
   std::vector<Snapshot> out;
-  for (auto& m : manifests)
+  for (auto& m : scan.good)
     if (MatchesFilter(m.snapshot, filter)) out.push_back(std::move(m.snapshot));
+  // A damaged manifest's volume and time are unknown: it is listed under any
+  // filter, so that nobody takes its absence for "no such snapshot".
+  for (auto& d : scan.damaged) {
+    Snapshot s;
+    s.id = d.id;
+    s.state = "damaged";
+    s.damaged = d.reason;
+    out.push_back(std::move(s));
+  }
   std::sort(out.begin(), out.end(), [](const Snapshot& a, const Snapshot& b) {
     return a.created != b.created ? a.created < b.created : a.id < b.id;
   });
@@ -368,8 +376,17 @@ Result<Snapshot> LocalProvider::GetSnapshot(const std::string& id) {
   CK_ASSIGN_OR_RETURN(LocalStore * store, OpenStore(false, std::nullopt));
   if (!store->HasSnapshot(id))
     return Status::Usage(fmt::format("unknown snapshot '{}' in store {}", id, store->root()));
-  CK_ASSIGN_OR_RETURN(Manifest m, store->LoadManifest(id));
-  return m.snapshot;
+  auto m = store->LoadManifest(id);
+  if (!m.ok()) {
+    // The snapshot exists but its record cannot be read: say so, so that it
+    // can still be shown and deleted; restore and serve fail on the manifest.
+    Snapshot damaged;
+    damaged.id = id;
+    damaged.state = "damaged";
+    damaged.damaged = m.status().message();
+    return damaged;
+  }
+  return m->snapshot;
 }
 
 Result<std::vector<snapshot::DeleteOutcome>> LocalProvider::DeleteSnapshots(
@@ -452,6 +469,21 @@ Status LocalProvider::Restore(const std::string& id, const std::string& target,
     if (exists && !options.force) {
       return Status::Usage(
           fmt::format("restore target '{}' exists; pass --force to replace it", target));
+    }
+    if (exists) {
+      // Replacing a file that a loop device or a running VM still reads
+      // through an open descriptor would leave them on the old inode: the
+      // restore would look done and nobody would see it.
+      auto loops = snapshot::LoopDevicesBackedBy(target);
+      if (!loops.empty())
+        return Status::Usage(
+            fmt::format("refusing to restore onto '{}': it backs loop device {} (detach it first)",
+                        target, loops.front()));
+      auto writers = snapshot::WritersOf(target);
+      if (!writers.empty())
+        return Status::Usage(
+            fmt::format("refusing to restore onto '{}': process {} has it open for writing", target,
+                        writers.front()));
     }
     // Write beside the target and rename at the end: a failed restore leaves the old file alone.
     write_path =
@@ -537,19 +569,7 @@ Result<snapshot::VerifyReport> LocalProvider::Verify(const std::vector<std::stri
   snapshot::VerifyReport report;
   // Manifests one by one, so that one damaged manifest is a finding, not the end.
   std::vector<std::string> names = ids;
-  if (names.empty()) {
-    DIR* d = ::opendir((store->root() + "/snapshots").c_str());
-    if (d) {
-      while (dirent* e = ::readdir(d)) {
-        std::string n = e->d_name;
-        if (n.size() > 5 && n.substr(n.size() - 5) == ".json" &&
-            n.find(".tmp-") == std::string::npos)
-          names.push_back(n.substr(0, n.size() - 5));
-      }
-      ::closedir(d);
-    }
-    std::sort(names.begin(), names.end());
-  }
+  if (names.empty()) names = store->ManifestIds();
   struct Use {
     std::string snapshot;
     uint64_t offset;

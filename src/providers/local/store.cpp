@@ -220,16 +220,27 @@ Result<Manifest> LocalStore::LoadManifest(const std::string& id) const {
   return m;
 }
 
-Result<std::vector<Manifest>> LocalStore::LoadManifests() const {
-  std::vector<Manifest> out;
+std::vector<std::string> LocalStore::ManifestIds() const {
+  std::vector<std::string> ids;
   for (const auto& name : ListDir(root_ + "/snapshots")) {
     if (name.size() < 6 || name.substr(name.size() - 5) != ".json" ||
         name.find(".tmp-") != std::string::npos)
       continue;
-    CK_ASSIGN_OR_RETURN(Manifest m, LoadManifest(name.substr(0, name.size() - 5)));
-    out.push_back(std::move(m));
+    ids.push_back(name.substr(0, name.size() - 5));
   }
-  return out;
+  return ids;
+}
+
+LocalStore::ManifestScan LocalStore::ScanManifests() const {
+  ManifestScan scan;
+  for (const auto& id : ManifestIds()) {
+    auto m = LoadManifest(id);
+    if (m.ok())
+      scan.good.push_back(std::move(m).value());
+    else
+      scan.damaged.push_back({id, m.status().message()});
+  }
+  return scan;
 }
 
 Status LocalStore::CommitManifest(const Manifest& m) {
@@ -243,9 +254,16 @@ Status LocalStore::RemoveManifest(const std::string& id) {
 }
 
 Result<uint64_t> LocalStore::CollectGarbage() {
-  CK_ASSIGN_OR_RETURN(auto manifests, LoadManifests());
+  ManifestScan scan = ScanManifests();
+  if (!scan.damaged.empty()) {
+    log::Warn(
+        "unreferenced chunks are kept: {} manifest(s) are damaged and may reference them "
+        "(first: {}); delete or restore them to free the space",
+        scan.damaged.size(), scan.damaged.front().id);
+    return uint64_t{0};
+  }
   std::set<ChunkHash> live;
-  for (const auto& m : manifests)
+  for (const auto& m : scan.good)
     for (const auto& h : m.chunks)
       if (!IsZeroHash(h)) live.insert(h);
   uint64_t removed = 0;

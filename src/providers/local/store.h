@@ -57,12 +57,29 @@ class LocalStore {
   Status UpdateRunClones(const std::vector<std::string>& clones);
   void FinishRun();
 
-  Result<std::vector<Manifest>> LoadManifests() const;
+  // The ids of every manifest file in snapshots/ ("<id>.json"; the
+  // ".tmp-<pid>" files of an interrupted write are not manifests), sorted.
+  // The one place that knows the file names.
+  std::vector<std::string> ManifestIds() const;
+  // Every manifest, the readable ones decoded and the others named with the
+  // reason (truncated, trailing bytes, bad checksum, unreadable, wrong id):
+  // one damaged file never hides the others.
+  struct DamagedManifest {
+    std::string id;
+    std::string reason;
+  };
+  struct ManifestScan {
+    std::vector<Manifest> good;
+    std::vector<DamagedManifest> damaged;
+  };
+  ManifestScan ScanManifests() const;
   Result<Manifest> LoadManifest(const std::string& id) const;
   bool HasSnapshot(const std::string& id) const;
   Status CommitManifest(const Manifest& m);
   Status RemoveManifest(const std::string& id);
-  // Removes chunk files that no manifest references; returns how many.
+  // Removes chunk files that no manifest references; returns how many. While
+  // any manifest is damaged nothing is removed (a damaged manifest may still
+  // reference any chunk), and a warning says so.
   Result<uint64_t> CollectGarbage();
 
   std::string ManifestPath(const std::string& id) const;

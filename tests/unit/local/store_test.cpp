@@ -95,6 +95,39 @@ TEST_F(StoreTest, GarbageCollectionKeepsReferencedChunks) {
   EXPECT_FALSE(s.chunks().Exists(hb));
 }
 
+TEST_F(StoreTest, DamagedManifestIsListedAndStopsGarbageCollection) {
+  auto store = LocalStore::Open(root_, true);
+  ASSERT_TRUE(store.ok());
+  LocalStore& s = **store;
+  std::string a(4096, 'a');
+  ChunkHash ha = Sha256(a.data(), a.size());
+  ASSERT_TRUE(s.chunks().Stage(ha, a, 1).ok());
+  ASSERT_TRUE(s.chunks().Publish().ok());
+  Manifest m;
+  m.chunk_size = 4096;
+  m.snapshot.id = "snap-0000000000000000b";
+  m.snapshot.volume_id = "v";
+  m.snapshot.size_bytes = 4096;
+  m.chunks = {ha};
+  ASSERT_TRUE(s.CommitManifest(m).ok());
+  // The only manifest that references the chunk is cut in half.
+  std::string path = s.ManifestPath(m.snapshot.id);
+  auto text = ReadFile(path);
+  ASSERT_TRUE(WriteFileAtomic(path, text->substr(0, text->size() / 2)).ok());
+  ASSERT_TRUE(WriteFileAtomic(root_ + "/snapshots/snap-0000000000000000c.json.tmp-1", "x").ok());
+  LocalStore::ManifestScan scan = s.ScanManifests();
+  EXPECT_TRUE(scan.good.empty());
+  ASSERT_EQ(scan.damaged.size(), 1u);  // the .tmp- file of an interrupted write is no manifest
+  EXPECT_EQ(scan.damaged[0].id, m.snapshot.id);
+  EXPECT_NE(scan.damaged[0].reason.find("bad manifest"), std::string::npos);
+  auto removed = s.CollectGarbage();
+  ASSERT_TRUE(removed.ok());
+  EXPECT_EQ(*removed, 0u);
+  EXPECT_TRUE(s.chunks().Exists(ha));  // it may still be referenced
+  ASSERT_TRUE(s.RemoveManifest(m.snapshot.id).ok());
+  EXPECT_EQ(*s.CollectGarbage(), 1u);
+}
+
 TEST_F(StoreTest, NextWriterCleansUpAfterADeadRun) {
   {
     auto store = LocalStore::Open(root_, true);
