@@ -1,0 +1,1513 @@
+#include "mirror/node.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <openssl/sha.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <list>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "core/log.h"
+#include "core/net.h"
+#include "mirror/link.h"
+#include "mirror/metadata.h"
+#include "mirror/wire.h"
+#include "nbd/backend.h"
+#include "nbd/server.h"
+
+namespace cloudkeep::mirror {
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr uint64_t kResyncBlock = 1024 * 1024;
+constexpr uint64_t kTargetSyncEvery = 64 * 1024 * 1024;
+
+Status PreadFull(int fd, void* buf, uint64_t n, uint64_t off) {
+  char* p = static_cast<char*>(buf);
+  while (n) {
+    ssize_t r = pread(fd, p, n, static_cast<off_t>(off));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno("pread", errno);
+    }
+    if (r == 0) return Status::FromErrno("pread past the device end", EIO);
+    p += r;
+    n -= static_cast<uint64_t>(r);
+    off += static_cast<uint64_t>(r);
+  }
+  return Status::Ok();
+}
+
+Status PwriteFull(int fd, const void* buf, uint64_t n, uint64_t off) {
+  const char* p = static_cast<const char*>(buf);
+  while (n) {
+    ssize_t r = pwrite(fd, p, n, static_cast<off_t>(off));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno("pwrite", errno);
+    }
+    p += r;
+    n -= static_cast<uint64_t>(r);
+    off += static_cast<uint64_t>(r);
+  }
+  return Status::Ok();
+}
+
+Status Sync(int fd) {
+  if (fdatasync(fd) != 0) return Status::FromErrno("fdatasync", errno);
+  return Status::Ok();
+}
+
+std::vector<uint8_t> Digests(const uint8_t* data, uint64_t len, uint64_t block) {
+  std::vector<uint8_t> out;
+  for (uint64_t o = 0; o < len; o += block) {
+    uint8_t d[SHA256_DIGEST_LENGTH];
+    SHA256(data + o, std::min(block, len - o), d);
+    out.insert(out.end(), d, d + sizeof d);
+  }
+  return out;
+}
+
+// Byte ranges in flight: a writer waits until no overlapping range is held.
+class Ranges {
+ public:
+  class Guard {
+   public:
+    Guard(Ranges* r, std::list<std::pair<uint64_t, uint64_t>>::iterator it) : r_(r), it_(it) {}
+    Guard(Guard&& o) noexcept : r_(o.r_), it_(o.it_) { o.r_ = nullptr; }
+    Guard(const Guard&) = delete;
+    ~Guard() { Release(); }
+    void Release() {
+      if (!r_) return;
+      {
+        std::lock_guard lk(r_->mu_);
+        r_->held_.erase(it_);
+      }
+      r_->cv_.notify_all();
+      r_ = nullptr;
+    }
+
+   private:
+    Ranges* r_;
+    std::list<std::pair<uint64_t, uint64_t>>::iterator it_;
+  };
+  Guard Lock(uint64_t off, uint64_t len) {
+    std::unique_lock lk(mu_);
+    uint64_t end = off + len;
+    cv_.wait(lk, [&] {
+      for (auto& [b, e] : held_)
+        if (b < end && off < e) return false;
+      return true;
+    });
+    held_.emplace_back(off, end);
+    return Guard(this, std::prev(held_.end()));
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::list<std::pair<uint64_t, uint64_t>> held_;
+};
+
+struct Pending {
+  wire::Type type = wire::Type::kWrite;
+  uint64_t offset = 0, length = 0;
+  Clock::time_point sent;
+  bool done = false;
+  bool ok = false;
+  std::vector<uint8_t> reply;
+  std::set<uint64_t> bits;  // a flush: regions written since the previous flush
+};
+
+enum class ResyncRole { kNone, kSource, kTarget };
+
+}  // namespace
+
+struct Node::Impl {
+  NodeOptions opt;
+  const ResourceConfig& cfg() const { return opt.cfg; }
+  NodeConfig self, peer;
+  std::string tag;  // "web/a" in log lines
+  UniqueFd dev;
+  uint64_t size = 0;
+  std::unique_ptr<Metadata> meta;
+  std::unique_ptr<LinkAuth> auth;
+  std::atomic<bool> stopping{false};
+
+  std::mutex mu;  // state below
+  std::condition_variable stop_cv;
+  bool primary = false;
+  std::string conn = "Connecting";
+  std::string last_error;
+  std::shared_ptr<Link> link;
+  std::string peer_role = "Unknown", peer_disk = "DUnknown";
+  ResyncRole resync = ResyncRole::kNone;
+  uint64_t resync_total = 0;
+  std::atomic<uint64_t> resync_done{0};
+  Clock::time_point resync_start;
+  bool split_brain = false;
+  Json split_brain_info;
+  Json last_resync;          // the last finished resync: bytes, seconds, direction
+  std::string discard_peer;  // resolve --discard PEER given on this node
+  std::unique_ptr<nbd::Server> server;
+  uint64_t max_token_seen = 0;
+  uint64_t connects = 0;
+
+  std::mutex order_mu;  // stream order; seq
+  uint64_t next_seq = 1;
+  std::set<uint64_t> unflushed_bits;
+
+  std::mutex pend_mu;
+  std::condition_variable pend_cv;
+  std::map<uint64_t, std::shared_ptr<Pending>> pending;
+  uint64_t pending_bytes = 0;
+  uint64_t resync_inflight = 0;
+
+  Ranges ranges;
+
+  std::mutex lat_mu;
+  std::deque<std::pair<uint64_t, uint32_t>> latencies;  // (mono ns, us)
+
+  std::mutex ctl_mu;
+  std::vector<std::thread> ctl_threads;
+  std::thread conn_thread, ctl_thread;
+  UniqueFd listen_fd, ctl_fd;
+  std::string ctl_path;
+
+  // ---- helpers ----
+  std::string DiskStateLocked() const {
+    if (resync == ResyncRole::kSource) return "SyncSource";
+    if (resync == ResyncRole::kTarget) return "SyncTarget";
+    Superblock sb = meta->sb();
+    if (sb.gen.current == 0 || (sb.flags & kFlagInconsistent)) return "Inconsistent";
+    if (sb.flags & kFlagOutdated) return "Outdated";
+    return "UpToDate";
+  }
+  void SetConn(const std::string& state, const std::string& why) {
+    std::string old;
+    {
+      std::lock_guard lk(mu);
+      old = conn;
+      if (old == state && last_error == why) return;
+      conn = state;
+      if (!why.empty()) last_error = why;
+    }
+    if (old != state)
+      log::Info("mirror {}: connection {} -> {}{}{}", tag, old, state, why.empty() ? "" : ": ",
+                why);
+  }
+  std::shared_ptr<Link> CurrentLink() {
+    std::lock_guard lk(mu);
+    return link;
+  }
+  bool SleepInterruptible(Micros d) {
+    std::unique_lock lk(mu);
+    return !stop_cv.wait_for(lk, d, [&] { return stopping.load(); });
+  }
+
+  GenInfo LocalInfo() {
+    Superblock sb = meta->sb();
+    GenInfo g;
+    g.node = self.name;
+    g.gen = sb.gen;
+    g.inconsistent = sb.flags & kFlagInconsistent;
+    g.crashed_primary = sb.flags & kFlagCrashedPrimary;
+    {
+      std::lock_guard lk(mu);
+      g.primary = primary;
+    }
+    g.discard = sb.flags & kFlagDiscard;
+    g.dirty_bits = meta->DirtyBits();
+    return g;
+  }
+
+  Json HelloJson() {
+    GenInfo g = LocalInfo();
+    Json j;
+    j["resource"] = cfg().name;
+    j["node"] = self.name;
+    j["peer"] = peer.name;
+    j["size_bytes"] = size;
+    j["granularity_bytes"] = meta->granularity();
+    j["current"] = g.gen.current;
+    j["bitmap"] = g.gen.bitmap;
+    j["history"] = std::vector<uint64_t>(g.gen.history.begin(), g.gen.history.end());
+    j["inconsistent"] = g.inconsistent;
+    j["crashed_primary"] = g.crashed_primary;
+    j["primary"] = g.primary;
+    std::vector<std::string> discard;
+    if (g.discard) discard.push_back(self.name);
+    {
+      std::lock_guard lk(mu);
+      if (discard_peer == peer.name) discard.push_back(peer.name);
+    }
+    j["discard"] = discard;
+    j["dirty_bits"] = g.dirty_bits;
+    j["fencing_token"] = 0;
+    j["protocol"] = cfg().protocol == Protocol::kSync ? "sync" : "async";
+    return j;
+  }
+
+  Json StateJson() {
+    std::lock_guard lk(mu);
+    return Json{{"role", primary ? "Primary" : "Secondary"}, {"disk_state", DiskStateLocked()}};
+  }
+  void SendState(const std::shared_ptr<Link>& l) {
+    if (l) (void)l->SendJson(wire::Type::kState, StateJson(), cfg().peer_timeout);
+  }
+
+  // ---- connection ----
+  void ConnectLoop() {
+    bool active = self.name < peer.name;
+    std::string last_fail;
+    while (!stopping) {
+      if (active) {
+        auto l = Link::Connect(*auth, peer.address, cfg().peer_timeout);
+        if (!l.ok()) {
+          std::string msg = l.status().message();
+          if (msg != last_fail) {
+            bool auth_fail = msg.find("TLS handshake") != std::string::npos;
+            if (auth_fail)
+              log::Warn("mirror {}: peer {} refused or could not authenticate: {}", tag, peer.name,
+                        msg);
+            else
+              log::Debug("mirror {}: connect to {}: {}", tag, peer.address, msg);
+            last_fail = msg;
+          }
+          SleepInterruptible(cfg().connect_interval);
+          continue;
+        }
+        last_fail.clear();
+        RunConnection(std::shared_ptr<Link>(std::move(*l)));
+      } else {
+        pollfd p{listen_fd.get(), POLLIN, 0};
+        if (poll(&p, 1, 200) <= 0) continue;
+        sockaddr_storage ss{};
+        socklen_t len = sizeof ss;
+        UniqueFd fd(accept4(listen_fd.get(), reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC));
+        if (!fd.valid()) continue;
+        SockAddr sa;
+        std::memcpy(&sa.ss, &ss, len);
+        sa.len = len;
+        std::string from = sa.ToString();
+        auto l = Link::Accept(*auth, std::move(fd), from, cfg().peer_timeout);
+        if (!l.ok()) {
+          log::Warn("mirror {}: refused a peer from {}: {}", tag, from, l.status().message());
+          continue;
+        }
+        RunConnection(std::shared_ptr<Link>(std::move(*l)));
+      }
+      if (!stopping) SleepInterruptible(cfg().connect_interval);
+    }
+  }
+
+  void Refuse(const std::shared_ptr<Link>& l, const std::string& state, const std::string& reason) {
+    (void)l->SendJson(wire::Type::kRefuse, Json{{"reason", reason}}, Micros(1'000'000));
+    l->Shutdown();
+    SetConn(state, reason);
+  }
+
+  void RunConnection(std::shared_ptr<Link> l) {
+    Micros t = cfg().peer_timeout;
+    if (!l->SendJson(wire::Type::kHello, HelloJson(), t).ok()) return;
+    wire::Header h;
+    std::vector<uint8_t> payload;
+    Status s = l->Recv(&h, &payload, t);
+    if (!s.ok()) {
+      SetConn("Connecting", "handshake: " + s.message());
+      return;
+    }
+    Json ph = Json::parse(payload.begin(), payload.end(), nullptr, false);
+    if (h.type == wire::Type::kRefuse) {
+      SetConn("Refused", "peer refused: " + ph.value("reason", std::string("?")));
+      return;
+    }
+    if (h.type != wire::Type::kHello || ph.is_discarded() || !ph.is_object()) {
+      Refuse(l, "Refused", "expected HELLO, got " + std::string(wire::TypeName(h.type)));
+      return;
+    }
+    if (ph.value("resource", "") != cfg().name) {
+      Refuse(l, "Refused",
+             "peer serves resource '" + ph.value("resource", "") + "', not " + cfg().name);
+      return;
+    }
+    if (ph.value("node", "") != peer.name) {
+      Refuse(l, "Refused",
+             "peer says it is node '" + ph.value("node", "") + "', expected " + peer.name);
+      return;
+    }
+    if (ph.value("size_bytes", uint64_t{0}) != size) {
+      Refuse(l, "Refused",
+             "device sizes differ: " + std::to_string(size) + " bytes here, " +
+                 std::to_string(ph.value("size_bytes", uint64_t{0})) + " on " + peer.name);
+      return;
+    }
+    if (ph.value("granularity_bytes", uint64_t{0}) != meta->granularity()) {
+      Refuse(l, "Refused", "bitmap granularity differs from " + peer.name + "'s");
+      return;
+    }
+    GenInfo local = LocalInfo(), remote;
+    remote.node = peer.name;
+    remote.gen.current = ph.value("current", uint64_t{0});
+    remote.gen.bitmap = ph.value("bitmap", uint64_t{0});
+    auto hist = ph.value("history", std::vector<uint64_t>{});
+    for (size_t i = 0; i < kHistorySize && i < hist.size(); i++) remote.gen.history[i] = hist[i];
+    remote.inconsistent = ph.value("inconsistent", false);
+    remote.crashed_primary = ph.value("crashed_primary", false);
+    remote.primary = ph.value("primary", false);
+    remote.dirty_bits = ph.value("dirty_bits", uint64_t{0});
+    auto discard = ph.value("discard", std::vector<std::string>{});
+    std::string my_discard_peer;
+    {
+      std::lock_guard lk(mu);
+      my_discard_peer = discard_peer;
+    }
+    local.discard = local.discard || std::count(discard.begin(), discard.end(), self.name);
+    remote.discard =
+        std::count(discard.begin(), discard.end(), peer.name) || my_discard_peer == peer.name;
+    if (local.primary && remote.primary) {
+      Decision d = Decide(local, remote);
+      if (d.what != SyncDecision::kSplitBrain) {
+        Refuse(l, "Refused", "both nodes are primary");
+        return;
+      }
+    }
+    Decision d = Decide(local, remote);
+    if (d.what == SyncDecision::kSplitBrain || d.what == SyncDecision::kUnrelated) {
+      uint64_t gran = meta->granularity();
+      {
+        std::lock_guard lk(mu);
+        split_brain = true;
+        split_brain_info = Json{{"reason", d.reason},
+                                {"local_out_of_sync_bytes", meta->DirtyBytes()},
+                                {"peer_out_of_sync_bytes", remote.dirty_bits * gran},
+                                {"divergence_bytes", meta->DirtyBytes() + remote.dirty_bits * gran},
+                                {"unrelated", d.what == SyncDecision::kUnrelated}};
+      }
+      l->Shutdown();
+      SetConn("SplitBrain",
+              d.reason + "; run 'cloudkeep mirror resolve " + cfg().name + " --discard NODE'");
+      return;
+    }
+    if (d.what == SyncDecision::kBothInconsistent) {
+      l->Shutdown();
+      SetConn("Refused",
+              "neither copy is up to date: run 'mirror init --uptodate' on the node whose data is "
+              "good");
+      return;
+    }
+    if (IsTarget(d.what) && local.primary) {
+      Refuse(l, "Refused",
+             "this node is primary but " + peer.name + " has newer data (" + d.reason + ")");
+      return;
+    }
+    // Bitmaps: each side sends its own; a bitmap-based resync takes the union.
+    Bitmap mine = meta->BitmapCopy();
+    auto bytes = mine.Serialize();
+    wire::Header bh;
+    bh.type = wire::Type::kBitmap;
+    bh.payload_bytes = static_cast<uint32_t>(bytes.size());
+    if (!l->Send(bh, bytes.data(), t).ok()) return;
+    s = l->Recv(&h, &payload, t);
+    if (!s.ok() || h.type != wire::Type::kBitmap) {
+      SetConn("Connecting", s.ok() ? "expected BITMAP" : s.message());
+      return;
+    }
+    Bitmap theirs(size, meta->granularity());
+    if (!theirs.Load(payload.data(), payload.size())) {
+      Refuse(l, "Refused", "peer bitmap too short");
+      return;
+    }
+    if (IsFull(d.what))
+      s = meta->MarkAllDirty();
+    else if (IsSource(d.what) || IsTarget(d.what))
+      s = meta->MergeBitmap(theirs);
+    if (s.ok() && IsTarget(d.what))
+      s = meta->Update([](Superblock& sb) { sb.flags |= kFlagOutdated; });
+    if (!s.ok()) {
+      Refuse(l, "Refused", "metadata: " + s.message());
+      return;
+    }
+    {
+      std::lock_guard lk(mu);
+      link = l;
+      split_brain = false;
+      split_brain_info = Json();
+      peer_role = remote.primary ? "Primary" : "Secondary";
+      connects++;
+      if (IsSource(d.what)) resync = ResyncRole::kSource;
+    }
+    SetConn("Connected", "peer " + peer.name + ", " + d.reason + " (" + DecisionName(d.what) +
+                             ", " + l->Cipher() + ")");
+    SendState(l);
+    std::thread rx([this, l] { ReceiveLoop(l); });
+    std::thread rs;
+    if (IsSource(d.what)) rs = std::thread([this, l] { ResyncSource(l); });
+    // Keepalive, and the watchdog on writes the peer does not acknowledge.
+    Micros every = std::min<Micros>(Micros(1'000'000), cfg().peer_timeout / 3);
+    while (!stopping && CurrentLink() == l) {
+      {
+        std::unique_lock lk(mu);
+        stop_cv.wait_for(lk, every, [&] { return stopping.load() || link != l; });
+      }
+      if (stopping || CurrentLink() != l) break;
+      wire::Header ph2;
+      ph2.type = wire::Type::kPing;
+      if (!l->Send(ph2, nullptr, cfg().peer_timeout).ok()) {
+        DropPeer(l, "keepalive could not be sent within " + FormatDuration(cfg().peer_timeout));
+        break;
+      }
+      std::string stuck;
+      {
+        std::lock_guard lk(pend_mu);
+        for (auto& [seq, p] : pending)
+          if (Clock::now() - p->sent > cfg().peer_timeout) {
+            stuck = std::string(wire::TypeName(p->type)) + " seq " + std::to_string(seq) +
+                    " not acknowledged within " + FormatDuration(cfg().peer_timeout);
+            break;
+          }
+      }
+      if (!stuck.empty()) DropPeer(l, "peer too slow: " + stuck);
+    }
+    DropPeer(l, stopping ? "stopping" : "connection ended");
+    rx.join();
+    if (rs.joinable()) rs.join();
+  }
+
+  // Ends the connection `l` (once): its unacknowledged writes and writes since
+  // its last flush are marked out of sync; a primary starts a new generation.
+  void DropPeer(const std::shared_ptr<Link>& l, const std::string& reason) {
+    bool was_primary;
+    {
+      std::lock_guard lk(mu);
+      if (link != l || !l) return;
+      link = nullptr;
+      resync = ResyncRole::kNone;
+      peer_role = "Unknown";
+      peer_disk = "DUnknown";
+      was_primary = primary;
+      stop_cv.notify_all();
+    }
+    l->Shutdown();
+    if (was_primary) (void)meta->Update([](Superblock& sb) { RotateForDivergence(&sb.gen); });
+    {
+      std::lock_guard ok(order_mu);
+      std::lock_guard pk(pend_mu);
+      Bitmap mark(size, meta->granularity());
+      for (auto& [seq, p] : pending) {
+        if (p->type == wire::Type::kWrite) mark.Set(p->offset, p->length);
+        for (uint64_t b : p->bits) mark.SetBit(b);
+        p->done = true;
+        p->ok = false;
+      }
+      for (uint64_t b : unflushed_bits) mark.SetBit(b);
+      unflushed_bits.clear();
+      pending.clear();
+      pending_bytes = 0;
+      resync_inflight = 0;
+      Status s = meta->MergeBitmap(mark);
+      if (!s.ok()) log::Error("mirror {}: cannot record out-of-sync regions: {}", tag, s.message());
+      pend_cv.notify_all();
+    }
+    SetConn(stopping ? "StandAlone" : "Connecting", reason);
+  }
+
+  void Complete(uint64_t seq, bool ok, std::vector<uint8_t>* reply) {
+    std::lock_guard lk(pend_mu);
+    auto it = pending.find(seq);
+    if (it == pending.end()) return;
+    it->second->done = true;
+    it->second->ok = ok;
+    if (reply) it->second->reply = std::move(*reply);
+    if (it->second->type == wire::Type::kWrite) pending_bytes -= it->second->length;
+    pending.erase(it);
+    pend_cv.notify_all();
+  }
+
+  void ReceiveLoop(std::shared_ptr<Link> l) {
+    wire::Header h;
+    std::vector<uint8_t> payload;
+    std::vector<std::pair<uint64_t, uint64_t>> to_clear;  // target: applied, not yet durable
+    uint64_t since_sync = 0, since_flush_bitmap = 0;
+    auto reply = [&](wire::Type type, uint64_t seq, uint16_t flags, uint64_t off = 0,
+                     uint32_t len = 0) {
+      wire::Header a;
+      a.type = type;
+      a.seq = seq;
+      a.flags = flags;
+      a.offset = off;
+      a.length = len;
+      return l->Send(a, nullptr, cfg().peer_timeout);
+    };
+    while (!stopping) {
+      Status s = l->Recv(&h, &payload, cfg().peer_timeout);
+      if (!s.ok()) {
+        DropPeer(l, s.message());
+        return;
+      }
+      if (h.offset > size || h.length > size - std::min(h.offset, size)) {
+        DropPeer(l, std::string("peer sent a ") + wire::TypeName(h.type) + " past the device end");
+        return;
+      }
+      switch (h.type) {
+        case wire::Type::kWrite: {
+          bool is_primary;
+          {
+            std::lock_guard lk(mu);
+            is_primary = primary;
+          }
+          if (is_primary) {
+            DropPeer(l, "peer sent a write to a primary");
+            return;
+          }
+          if (h.token < max_token_seen) {
+            s = reply(wire::Type::kAck, h.seq, wire::kFlagError);
+            break;
+          }
+          max_token_seen = h.token;
+          s = PwriteFull(dev.get(), payload.data(), h.length, h.offset);
+          if (s.ok() && (h.flags & wire::kFlagFua)) s = Sync(dev.get());
+          if (!s.ok())
+            log::Error("mirror {}: applying a write at {}: {}", tag, h.offset, s.message());
+          s = reply(wire::Type::kAck, h.seq, s.ok() ? 0 : wire::kFlagError);
+          break;
+        }
+        case wire::Type::kFlush:
+          s = Sync(dev.get());
+          s = reply(wire::Type::kAck, h.seq, s.ok() ? 0 : wire::kFlagError);
+          break;
+        case wire::Type::kAck:
+          Complete(h.seq, !(h.flags & wire::kFlagError), nullptr);
+          break;
+        case wire::Type::kSyncStart: {
+          Json j = Json::parse(payload.begin(), payload.end(), nullptr, false);
+          s = meta->Update([](Superblock& sb) {
+            sb.flags |= kFlagInconsistent;
+            sb.flags &= ~kFlagOutdated;
+          });
+          {
+            std::lock_guard lk(mu);
+            resync = ResyncRole::kTarget;
+            resync_total = j.is_object() ? j.value("total_bytes", uint64_t{0}) : 0;
+            resync_done = 0;
+            resync_start = Clock::now();
+          }
+          log::Info("mirror {}: resync from {} started: {} to receive", tag, peer.name,
+                    FormatBytes(resync_total));
+          break;
+        }
+        case wire::Type::kResyncData:
+          s = PwriteFull(dev.get(), payload.data(), h.length, h.offset);
+          if (!s.ok()) {
+            DropPeer(l, "applying resync data: " + s.message());
+            return;
+          }
+          to_clear.emplace_back(h.offset, h.length);
+          since_sync += h.length;
+          resync_done += h.length;
+          if (since_sync >= kTargetSyncEvery) {
+            s = Sync(dev.get());
+            for (auto& [o, n] : to_clear) meta->ClearInMemory(o, n);
+            if (s.ok()) s = meta->FlushBitmap();
+            to_clear.clear();
+            since_sync = 0;
+          }
+          s = reply(wire::Type::kResyncAck, 0, 0, h.offset, h.length);
+          break;
+        case wire::Type::kResyncAck: {
+          meta->ClearInMemory(h.offset, h.length);
+          resync_done += h.length;
+          since_flush_bitmap += h.length;
+          if (since_flush_bitmap >= kTargetSyncEvery) {
+            (void)meta->FlushBitmap();
+            since_flush_bitmap = 0;
+          }
+          std::lock_guard lk(pend_mu);
+          resync_inflight -= std::min<uint64_t>(resync_inflight, h.length);
+          pend_cv.notify_all();
+          break;
+        }
+        case wire::Type::kSyncDone: {
+          Json j = Json::parse(payload.begin(), payload.end(), nullptr, false);
+          uint64_t current = j.is_object() ? j.value("current", uint64_t{0}) : 0;
+          s = Sync(dev.get());
+          if (s.ok()) {
+            meta->ClearAllInMemory();
+            s = meta->FlushBitmap();
+          }
+          to_clear.clear();
+          if (s.ok())
+            s = meta->Update([current](Superblock& sb) {
+              sb.gen.current = current;
+              sb.gen.bitmap = 0;
+              sb.flags &= ~(kFlagInconsistent | kFlagOutdated | kFlagCrashedPrimary | kFlagDiscard);
+            });
+          uint64_t total;
+          double secs;
+          {
+            std::lock_guard lk(mu);
+            resync = ResyncRole::kNone;
+            total = resync_done;
+            secs = std::chrono::duration<double>(Clock::now() - resync_start).count();
+            last_resync = Json{{"direction", "from_peer"}, {"bytes", total}, {"seconds", secs}};
+          }
+          log::Info("mirror {}: resync from {} done: {} in {:.1f}s; UpToDate at generation {}", tag,
+                    peer.name, FormatBytes(total), secs, FormatGeneration(current));
+          s = reply(wire::Type::kAck, h.seq, s.ok() ? 0 : wire::kFlagError);
+          SendState(l);
+          break;
+        }
+        case wire::Type::kVerifyReq: {
+          uint32_t block = payload.size() >= 4
+                               ? (uint32_t{payload[0]} << 24 | uint32_t{payload[1]} << 16 |
+                                  uint32_t{payload[2]} << 8 | payload[3])
+                               : 0;
+          if (block == 0) block = static_cast<uint32_t>(meta->granularity());
+          std::vector<uint8_t> data(h.length);
+          s = PreadFull(dev.get(), data.data(), h.length, h.offset);
+          auto d = Digests(data.data(), h.length, block);
+          wire::Header r;
+          r.type = wire::Type::kVerifyReply;
+          r.seq = h.seq;
+          r.offset = h.offset;
+          r.length = h.length;
+          r.flags = s.ok() ? 0 : wire::kFlagError;
+          r.payload_bytes = static_cast<uint32_t>(d.size());
+          s = l->Send(r, d.data(), cfg().peer_timeout);
+          break;
+        }
+        case wire::Type::kVerifyReply:
+          Complete(h.seq, !(h.flags & wire::kFlagError), &payload);
+          break;
+        case wire::Type::kState: {
+          Json j = Json::parse(payload.begin(), payload.end(), nullptr, false);
+          if (j.is_object()) {
+            std::lock_guard lk(mu);
+            peer_role = j.value("role", "Unknown");
+            peer_disk = j.value("disk_state", "DUnknown");
+          }
+          break;
+        }
+        case wire::Type::kRefuse: {
+          Json j = Json::parse(payload.begin(), payload.end(), nullptr, false);
+          DropPeer(l,
+                   "peer refused: " + (j.is_object() ? j.value("reason", "?") : std::string("?")));
+          return;
+        }
+        case wire::Type::kPing:
+        case wire::Type::kPong:
+          break;
+        default:
+          DropPeer(l, std::string("unexpected ") + wire::TypeName(h.type));
+          return;
+      }
+      if (!s.ok() && CurrentLink() == l) {
+        DropPeer(l, s.message());
+        return;
+      }
+    }
+  }
+
+  // Sends every region set in the bitmap to the peer, then SYNC_DONE.
+  void ResyncSource(std::shared_ptr<Link> l) {
+    Bitmap bm = meta->BitmapCopy();
+    {
+      std::lock_guard lk(mu);
+      resync = ResyncRole::kSource;
+      resync_total = bm.DirtyBytes();
+      resync_done = 0;
+      resync_start = Clock::now();
+    }
+    if (!l->SendJson(wire::Type::kSyncStart, Json{{"total_bytes", bm.DirtyBytes()}},
+                     cfg().peer_timeout)
+             .ok())
+      return;
+    log::Info("mirror {}: resync to {} started: {} to send", tag, peer.name,
+              FormatBytes(bm.DirtyBytes()));
+    std::vector<uint8_t> buf(kResyncBlock);
+    for (int pass = 0; pass < 100; pass++) {
+      bool ok = true;
+      bm.ForEachRun(kResyncBlock, [&](uint64_t off, uint64_t len) {
+        {
+          std::unique_lock lk(pend_mu);
+          pend_cv.wait_for(lk, std::chrono::seconds(1), [&] {
+            return resync_inflight + len <= cfg().resync_window_bytes || stopping ||
+                   CurrentLink() != l;
+          });
+          while (resync_inflight + len > cfg().resync_window_bytes && !stopping &&
+                 CurrentLink() == l)
+            pend_cv.wait_for(lk, std::chrono::milliseconds(100));
+        }
+        if (stopping || CurrentLink() != l) return ok = false;
+        auto guard = ranges.Lock(off, len);
+        if (!PreadFull(dev.get(), buf.data(), len, off).ok()) return ok = false;
+        std::lock_guard ok2(order_mu);
+        if (CurrentLink() != l) return ok = false;
+        {
+          std::lock_guard pk(pend_mu);
+          resync_inflight += len;
+        }
+        wire::Header h;
+        h.type = wire::Type::kResyncData;
+        h.offset = off;
+        h.length = h.payload_bytes = static_cast<uint32_t>(len);
+        if (!l->Send(h, buf.data(), cfg().peer_timeout).ok()) return ok = false;
+        return true;
+      });
+      if (!ok) return;
+      {
+        std::unique_lock lk(pend_mu);
+        while (resync_inflight > 0 && !stopping && CurrentLink() == l)
+          pend_cv.wait_for(lk, std::chrono::milliseconds(100));
+      }
+      if (stopping || CurrentLink() != l) return;
+      bm = meta->BitmapCopy();  // regions marked meanwhile (online verify)
+      if (bm.Count() == 0) break;
+      std::lock_guard lk(mu);
+      resync_total += bm.DirtyBytes();
+    }
+    (void)meta->FlushBitmap();
+    uint64_t current = meta->sb().gen.current;
+    std::shared_ptr<Pending> p = std::make_shared<Pending>();
+    p->type = wire::Type::kSyncDone;
+    {
+      std::lock_guard ok(order_mu);
+      if (CurrentLink() != l) return;
+      uint64_t seq = next_seq++;
+      p->sent = Clock::now();
+      {
+        std::lock_guard pk(pend_mu);
+        pending[seq] = p;
+      }
+      if (!l->SendJson(wire::Type::kSyncDone, Json{{"current", current}}, cfg().peer_timeout, seq)
+               .ok())
+        return;
+    }
+    {
+      std::unique_lock lk(pend_mu);
+      pend_cv.wait(lk, [&] { return p->done; });
+    }
+    if (!p->ok) return;
+    (void)meta->Update([](Superblock& sb) {
+      RetireBitmapId(&sb.gen);
+      sb.flags &= ~(kFlagCrashedPrimary | kFlagOutdated);
+    });
+    uint64_t total;
+    double secs;
+    {
+      std::lock_guard lk(mu);
+      resync = ResyncRole::kNone;
+      discard_peer.clear();
+      total = resync_done;
+      secs = std::chrono::duration<double>(Clock::now() - resync_start).count();
+      last_resync = Json{{"direction", "to_peer"}, {"bytes", total}, {"seconds", secs}};
+    }
+    log::Info("mirror {}: resync to {} done: {} in {:.1f}s ({}/s)", tag, peer.name,
+              FormatBytes(total), secs,
+              FormatBytes(static_cast<uint64_t>(secs > 0 ? static_cast<double>(total) / secs : 0)));
+    SendState(l);
+  }
+
+  // Queues a frame in stream order with a pending record; false if there is no peer.
+  bool SendTracked(const std::shared_ptr<Link>& l, wire::Header h, const void* data,
+                   std::shared_ptr<Pending> p, Status* send_status) {
+    std::lock_guard ok(order_mu);
+    if (!l || CurrentLink() != l) return false;
+    h.seq = next_seq++;
+    p->sent = Clock::now();
+    {
+      std::lock_guard pk(pend_mu);
+      pending[h.seq] = p;
+      if (p->type == wire::Type::kWrite) pending_bytes += p->length;
+    }
+    if (p->type == wire::Type::kWrite) {
+      uint64_t g = meta->granularity();
+      for (uint64_t b = p->offset / g; b <= (p->offset + p->length - 1) / g; b++)
+        unflushed_bits.insert(b);
+    } else if (p->type == wire::Type::kFlush) {
+      p->bits.swap(unflushed_bits);
+    }
+    *send_status = l->Send(h, data, cfg().peer_timeout);
+    return true;
+  }
+
+  void WaitAck(const std::shared_ptr<Link>& l, const std::shared_ptr<Pending>& p) {
+    std::unique_lock lk(pend_mu);
+    while (!p->done) {
+      if (pend_cv.wait_for(lk, cfg().peer_timeout, [&] { return p->done; })) break;
+      lk.unlock();
+      DropPeer(l, std::string("peer did not acknowledge a ") + wire::TypeName(p->type) +
+                      " within " + FormatDuration(cfg().peer_timeout));
+      lk.lock();
+      if (!p->done) {  // l was already replaced: nobody else will complete it
+        p->done = true;
+        if (p->type == wire::Type::kWrite) {
+          lk.unlock();
+          (void)meta->MarkDirty(p->offset, p->length);
+          lk.lock();
+        }
+      }
+    }
+  }
+
+  Status Write(const void* buf, uint64_t count, uint64_t offset, bool fua) {
+    uint64_t t0 = MonoNs();
+    auto guard = ranges.Lock(offset, count);
+    CK_RETURN_IF_ERROR(meta->AlBegin(offset, count));
+    auto p = std::make_shared<Pending>();
+    p->type = wire::Type::kWrite;
+    p->offset = offset;
+    p->length = count;
+    std::shared_ptr<Link> l = CurrentLink();
+    Status send_status;
+    wire::Header h;
+    h.type = wire::Type::kWrite;
+    h.flags = fua ? wire::kFlagFua : 0;
+    h.offset = offset;
+    h.length = h.payload_bytes = static_cast<uint32_t>(count);
+    bool sent = SendTracked(l, h, buf, p, &send_status);
+    if (!sent) {
+      Status s = meta->MarkDirty(offset, count);
+      if (!s.ok()) {
+        meta->AlEnd(offset, count);
+        return s;
+      }
+    } else if (!send_status.ok()) {
+      DropPeer(l, "send: " + send_status.message());
+    }
+    Status local = PwriteFull(dev.get(), buf, count, offset);
+    if (local.ok() && fua) local = Sync(dev.get());
+    if (sent) {
+      if (cfg().protocol == Protocol::kSync) {
+        WaitAck(l, p);
+      } else {
+        std::unique_lock lk(pend_mu);
+        while (pending_bytes > cfg().async_max_queued_bytes && CurrentLink() == l)
+          pend_cv.wait_for(lk, std::chrono::milliseconds(100));
+      }
+    }
+    meta->AlEnd(offset, count);
+    uint64_t us = (MonoNs() - t0) / 1000;
+    {
+      std::lock_guard lk(lat_mu);
+      latencies.emplace_back(MonoNs(), static_cast<uint32_t>(std::min<uint64_t>(us, UINT32_MAX)));
+      if (latencies.size() > 2'000'000) latencies.pop_front();
+    }
+    return local;
+  }
+
+  Status Flush() {
+    CK_RETURN_IF_ERROR(Sync(dev.get()));
+    auto p = std::make_shared<Pending>();
+    p->type = wire::Type::kFlush;
+    std::shared_ptr<Link> l = CurrentLink();
+    Status send_status;
+    wire::Header h;
+    h.type = wire::Type::kFlush;
+    bool sent = SendTracked(l, h, nullptr, p, &send_status);
+    if (sent && !send_status.ok()) DropPeer(l, "send: " + send_status.message());
+    if (sent && cfg().protocol == Protocol::kSync) WaitAck(l, p);
+    return Status::Ok();
+  }
+};
+
+// The export on the primary: reads are local, writes and flushes replicate.
+class MirrorBackend : public nbd::Backend {
+ public:
+  explicit MirrorBackend(Node::Impl* n) : n_(n) {}
+  uint64_t Size() const override { return n_->size; }
+  nbd::BackendCaps Caps() const override {
+    nbd::BackendCaps c;
+    c.writable = c.flush = c.fua = c.multi_conn = true;
+    return c;
+  }
+  std::string Description() const override {
+    return "mirror " + n_->cfg().name + " (" + n_->self.device + ", replicated to " +
+           n_->peer.name + ")";
+  }
+  Status Pread(void* buf, uint64_t count, uint64_t offset) override {
+    return PreadFull(n_->dev.get(), buf, count, offset);
+  }
+  Status Pwrite(const void* buf, uint64_t count, uint64_t offset, bool fua) override {
+    return n_->Write(buf, count, offset, fua);
+  }
+  Status Flush() override { return n_->Flush(); }
+
+ private:
+  Node::Impl* n_;
+};
+
+Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Node::~Node() {
+  Stop();
+  Wait();
+}
+
+std::string ControlSocketPath(const std::string& run_dir, const std::string& resource,
+                              const std::string& node) {
+  return run_dir + "/" + resource + "-" + node + ".sock";
+}
+
+namespace {
+
+Result<UniqueFd> ConnectUnix(const std::string& path) {
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  if (path.size() >= sizeof sa.sun_path)
+    return Status::Usage("control socket path too long: " + path);
+  std::strcpy(sa.sun_path, path.c_str());
+  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
+    return Status::FromErrno(path, errno);
+  return fd;
+}
+
+Result<std::string> ReadLine(int fd) {
+  std::string out;
+  char c;
+  while (true) {
+    ssize_t n = read(fd, &c, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno("control socket read", errno);
+    if (n == 0 || c == '\n') break;
+    out += c;
+    if (out.size() > (1 << 20)) return Status::Failure("control message too long");
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<Json> ControlCall(const std::string& socket_path, const Json& request, Micros timeout) {
+  auto fd = ConnectUnix(socket_path);
+  if (!fd.ok())
+    return Status::Failure("no mirror daemon answers on " + socket_path +
+                           " (is 'mirror run' running?)");
+  SetSocketTimeouts(fd->get(), timeout);
+  std::string line = request.dump() + "\n";
+  CK_RETURN_IF_ERROR(WriteAll(fd->get(), line.data(), line.size(), "control socket"));
+  CK_ASSIGN_OR_RETURN(std::string reply, ReadLine(fd->get()));
+  Json j = Json::parse(reply, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Status::Failure("bad answer from " + socket_path);
+  if (j.contains("error")) {
+    std::string msg = j["error"].value("message", "error");
+    return j["error"].value("exit_code", 1) == 2 ? Status::Usage(msg) : Status::Failure(msg);
+  }
+  return j;
+}
+
+}  // namespace cloudkeep::mirror
+
+namespace cloudkeep::mirror {
+
+namespace {
+
+Result<UniqueFd> ListenTcp(const std::string& address) {
+  CK_ASSIGN_OR_RETURN(HostPort hp, ParseHostPort(address, "address", 7789));
+  CK_ASSIGN_OR_RETURN(SockAddr sa, Resolve(hp));
+  UniqueFd fd(socket(sa.family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
+  int one = 1;
+  setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind(fd.get(), sa.sa(), sa.len) != 0)
+    return Status::Usage("cannot listen on replication address " + address + ": " +
+                         std::strerror(errno));
+  if (listen(fd.get(), 8) != 0) return Status::FromErrno("listen " + address, errno);
+  return fd;
+}
+
+Result<UniqueFd> ListenUnix(const std::string& path) {
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  if (path.size() >= sizeof sa.sun_path)
+    return Status::Usage("control socket path too long: " + path);
+  std::strcpy(sa.sun_path, path.c_str());
+  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
+    return Status::FromErrno("bind " + path, errno);
+  chmod(path.c_str(), 0600);
+  if (listen(fd.get(), 16) != 0) return Status::FromErrno("listen " + path, errno);
+  return fd;
+}
+
+Status MkdirP(const std::string& dir) {
+  if (dir.empty() || dir == "/" || dir == ".") return Status::Ok();
+  struct stat st {};
+  if (stat(dir.c_str(), &st) == 0) return Status::Ok();
+  CK_RETURN_IF_ERROR(MkdirP(DirName(dir)));
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    return Status::FromErrno("mkdir " + dir, errno);
+  return Status::Ok();
+}
+
+Json ErrorJson(const Status& s) {
+  return Json{{"error", {{"message", s.message()}, {"exit_code", s.exit_code()}}}};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
+  auto impl = std::make_unique<Impl>();
+  Impl& n = *impl;
+  n.opt = std::move(options);
+  CK_ASSIGN_OR_RETURN(n.size, ValidateLocal(n.opt.cfg, n.opt.node));
+  n.self = *n.opt.cfg.FindNode(n.opt.node);
+  n.peer = *n.opt.cfg.PeerOf(n.opt.node);
+  n.tag = n.opt.cfg.name + "/" + n.self.name;
+  CK_ASSIGN_OR_RETURN(Superblock sb, Metadata::Peek(n.self.meta));
+  if (sb.resource != n.opt.cfg.name || sb.node != n.self.name)
+    return Status::Usage("metadata " + n.self.meta + " belongs to resource " + sb.resource +
+                         " node " + sb.node + ", not " + n.tag);
+  if (sb.device_size != n.size)
+    return Status::Usage("device " + n.self.device + " is " + std::to_string(n.size) +
+                         " bytes but its metadata " + n.self.meta + " says " +
+                         std::to_string(sb.device_size));
+  CK_ASSIGN_OR_RETURN(n.dev, LockDevice(n.self.device));
+  CK_ASSIGN_OR_RETURN(n.meta, Metadata::Open(n.self.meta));
+  CK_ASSIGN_OR_RETURN(n.auth, LinkAuth::Create(n.opt.cfg));
+  if (sb.flags & kFlagPrimary) {
+    CK_RETURN_IF_ERROR(n.meta->RecoverActivityLog());
+    CK_RETURN_IF_ERROR(n.meta->Update([](Superblock& s) {
+      s.flags &= ~kFlagPrimary;
+      s.flags |= kFlagCrashedPrimary;
+    }));
+    log::Warn(
+        "mirror {}: stopped as primary without a demote: the activity log's {} are marked out of "
+        "sync",
+        n.tag, FormatBytes(n.meta->DirtyBytes()));
+  }
+  // Control socket: one daemon per node.
+  CK_RETURN_IF_ERROR(MkdirP(n.opt.run_dir));
+  n.ctl_path = ControlSocketPath(n.opt.run_dir, n.opt.cfg.name, n.self.name);
+  if (ConnectUnix(n.ctl_path).ok())
+    return Status::Usage("node " + n.tag + " already runs (control socket " + n.ctl_path +
+                         " answers)");
+  unlink(n.ctl_path.c_str());
+  CK_ASSIGN_OR_RETURN(n.ctl_fd, ListenUnix(n.ctl_path));
+  if (!(n.self.name < n.peer.name)) {
+    CK_ASSIGN_OR_RETURN(n.listen_fd, ListenTcp(n.self.address));
+  }
+  std::unique_ptr<Node> node(new Node(std::move(impl)));
+  Impl* ip = node->impl_.get();
+  Superblock now = ip->meta->sb();
+  log::Info("mirror {}: started, {} {} ({}), generation {}, {} out of sync", ip->tag,
+            ip->self.device, FormatBytes(ip->size), ip->DiskStateLocked(),
+            FormatGeneration(now.gen.current), FormatBytes(ip->meta->DirtyBytes()));
+  ip->conn_thread = std::thread([ip] { ip->ConnectLoop(); });
+  Node* np = node.get();
+  ip->ctl_thread = std::thread([ip, np] {
+    while (!ip->stopping) {
+      pollfd p{ip->ctl_fd.get(), POLLIN, 0};
+      if (poll(&p, 1, 200) <= 0) continue;
+      int c = accept4(ip->ctl_fd.get(), nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) continue;
+      std::lock_guard lk(ip->ctl_mu);
+      ip->ctl_threads.emplace_back([np, c] {
+        UniqueFd fd(c);
+        SetSocketTimeouts(fd.get(), Micros(600'000'000));
+        auto line = ReadLine(fd.get());
+        if (!line.ok()) return;
+        Json req = Json::parse(*line, nullptr, false);
+        Json out;
+        std::string cmd = req.is_object() ? req.value("cmd", "") : "";
+        if (cmd == "status") {
+          out = np->StatusJson();
+        } else if (cmd == "promote") {
+          std::vector<std::string> notes;
+          Status s = np->Promote(req.value("force", false), &notes);
+          out = s.ok() ? Json{{"ok", true}, {"notes", notes}} : ErrorJson(s);
+          if (s.ok()) out["status"] = np->StatusJson();
+        } else if (cmd == "demote") {
+          Status s = np->Demote();
+          out = s.ok() ? Json{{"ok", true}, {"status", np->StatusJson()}} : ErrorJson(s);
+        } else if (cmd == "verify") {
+          auto r = np->Verify(req.value("resync", false), req.value("block_bytes", uint64_t{0}));
+          out = r.ok() ? *r : ErrorJson(r.status());
+        } else if (cmd == "resolve") {
+          Status s = np->Resolve(req.value("discard", ""));
+          out = s.ok() ? Json{{"ok", true}} : ErrorJson(s);
+        } else {
+          out = ErrorJson(Status::Usage("unknown control command '" + cmd + "'"));
+        }
+        std::string text = out.dump() + "\n";
+        (void)WriteAll(fd.get(), text.data(), text.size(), "control reply");
+      });
+    }
+  });
+  if (ip->opt.start_primary) {
+    std::vector<std::string> notes;
+    Status s = node->Promote(false, &notes);
+    for (auto& note : notes) log::Warn("mirror {}: {}", ip->tag, note);
+    if (!s.ok()) return s;
+  }
+  return node;
+}
+
+void Node::Stop() {
+  Impl& n = *impl_;
+  if (n.stopping.exchange(true)) return;
+  {
+    std::lock_guard lk(n.mu);
+    n.stop_cv.notify_all();
+  }
+  std::unique_ptr<nbd::Server> server;
+  {
+    std::lock_guard lk(n.mu);
+    server = std::move(n.server);
+  }
+  if (server) {
+    server->Stop();
+    server->Wait();
+  }
+  bool was_primary;
+  {
+    std::lock_guard lk(n.mu);
+    was_primary = n.primary;
+  }
+  if (was_primary) {
+    (void)n.Flush();
+    (void)n.meta->Update([](Superblock& sb) { sb.flags &= ~kFlagPrimary; });
+    std::lock_guard lk(n.mu);
+    n.primary = false;
+  }
+  if (auto l = n.CurrentLink()) n.DropPeer(l, "stopping");
+}
+
+void Node::Wait() {
+  Impl& n = *impl_;
+  if (n.conn_thread.joinable()) n.conn_thread.join();
+  if (n.ctl_thread.joinable()) n.ctl_thread.join();
+  std::vector<std::thread> ts;
+  {
+    std::lock_guard lk(n.ctl_mu);
+    ts.swap(n.ctl_threads);
+  }
+  for (auto& t : ts) t.join();
+  if (!n.ctl_path.empty()) unlink(n.ctl_path.c_str());
+  n.ctl_path.clear();
+  if (n.meta) (void)n.meta->FlushBitmap();
+}
+
+uint64_t Node::Size() const {
+  return impl_->size;
+}
+Status Node::Read(void* buf, uint64_t count, uint64_t offset) {
+  return PreadFull(impl_->dev.get(), buf, count, offset);
+}
+Status Node::Write(const void* buf, uint64_t count, uint64_t offset, bool fua) {
+  return impl_->Write(buf, count, offset, fua);
+}
+Status Node::Flush() {
+  return impl_->Flush();
+}
+
+Json Node::StatusJson() {
+  Impl& n = *impl_;
+  Superblock sb = n.meta->sb();
+  Json j;
+  std::lock_guard lk(n.mu);
+  j["resource"] = n.cfg().name;
+  j["node"] = n.self.name;
+  j["role"] = n.primary ? "Primary" : "Secondary";
+  j["connection"] = n.conn;
+  j["disk_state"] = n.DiskStateLocked();
+  j["protocol"] = n.cfg().protocol == Protocol::kSync ? "sync" : "async";
+  j["device"] = n.self.device;
+  j["size_bytes"] = n.size;
+  j["out_of_sync_bytes"] = n.meta->DirtyBytes();
+  j["bitmap_granularity_bytes"] = sb.granularity;
+  j["generation"] = {{"current", FormatGeneration(sb.gen.current)},
+                     {"bitmap", FormatGeneration(sb.gen.bitmap)},
+                     {"history", Json::array()}};
+  for (uint64_t h : sb.gen.history)
+    if (h) j["generation"]["history"].push_back(FormatGeneration(h));
+  j["peer"] = {{"node", n.peer.name},
+               {"address", n.peer.address},
+               {"role", n.peer_role},
+               {"disk_state", n.peer_disk},
+               {"connected", n.link != nullptr}};
+  if (!n.last_error.empty()) j["last_event"] = n.last_error;
+  if (n.resync != ResyncRole::kNone) {
+    double secs = std::chrono::duration<double>(Clock::now() - n.resync_start).count();
+    uint64_t done = std::min<uint64_t>(n.resync_done, n.resync_total);
+    double rate = secs > 0 ? static_cast<double>(done) / secs : 0;
+    uint64_t left = n.resync_total - done;
+    j["resync"] = {{"direction", n.resync == ResyncRole::kSource ? "to_peer" : "from_peer"},
+                   {"total_bytes", n.resync_total},
+                   {"done_bytes", done},
+                   {"percent", n.resync_total ? 100.0 * static_cast<double>(done) /
+                                                    static_cast<double>(n.resync_total)
+                                              : 100.0},
+                   {"rate_bytes_per_second", static_cast<uint64_t>(rate)},
+                   {"eta_seconds", rate > 0 ? static_cast<double>(left) / rate : -1.0}};
+  }
+  if (n.split_brain) j["split_brain"] = n.split_brain_info;
+  if (!n.last_resync.is_null()) j["last_resync"] = n.last_resync;
+  if (!n.discard_peer.empty()) j["resolve_pending"] = {{"discard", n.discard_peer}};
+  if (sb.flags & kFlagDiscard) j["resolve_pending"] = {{"discard", n.self.name}};
+  {
+    std::lock_guard pk(n.pend_mu);
+    j["in_flight_writes"] = n.pending.size();
+    if (n.cfg().protocol == Protocol::kAsync)
+      j["async"] = {
+          {"unacknowledged_bytes", n.pending_bytes},
+          {"max_loss_bytes", n.cfg().async_max_queued_bytes},
+          {"note",
+           "protocol A: writes acknowledged once queued; a primary lost now loses at most "
+           "max_loss_bytes of acknowledged writes"}};
+  }
+  {
+    std::lock_guard ll(n.lat_mu);
+    uint64_t cutoff = MonoNs() - 60ull * 1000 * 1000 * 1000;
+    while (!n.latencies.empty() && n.latencies.front().first < cutoff) n.latencies.pop_front();
+    std::vector<uint32_t> v;
+    v.reserve(n.latencies.size());
+    for (auto& [t, us] : n.latencies) v.push_back(us);
+    std::sort(v.begin(), v.end());
+    auto pct = [&](double q) {
+      return v.empty() ? 0u
+                       : v[std::min(v.size() - 1,
+                                    static_cast<size_t>(q * static_cast<double>(v.size())))];
+    };
+    j["write_latency"] = {
+        {"window_seconds", 60}, {"writes", v.size()}, {"p50_us", pct(0.50)}, {"p99_us", pct(0.99)}};
+  }
+  if (n.server) {
+    auto st = n.server->Stats();
+    j["export"] = {{"addresses", n.server->Addresses()},
+                   {"connections_open", st.connections_open},
+                   {"requests_total", st.requests_total}};
+  }
+  if (auto* l = n.link.get())
+    j["link"] = {{"bytes_sent", l->bytes_sent()},
+                 {"bytes_received", l->bytes_received()},
+                 {"cipher", l->Cipher()}};
+  return j;
+}
+
+Status Node::Promote(bool force, std::vector<std::string>* notes) {
+  Impl& n = *impl_;
+  std::string disk;
+  bool connected;
+  {
+    std::lock_guard lk(n.mu);
+    if (n.primary) return Status::Ok();
+    if (n.stopping) return Status::Failure("stopping");
+    connected = n.link != nullptr;
+    if (connected && n.peer_role == "Primary")
+      return Status::Usage("peer " + n.peer.name +
+                           " is primary: demote it first (two primaries are never allowed)");
+    if (n.resync == ResyncRole::kTarget)
+      return Status::Usage(
+          "a resync into " + n.tag + " is running (" +
+          FormatBytes(n.resync_total - std::min<uint64_t>(n.resync_done, n.resync_total)) +
+          " left): wait for it");
+    disk = n.DiskStateLocked();
+  }
+  if (disk == "Inconsistent" || disk == "Outdated") {
+    std::string what = disk == "Inconsistent"
+                           ? "its copy is Inconsistent (a resync did not finish): " +
+                                 FormatBytes(n.meta->DirtyBytes()) +
+                                 " may hold old or mixed data, and the client would read it"
+                           : "its copy is Outdated: every write made on " + n.peer.name +
+                                 " since generation " + FormatGeneration(n.meta->sb().gen.current) +
+                                 " would be lost";
+    if (!force)
+      return Status::Usage("refusing to promote " + n.tag + ": " + what +
+                           " (--force to promote anyway)");
+    notes->push_back("promoted with --force: " + what);
+  }
+  if (!connected)
+    notes->push_back("peer " + n.peer.name +
+                     " is not connected: cloudkeep cannot exclude a second primary (fencing = "
+                     "none); writes are tracked "
+                     "in the bitmap");
+  CK_RETURN_IF_ERROR(n.meta->Update([&](Superblock& sb) {
+    sb.flags |= kFlagPrimary;
+    if (!connected) RotateForDivergence(&sb.gen);
+    if (sb.gen.current == 0) sb.gen.current = NewGenerationId();
+    sb.flags &= ~(kFlagInconsistent | kFlagOutdated);
+  }));
+  auto backend = std::make_shared<MirrorBackend>(&n);
+  nbd::ServerOptions so;
+  so.listen = n.opt.export_listen;
+  so.unix_socket = n.opt.export_socket;
+  std::unique_ptr<nbd::Server> server;
+  if (!so.listen.empty() || !so.unix_socket.empty()) {
+    auto s = nbd::Server::Start(so, {nbd::Export{"", "mirror " + n.cfg().name, backend},
+                                     nbd::Export{n.cfg().name, "mirror " + n.cfg().name, backend}});
+    if (!s.ok()) {
+      (void)n.meta->Update([](Superblock& sb) { sb.flags &= ~kFlagPrimary; });
+      return s.status();
+    }
+    server = std::move(*s);
+  }
+  std::shared_ptr<Link> l;
+  {
+    std::lock_guard lk(n.mu);
+    n.primary = true;
+    n.server = std::move(server);
+    l = n.link;
+  }
+  log::Info("mirror {}: role Secondary -> Primary{}", n.tag,
+            n.server
+                ? " (export on " + fmt::format("{}", fmt::join(n.server->Addresses(), ", ")) + ")"
+                : "");
+  n.SendState(l);
+  return Status::Ok();
+}
+
+Status Node::Demote() {
+  Impl& n = *impl_;
+  std::unique_ptr<nbd::Server> server;
+  {
+    std::lock_guard lk(n.mu);
+    if (!n.primary) return Status::Ok();
+    server = std::move(n.server);
+  }
+  if (server) {
+    server->Stop();
+    server->Wait();
+  }
+  CK_RETURN_IF_ERROR(n.Flush());
+  std::shared_ptr<Link> l;
+  {
+    std::lock_guard lk(n.mu);
+    n.primary = false;
+    l = n.link;
+  }
+  CK_RETURN_IF_ERROR(n.meta->Update([](Superblock& sb) { sb.flags &= ~kFlagPrimary; }));
+  log::Info("mirror {}: role Primary -> Secondary", n.tag);
+  n.SendState(l);
+  return Status::Ok();
+}
+
+Result<Json> Node::Verify(bool resync, uint64_t block) {
+  Impl& n = *impl_;
+  std::shared_ptr<Link> l;
+  std::string disk;
+  {
+    std::lock_guard lk(n.mu);
+    l = n.link;
+    if (!l)
+      return Status::Failure("node " + n.tag + " is not connected to " + n.peer.name +
+                             ": nothing to compare with");
+    if (n.peer_role == "Primary") return Status::Usage("run verify on the primary, " + n.peer.name);
+    if (n.resync != ResyncRole::kNone) return Status::Usage("a resync is running: verify after it");
+    disk = n.DiskStateLocked();
+  }
+  uint64_t g = n.meta->granularity();
+  if (block == 0) block = g;
+  if (block % 4096 || block > 4 * 1024 * 1024)
+    return Status::Usage("verify block must be a multiple of 4KiB up to 4MiB");
+  uint64_t chunk = std::max<uint64_t>(block, 4 * 1024 * 1024) / block * block;
+  auto t0 = Clock::now();
+  Json mismatches = Json::array();
+  uint64_t mismatch_bytes = 0;
+  std::vector<uint8_t> data(chunk);
+  log::Info("mirror {}: online verify against {} started ({} in {} blocks)", n.tag, n.peer.name,
+            FormatBytes(n.size), FormatBytes(block));
+  for (uint64_t off = 0; off < n.size; off += chunk) {
+    uint64_t len = std::min(chunk, n.size - off);
+    auto p = std::make_shared<Pending>();
+    p->type = wire::Type::kVerifyReq;
+    std::vector<uint8_t> mine;
+    {
+      auto guard = n.ranges.Lock(off, len);
+      CK_RETURN_IF_ERROR(PreadFull(n.dev.get(), data.data(), len, off));
+      mine = Digests(data.data(), len, block);
+      wire::Header h;
+      h.type = wire::Type::kVerifyReq;
+      h.offset = off;
+      h.length = static_cast<uint32_t>(len);
+      uint8_t pl[4] = {static_cast<uint8_t>(block >> 24), static_cast<uint8_t>(block >> 16),
+                       static_cast<uint8_t>(block >> 8), static_cast<uint8_t>(block)};
+      h.payload_bytes = 4;
+      Status ss;
+      if (!n.SendTracked(l, h, pl, p, &ss) || !ss.ok())
+        return Status::Failure("verify interrupted: the connection to " + n.peer.name + " ended");
+    }
+    n.WaitAck(l, p);
+    if (!p->ok || p->reply.size() != mine.size())
+      return Status::Failure("verify interrupted at offset " + std::to_string(off) +
+                             ": no answer from " + n.peer.name);
+    for (uint64_t i = 0; i * SHA256_DIGEST_LENGTH < mine.size(); i++) {
+      if (std::memcmp(&mine[i * SHA256_DIGEST_LENGTH], &p->reply[i * SHA256_DIGEST_LENGTH],
+                      SHA256_DIGEST_LENGTH) != 0) {
+        uint64_t bo = off + i * block, bl = std::min(block, n.size - bo);
+        mismatches.push_back({{"offset", bo}, {"length", bl}});
+        mismatch_bytes += bl;
+        CK_RETURN_IF_ERROR(n.meta->MarkDirty(bo, bl));
+        log::Warn("mirror {}: verify: {} bytes at offset {} differ from {}", n.tag, bl, bo,
+                  n.peer.name);
+      }
+    }
+  }
+  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  Json out{{"resource", n.cfg().name},
+           {"node", n.self.name},
+           {"peer", n.peer.name},
+           {"verified_bytes", n.size},
+           {"block_bytes", block},
+           {"seconds", secs},
+           {"mismatches", mismatches},
+           {"mismatch_bytes", mismatch_bytes},
+           {"out_of_sync_bytes", n.meta->DirtyBytes()},
+           {"resynced", false}};
+  log::Info("mirror {}: online verify done in {:.1f}s: {} blocks differ", n.tag, secs,
+            mismatches.size());
+  if (resync && mismatch_bytes) {
+    if (disk != "UpToDate")
+      return Status::Usage("cannot resync from " + n.tag + ": its disk is " + disk);
+    {
+      std::lock_guard lk(n.mu);
+      if (n.link != l)
+        return Status::Failure("the connection to " + n.peer.name + " ended before the resync");
+    }
+    n.ResyncSource(l);
+    out["resynced"] = n.meta->DirtyBytes() == 0;
+    out["out_of_sync_bytes"] = n.meta->DirtyBytes();
+  }
+  return out;
+}
+
+Status Node::Resolve(const std::string& discard) {
+  Impl& n = *impl_;
+  if (discard != n.self.name && discard != n.peer.name)
+    return Status::Usage("--discard names node '" + discard + "', which is not a node of " +
+                         n.cfg().name + " (" + n.self.name + ", " + n.peer.name + ")");
+  {
+    std::lock_guard lk(n.mu);
+    if (n.link && !n.split_brain)
+      return Status::Usage("no split brain to resolve: " + n.tag + " is connected");
+    if (discard == n.self.name && n.primary)
+      return Status::Usage("node " + n.self.name +
+                           " is primary: demote it before discarding its changes");
+  }
+  if (discard == n.self.name) {
+    CK_RETURN_IF_ERROR(n.meta->Update([](Superblock& sb) { sb.flags |= kFlagDiscard; }));
+  } else {
+    std::lock_guard lk(n.mu);
+    n.discard_peer = discard;
+  }
+  log::Warn("mirror {}: resolve: the changes of node {} will be discarded at the next connect",
+            n.tag, discard);
+  return Status::Ok();
+}
+
+}  // namespace cloudkeep::mirror
