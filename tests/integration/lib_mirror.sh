@@ -65,7 +65,9 @@ mirror_config() {
 start_node() {
   local n=$1
   shift
-  in_node "$n" "$CK" mirror run web --config "$CFG" --node "$n" --run-dir "$WORK/run" "$@" \
+  local ns=$NS_A
+  [ "$n" = b ] && ns=$NS_B
+  ip netns exec "$ns" "$CK" mirror run web --config "$CFG" --node "$n" --run-dir "$WORK/run" "$@" \
     >>"$WORK/$n.log" 2>&1 &
   eval "PID_$n=$!"
   defer "kill -9 $! 2>/dev/null"
