@@ -66,7 +66,14 @@ std::string SockAddr::ToString() const {
     return std::string(buf) + ":" + std::to_string(ntohs(a->sin6_port));
   }
   inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
-  return "[" + std::string(buf) + "]:" + std::to_string(ntohs(a->sin6_port));
+  // Built by appending: `"[" + std::string(buf)` prepends through
+  // basic_string::_M_replace, which GCC 12 at -O3 cannot bound and reports as
+  // a memcpy of 2^63 bytes (-Wstringop-overflow, -Wrestrict; GCC PR 105329).
+  std::string out = "[";
+  out += buf;
+  out += "]:";
+  out += std::to_string(ntohs(a->sin6_port));
+  return out;
 }
 
 Result<SockAddr> Resolve(const HostPort& hp) {

@@ -64,7 +64,11 @@ class Reader {
         }
       }
     }
-    if (out->empty()) *out = ".";  // the root
+    // The root. push_back, not `*out = "."`: assigning a one-character literal
+    // goes through basic_string::_M_replace, which GCC 12 at -O3 cannot bound
+    // and reports as a memcpy of 2^63 bytes (-Wstringop-overflow, -Wrestrict;
+    // GCC PR 105329).
+    if (out->empty()) out->push_back('.');
     return true;
   }
   bool AtEnd() const { return pos_ == d_.size(); }
