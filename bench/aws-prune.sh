@@ -16,7 +16,7 @@ BURST="${BURST:-100}"
 CONCURRENCY="${CONCURRENCY:-}"
 PY=/usr/bin/python3
 [ -x "$CK" ] || { echo "no cloudkeep binary at $CK" >&2; exit 1; }
-$PY -c 'import boto3' 2>/dev/null || { echo "needs python3-boto3 (scripts/install-deps.sh)" >&2; exit 1; }
+$PY -c 'import boto3' 2>/dev/null || { echo "needs python3-boto3 (scripts/install-deps.sh bench)" >&2; exit 1; }
 
 WORK="$(mktemp -d /tmp/ck-bench-aws.XXXXXX)"
 EMU_PID=

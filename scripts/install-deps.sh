@@ -1,23 +1,69 @@
 #!/usr/bin/env bash
-# Installs, from Debian's packages only, whatever cloudkeep needs to build,
-# test, demo and benchmark that is not already installed. Idempotent: a
-# second run installs nothing and does not touch the network.
+# Installs, from Debian's packages only, what one use of cloudkeep needs and
+# is not already installed. Idempotent: a second run installs nothing and does
+# not touch the network.
+#
+#   scripts/install-deps.sh build   compiler, cmake and the -dev libraries (no servers)
+#   scripts/install-deps.sh demo    build + what scripts/demo.sh runs (mkfs, loop devices, python3)
+#   scripts/install-deps.sh test    build + demo + every real component the tests start
+#                                   (MariaDB, Postfix, nsd, unbound, rbldnsd, tshark, NBD
+#                                   clients, etcd, QEMU …), clang for the fuzz build, and
+#                                   the npm packages of tests/fakes
+#   scripts/install-deps.sh bench   test + the benchmark anchors (restic, borg, sockperf …)
+#
+# Add --list to print the profile's packages and which are missing, installing nothing.
 set -euo pipefail
 
-PACKAGES=(
-  # build
-  build-essential cmake pkg-config ccache clang clang-format libclang-rt-14-dev
+BUILD=(
+  build-essential cmake pkg-config ccache
   libssl-dev libzstd-dev libcurl4-openssl-dev libunbound-dev libevent-dev libmariadb-dev
-  libxml2-dev libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
-  # real components the tests start
-  xfsprogs btrfs-progs e2fsprogs util-linux iproute2 procps psmisc kmod
+  libxml2-dev libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libfmt-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libfuse3-dev libsodium-dev libsqlite3-dev
+)
+# scripts/demo.sh: mkfs.xfs, mkfs.ext4 and debugfs, losetup and mount, /usr/bin/python3.
+DEMO=(
+  xfsprogs e2fsprogs mount util-linux python3
+)
+# Real components the tests start, and the tools of the sanitizer and fuzz builds
+# (clang with its libFuzzer runtime) and of the format check.
+TEST=(
+  clang clang-format libclang-rt-14-dev
+  btrfs-progs iproute2 procps psmisc kmod openssl
   mariadb-server mariadb-client
   unbound nsd rbldnsd postfix swaks tshark
-  python3 python3-dkim python3-dnslib python3-yaml opendkim-tools publicsuffix
-  nodejs  # ships npm (a separate Debian npm package conflicts with it)
-  # anchors for the benchmarks
-  python3-boto3 restic borgbackup sockperf qperf iperf3 spfquery libmail-spf-perl spf-tools-perl hyperfine time bc
+  python3-dkim python3-dnslib python3-yaml opendkim-tools publicsuffix
+  nbdkit libnbd-bin python3-libnbd qemu-utils fio fuse3 etcd-server qemu-system-x86
+  nodejs # ships npm (a separate Debian npm package conflicts with it)
 )
+# Anchors for the benchmarks.
+BENCH=(
+  python3-boto3 restic borgbackup sockperf qperf iperf3 spfquery libmail-spf-perl spf-tools-perl
+  hyperfine time bc
+)
+
+usage() {
+  echo "usage: scripts/install-deps.sh build|demo|test|bench [--list]" >&2
+  exit 2
+}
+[ $# -ge 1 ] || usage
+profile=$1
+list_only=0
+case "${2:-}" in
+  "") ;;
+  --list) list_only=1 ;;
+  *) usage ;;
+esac
+case "$profile" in
+  build) PACKAGES=("${BUILD[@]}") ;;
+  demo) PACKAGES=("${BUILD[@]}" "${DEMO[@]}") ;;
+  test) PACKAGES=("${BUILD[@]}" "${DEMO[@]}" "${TEST[@]}") ;;
+  bench) PACKAGES=("${BUILD[@]}" "${DEMO[@]}" "${TEST[@]}" "${BENCH[@]}") ;;
+  *)
+    echo "install-deps: unknown profile '$profile'" >&2
+    usage
+    ;;
+esac
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -26,9 +72,16 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
+if [ "$list_only" = 1 ]; then
+  echo "profile $profile: ${PACKAGES[*]}"
+  echo "missing: ${missing[*]:-(none)}"
+  exit 0
+fi
+
 # Test-only npm packages (the AWS SDK's SigV4 signer for the signer cross-check),
 # pinned by tests/fakes/package-lock.json; installed once, offline afterwards.
 npm_fakes() {
+  case "$profile" in test | bench) ;; *) return 0 ;; esac
   local dir
   dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/fakes"
   if [ -f "$dir/package-lock.json" ] && [ ! -d "$dir/node_modules/@smithy/signature-v4" ]; then
@@ -39,7 +92,7 @@ npm_fakes() {
 
 if [ ${#missing[@]} -eq 0 ]; then
   npm_fakes
-  echo "install-deps: everything is installed"
+  echo "install-deps: everything for '$profile' is installed"
   exit 0
 fi
 
@@ -49,10 +102,12 @@ if [ "$(id -u)" -ne 0 ]; then
   SUDO=(sudo)
 fi
 
-echo "install-deps: installing ${missing[*]}"
+echo "install-deps ($profile): installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 # Postfix asks how to configure itself: the tests give it their own configuration.
-echo "postfix postfix/main_mailer_type select No configuration" | "${SUDO[@]}" debconf-set-selections
+if [[ " ${missing[*]} " == *" postfix "* ]]; then
+  echo "postfix postfix/main_mailer_type select No configuration" | "${SUDO[@]}" debconf-set-selections
+fi
 # Debian would start the servers it installs; the tests start their own.
 policy=/usr/sbin/policy-rc.d
 created_policy=0

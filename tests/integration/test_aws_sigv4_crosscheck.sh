@@ -9,7 +9,7 @@ SRC="${CK_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}"
 TOOL="${CK_BUILD_DIR:-$SRC/build}/tests/unit/aws/aws_sigv4_tool"
 need node "$TOOL"
 [ -d "$SRC/tests/fakes/node_modules/@smithy/signature-v4" ] ||
-  skip_or_fail "tests/fakes/node_modules (scripts/install-deps.sh runs npm ci there)"
+  skip_or_fail "tests/fakes/node_modules (scripts/install-deps.sh test runs npm ci there)"
 
 /usr/bin/python3 - "$WORK/cases.json" <<'PY'
 import json, sys, urllib.parse

@@ -4,7 +4,7 @@
 //
 // The suites are YAML; there is no YAML library among the project's Debian
 // build dependencies, so the test converts them to JSON with Debian's
-// /usr/bin/python3 and python3-yaml (both in scripts/install-deps.sh).
+// /usr/bin/python3 and python3-yaml (both in scripts/install-deps.sh test).
 #include <gtest/gtest.h>
 
 #include <cstdio>
