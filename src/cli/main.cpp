@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "cli/app.h"
+#include "cli/validate.h"
 #include "core/log.h"
 
 #ifndef CLOUDKEEP_VERSION
@@ -68,6 +69,20 @@ int Main(int argc, char** argv) {
   AddMirrorCommands(app, ctx);
 #endif
 
+  // What CLI11 would misreport or let through: an unknown command word, a
+  // config file with a typo or a syntax error.
+  if (Status s = CheckCommandWords(app, argc, argv); !s.ok()) {
+    for (int i = 1; i < argc; ++i)
+      if (std::string(argv[i]) == "--json") ctx.global.json = true;
+    return Report(ctx, s);
+  }
+  if (Status s =
+          ValidateConfigFile(app, ConfigPathOf(app, argc, argv, "/etc/cloudkeep/cloudkeep.toml"));
+      !s.ok()) {
+    for (int i = 1; i < argc; ++i)
+      if (std::string(argv[i]) == "--json") ctx.global.json = true;
+    return Report(ctx, s);
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -86,6 +101,7 @@ int Main(int argc, char** argv) {
       if (c == '\n') c = ' ';
     return Report(ctx, Status::Usage(msg + " (see --help)"));
   }
+  if (Status s = CheckEmptyValues(app); !s.ok()) return Report(ctx, s);
   if (!ctx.action) {
     // A group was named without a command.
     std::fputs(app.get_subcommands().back()->help().c_str(), stderr);

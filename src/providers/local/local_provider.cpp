@@ -342,13 +342,10 @@ Result<std::vector<Snapshot>> LocalProvider::Finalize(
 }
 
 Result<std::vector<Snapshot>> LocalProvider::ListSnapshots(const snapshot::SnapshotFilter& filter) {
+  // A store that does not exist is an error, not an empty list: a typo in
+  // --store must not look like "no snapshots yet".
   auto opened = OpenStore(false, std::nullopt);
-  if (!opened.ok()) {
-    // A store that was never created has no snapshots; anything else is an error.
-    if (::access(options_.store_root.c_str(), F_OK) != 0 && errno == ENOENT)
-      return std::vector<Snapshot>{};
-    return opened.status();
-  }
+  if (!opened.ok()) return opened.status();
   LocalStore::ManifestScan scan = (*opened)->ScanManifests();
   std::vector<Snapshot> out;
   for (auto& m : scan.good)
