@@ -6,7 +6,7 @@
 # present), the old primary rejoining, and a split brain provoked, detected
 # and resolved. After each: both backing files byte-identical (md5).
 # Not covered here: XFS mounted through the export (no nbd kernel module on
-# this machine), the slow link through a delay bridge (bench/mirror.sh).
+# this machine); the slow link through a delay bridge is test_mirror_slowlink.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_mirror.sh"
 need fio qemu-io qemu-img nbdcopy md5sum
@@ -78,6 +78,20 @@ link_up
 wait "$FIO" || fail "fio failed while the link was down: $(cat "$WORK/fio-cut.out")"
 in_sync
 same_md5 "after the link was cut and restored"
+
+# --- a stuck standby (SIGSTOP): disconnected after peer_timeout, primary serves on
+in_a fio --name=stuck --ioengine=nbd --uri="$NBD" --rw=randwrite --bs=4k --iodepth=4 --size=4M --offset=48M \
+  --time_based --runtime=7 --output-format=terse >"$WORK/fio-stuck.out" 2>&1 &
+FIO=$!
+sleep 1
+kill -STOP "$PID_b"
+wait_st a 'd["connection"] != "Connected" and d["out_of_sync_bytes"] > 0' 10
+expect_contains "$(st a 'd["last_event"]')" "2s"
+sleep 1
+kill -CONT "$PID_b"
+wait "$FIO" || fail "fio failed while the standby was stuck: $(cat "$WORK/fio-stuck.out")"
+in_sync
+same_md5 "after a stuck standby"
 
 # --- online verify finds a byte flipped behind cloudkeep's back --------------
 printf '\xff' | dd of="$WORK/b.img" bs=1 seek=$((5 * 1024 * 1024 + 77)) conv=notrunc status=none
