@@ -3,12 +3,14 @@
 #include <cstdio>
 
 #include "core/log.h"
+#include "core/output.h"
 
 namespace cloudkeep::cli {
 
 int Report(const Context& ctx, const Status& status) {
   if (status.ok()) return 0;
-  std::fprintf(stderr, "cloudkeep: error: %s\n", status.message().c_str());
+  // The message may quote a peer (an SMTP reply, a DNS answer, a name): escaped.
+  std::fprintf(stderr, "cloudkeep: error: %s\n", EscapeControl(status.message()).c_str());
   if (ctx.global.json && !JsonPrinted()) {
     Json doc;
     doc["error"] = {{"message", status.message()}, {"exit_code", status.exit_code()}};

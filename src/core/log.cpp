@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <mutex>
 
+#include "core/output.h"
+
 namespace cloudkeep::log {
 
 namespace {
@@ -38,12 +40,15 @@ void Write(Level level, const std::string& message) {
     std::fputs("\r\033[K", stderr);
     g_progress_on_screen = false;
   }
-  std::fprintf(stderr, "cloudkeep: %s%s\n", kPrefix[static_cast<int>(level)], message.c_str());
+  // Messages quote what peers sent (names, SMTP and DNS text, file names):
+  // escaped, so none of it can move the cursor or fake a line of its own.
+  std::string safe = EscapeControl(message);
+  std::fprintf(stderr, "cloudkeep: %s%s\n", kPrefix[static_cast<int>(level)], safe.c_str());
   std::fflush(stderr);
 }
 
 Progress::Progress(std::string label)
-    : label_(std::move(label)), active_(StderrIsTerminal() && GetLevel() >= Level::kInfo) {}
+    : label_(EscapeControl(label)), active_(StderrIsTerminal() && GetLevel() >= Level::kInfo) {}
 
 Progress::~Progress() {
   Finish();
