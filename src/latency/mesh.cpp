@@ -1,5 +1,7 @@
 #include "latency/mesh.h"
 
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -177,8 +179,34 @@ std::string Gbits(double bps) {
 
 }  // namespace
 
+MeshGaps FindGaps(const MeshResult& m) {
+  MeshGaps g;
+  for (const auto& e : m.agent_errors) g.agents_down += !e.empty();
+  for (const auto& p : m.pairs) g.pairs_unmeasured += p.rtt.received == 0;
+  for (const auto& t : m.throughput) g.throughput_failed += !t.error.empty();
+  return g;
+}
+
+std::string DescribeGaps(const MeshResult& m) {
+  MeshGaps g = FindGaps(m);
+  std::vector<std::string> parts;
+  if (g.agents_down)
+    parts.push_back(fmt::format("{} of {} agents did not answer", g.agents_down, m.peers.size()));
+  if (g.pairs_unmeasured)
+    parts.push_back(
+        fmt::format("{} of {} pairs got no sample back", g.pairs_unmeasured, m.pairs.size()));
+  if (g.throughput_failed)
+    parts.push_back(
+        fmt::format("{} of {} throughput pairs failed", g.throughput_failed, m.throughput.size()));
+  return fmt::format("{}", fmt::join(parts, "; "));
+}
+
 Json MeshToJson(const MeshResult& m) {
-  Json j = {{"peers", Json::array()},
+  MeshGaps gaps = FindGaps(m);
+  Json j = {{"complete", !gaps.any()},
+            {"agents_down", gaps.agents_down},
+            {"pairs_unmeasured", gaps.pairs_unmeasured},
+            {"peers", Json::array()},
             {"single_zone", Json::array()},
             {"cross_zone", Json::array()},
             {"pairs", Json::array()}};
@@ -212,6 +240,7 @@ Json MeshToJson(const MeshResult& m) {
         e["error"] = t.error;
       j["throughput"].push_back(e);
     }
+    j["throughput_failed"] = gaps.throughput_failed;
   }
   return j;
 }

@@ -10,7 +10,9 @@
 //
 // An agent that cannot be reached or refuses (wrong token) is reported, its
 // row counts as 100% loss, and the others still finish: every wait is
-// bounded by the probe schedule plus timeouts.
+// bounded by the probe schedule plus timeouts. Such gaps are counted
+// (FindGaps) and make `latency mesh` exit 1 after printing its results, so
+// that a cron job notices a mesh that was measured only in part.
 //
 // Thread safety: RunMesh asks all agents concurrently, one thread each;
 // the other functions are pure.
@@ -63,6 +65,17 @@ struct MeshResult {
   std::vector<ZoneGroup> single_zone, cross_zone;
   std::vector<ThroughputPair> throughput;
 };
+
+// What a run could not measure: agents that did not answer, pairs with no
+// sample back (agent down, target unreachable, all probes lost), throughput
+// pairs that failed.
+struct MeshGaps {
+  size_t agents_down = 0, pairs_unmeasured = 0, throughput_failed = 0;
+  bool any() const { return agents_down || pairs_unmeasured || throughput_failed; }
+};
+MeshGaps FindGaps(const MeshResult& m);
+// "1 of 4 agents did not answer; 6 of 12 pairs got no sample back" ("" when none).
+std::string DescribeGaps(const MeshResult& m);
 
 Result<MeshResult> RunMesh(const PeersFile& peers, const MeshOptions& opts);
 

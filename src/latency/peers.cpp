@@ -6,6 +6,8 @@
 #include <set>
 
 #include "core/fs.h"
+#include "core/output.h"
+#include "latency/wire.h"
 
 namespace cloudkeep::latency {
 
@@ -65,10 +67,16 @@ Status CheckPeer(Peer& p, const std::string& source) {
   if (p.name.empty()) return bad("peer has an empty name");
   if (p.zone.empty()) return bad("peer '" + p.name + "' has an empty zone");
   if (p.address.empty()) return bad("peer '" + p.name + "' has an empty address");
-  for (const std::string* s : {&p.name, &p.zone})
-    for (char c : *s)
-      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
-        return bad("control character in '" + *s + "'");
+  // The same rule as for what an agent announces (wire::ValidateIdentity).
+  for (auto [what, s] : {std::pair{"name", &p.name}, {"zone", &p.zone}}) {
+    std::string problem = wire::IdentityTextProblem(*s);
+    if (!problem.empty())
+      return bad(std::string("peer ") + what + " '" + EscapeControl(*s) + "' " + problem);
+  }
+  if (p.name.size() + p.zone.size() > wire::kMaxIdentity)
+    return bad("peer '" + p.name + "' and zone '" + p.zone + "' are " +
+               std::to_string(p.name.size() + p.zone.size()) + " bytes together; at most " +
+               std::to_string(wire::kMaxIdentity) + " fit the wire format");
   auto hp = ParseHostPort(p.address, "address");
   if (!hp.ok()) return bad(hp.status().message());
   p.hostport = *hp;

@@ -1,5 +1,6 @@
 #include "latency/wire.h"
 
+#include <fmt/format.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -118,8 +119,33 @@ std::optional<Identity> DecodeHelloReply(std::span<const uint8_t> msg) {
   return id;
 }
 
+std::string IdentityTextProblem(std::string_view value) {
+  if (value.empty()) return "is empty";
+  // EscapeControl changes exactly the bytes that are controls or not UTF-8.
+  if (EscapeControl(value) != value) return "holds a control character or bytes that are not UTF-8";
+  return "";
+}
+
+Status ValidateIdentity(std::string_view name, std::string_view zone, std::string_view name_flag,
+                        std::string_view zone_flag) {
+  for (auto [flag, value] : {std::pair{name_flag, name}, {zone_flag, zone}}) {
+    std::string problem = IdentityTextProblem(value);
+    if (!problem.empty())
+      return Status::Usage(fmt::format("{} '{}' {}: a latency name or zone is printable UTF-8 text",
+                                       flag, EscapeControl(value), problem));
+  }
+  if (name.size() + zone.size() > kMaxIdentity)
+    return Status::Usage(
+        fmt::format("{} '{}' and {} '{}' are {} bytes together: the hello reply holds at most {} "
+                    "(docs/latency-wire-format.md)",
+                    name_flag, name, zone_flag, zone, name.size() + zone.size(), kMaxIdentity));
+  return Status::Ok();
+}
+
 std::string EncodeControl(Type type, const Json& payload, std::string_view token) {
-  std::string body = payload.dump();
+  // Replies quote what targets announced: invalid UTF-8 there becomes U+FFFD
+  // instead of a type_error that would end the reply.
+  std::string body = payload.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   std::string frame(kControlHeader + body.size() + kMac, '\0');
   auto* p = reinterpret_cast<uint8_t*>(frame.data());
   Put32(p, kMagic);

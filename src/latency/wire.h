@@ -71,6 +71,23 @@ bool MakeReply(std::span<uint8_t> msg, uint64_t server_ns, std::string_view name
 struct Identity {
   std::string name, zone;
 };
+
+// The hello a prober sends (160 bytes) leaves 128 bytes of padding for the
+// reply's two length-prefixed strings: name and zone together fit in 126.
+inline constexpr size_t kHelloSize = 160;
+inline constexpr size_t kMaxIdentity = kHelloSize - kProbeHeader - 2;
+
+// What a responder may announce (docs/latency-wire-format.md, HELLO_REPLY):
+// name and zone each non-empty UTF-8 text with no control characters (C0,
+// DEL, C1, bidirectional overrides), together at most kMaxIdentity bytes.
+// A usage error naming the flag (`name_flag`, `zone_flag`) and the value
+// otherwise. Probers still print what they receive escaped: a responder
+// that is not cloudkeep can send anything.
+Status ValidateIdentity(std::string_view name, std::string_view zone,
+                        std::string_view name_flag = "--name",
+                        std::string_view zone_flag = "--zone");
+// The text rule alone, for one value: "" when fine, else why not.
+std::string IdentityTextProblem(std::string_view value);
 std::optional<Identity> DecodeHelloReply(std::span<const uint8_t> msg);
 
 // Control frames: a 12-byte header (magic, version, type, 2 zero bytes,

@@ -5,6 +5,24 @@
 namespace cloudkeep::latency {
 namespace {
 
+TEST(MeshTest, CompleteMeshHasNoGaps) {
+  MeshResult m;
+  m.peers = {{"a", "x:1", {}, "z", 0}, {"b", "x:2", {}, "z", 0}};
+  m.agent_errors = {"", ""};
+  for (auto [f, t] : {std::pair<size_t, size_t>{0, 1}, {1, 0}}) {
+    PairResult p;
+    p.from = f;
+    p.to = t;
+    p.samples_us = {10};
+    p.sent = 2;  // one lost: still measured
+    p.rtt = Summarize(p.samples_us, p.sent);
+    m.pairs.push_back(p);
+  }
+  EXPECT_FALSE(FindGaps(m).any());
+  EXPECT_EQ(DescribeGaps(m), "");
+  EXPECT_EQ(MeshToJson(m)["complete"], true);
+}
+
 TEST(MeshTest, ZoneTablesPoolSamples) {
   MeshResult m;
   m.peers = {{"a1", "x:1", {}, "az1", 0}, {"a2", "x:2", {}, "az1", 0}, {"b1", "x:3", {}, "az2", 0}};
@@ -42,6 +60,17 @@ TEST(MeshTest, ZoneTablesPoolSamples) {
   EXPECT_NE(text.find("Within one zone"), std::string::npos);
   EXPECT_NE(text.find("Across zones"), std::string::npos);
   EXPECT_NE(text.find("lost"), std::string::npos);
+  // Pair 1 -> 2 got no sample back: the mesh is incomplete.
+  EXPECT_EQ(j["complete"], false);
+  EXPECT_EQ(j["pairs_unmeasured"], 1);
+  EXPECT_EQ(j["agents_down"], 0);
+  EXPECT_EQ(DescribeGaps(m), "1 of 6 pairs got no sample back");
+  m.agent_errors = {"", "", "connection refused"};
+  m.throughput = {{0, 1, 1e9, ""}, {1, 0, 0, "agent unavailable"}};
+  EXPECT_EQ(DescribeGaps(m),
+            "1 of 3 agents did not answer; 1 of 6 pairs got no sample back; 1 of 2 throughput "
+            "pairs failed");
+  EXPECT_EQ(MeshToJson(m)["throughput_failed"], 1);
   std::string svg = MeshHeatmapSvg(m);
   EXPECT_EQ(svg.rfind("<svg", 0), 0u);
   EXPECT_NE(svg.find("a1 (az1)"), std::string::npos);

@@ -72,6 +72,13 @@ TEST(PeersTest, ErrorsNameTheLine) {
   ExpectError("name,address,zone\n", "p.csv", "no peers");
   ExpectError("name,address,zone\na,[::1,z\n", "p.csv",
               "p.csv:2: address '[::1' has an unclosed '['");
+  // Names and zones follow the wire format's rule (printable UTF-8, 126 bytes).
+  ExpectError("name,address,zone\na\x1b[2J,1.2.3.4,z\n", "p.csv",
+              "p.csv:2: peer name 'a\\x1b[2J' holds a control character");
+  ExpectError("name,address,zone\na,1.2.3.4,z\xc2\x9b\n", "p.csv", "p.csv:2: peer zone 'z\\u009b'");
+  ExpectError("name,address,zone\na,1.2.3.4,z\xff\n", "p.csv", "p.csv:2: peer zone 'z\\xff'");
+  ExpectError("name,address,zone\n" + std::string(120, 'n') + ",1.2.3.4,zzzzzzz\n", "p.csv",
+              "127 bytes together");
 }
 
 TEST(PeersTest, HostPort) {

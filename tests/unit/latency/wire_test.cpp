@@ -98,6 +98,44 @@ TEST(WireTest, MalformedIsNotAnswered) {
   EXPECT_FALSE(MakeReply(control, 1, "", ""));
 }
 
+TEST(WireTest, IdentityMustFitTheHelloAndBePrintable) {
+  EXPECT_TRUE(ValidateIdentity("web-1", "use1-az1").ok());
+  EXPECT_TRUE(ValidateIdentity("東京-1", "ap-northeast-1a").ok());
+  std::string n(100, 'n'), z(26, 'z');
+  EXPECT_TRUE(ValidateIdentity(n, z).ok());  // 126 bytes: the whole hello padding
+  // What fits is exactly what a 160-byte hello reply carries back.
+  std::vector<uint8_t> hello = Make(Type::kHello, kHelloSize);
+  ASSERT_TRUE(MakeReply(hello, 1, n, z));
+  auto id = DecodeHelloReply(hello);
+  ASSERT_TRUE(id);
+  EXPECT_EQ(id->name, n);
+  EXPECT_EQ(id->zone, z);
+
+  Status too_long = ValidateIdentity(n, z + "z");
+  EXPECT_EQ(too_long.exit_code(), 2);
+  EXPECT_NE(too_long.message().find("--name '" + n + "'"), std::string::npos);
+  EXPECT_NE(too_long.message().find("127 bytes"), std::string::npos);
+  Status esc = ValidateIdentity("a\x1b[2Jb", "z");
+  EXPECT_EQ(esc.exit_code(), 2);
+  EXPECT_NE(esc.message().find("--name 'a\\x1b[2Jb'"), std::string::npos) << esc.message();
+  EXPECT_EQ(ValidateIdentity("n", "z\xff").exit_code(), 2);
+  EXPECT_EQ(ValidateIdentity("n", "z\xc2\x9b").exit_code(), 2);  // C1 CSI
+  EXPECT_EQ(ValidateIdentity("n", "").exit_code(), 2);
+  Status flag = ValidateIdentity("n", "\t", "name", "zone");
+  EXPECT_NE(flag.message().find("zone '\\t'"), std::string::npos) << flag.message();
+}
+
+TEST(WireTest, ControlFrameWithInvalidUtf8DoesNotThrow) {
+  // An agent's run reply quotes names that targets announced: any bytes.
+  Json payload = {{"nonce", "0123456789abcdef"}, {"name", "evil\xff\x1b"}};
+  std::string f;
+  ASSERT_NO_THROW(f = EncodeControl(Type::kControlReply, payload, "t"));
+  auto back = DecodeControl({reinterpret_cast<const uint8_t*>(f.data()), f.size()},
+                            Type::kControlReply, "t");
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ((*back)["name"], "evil\xef\xbf\xbd\x1b");  // U+FFFD for the bad byte
+}
+
 TEST(WireTest, ControlFrameAuthenticates) {
   Json payload = {{"op", "hello"}, {"nonce", "0123456789abcdef"}};
   std::string f = EncodeControl(Type::kControl, payload, "s3cret");
