@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <ctime>
+#include <filesystem>
 
 #include "cli/app.h"
 #include "core/log.h"
@@ -27,7 +28,11 @@ Result<std::string> StoreRoot(const Context& ctx, const std::string& command) {
     return Status::Usage(fmt::format(
         "snapshot {} serves snapshots of the embedded store (--provider local), not '{}'", command,
         ctx.global.provider));
-  return ctx.global.store.empty() ? local::LocalStore::DefaultRoot() : ctx.global.store;
+  std::string root = ctx.global.store.empty() ? local::LocalStore::DefaultRoot() : ctx.global.store;
+  // Absolute: the mount daemon runs in "/".
+  std::error_code ec;
+  std::filesystem::path abs = std::filesystem::absolute(root, ec);
+  return ec ? root : abs.lexically_normal().string();
 }
 
 Result<uint64_t> CacheSize(const std::string& text) {

@@ -58,3 +58,40 @@ chunk_of() {
   h=$(dd if="$img" bs=$CHUNK skip=$((off / CHUNK)) count=1 status=none | sha256sum | cut -c1-64)
   echo "$STORE/chunks/${h:0:2}/$h"
 }
+
+# make_gpt IMG START_MIB:SIZE_MIB...: writes a GPT (protective MBR, primary
+# and backup header, Linux file system partitions) into IMG, with no
+# partitioning tool (util-linux's fdisk package is not always installed).
+make_gpt() {
+  /usr/bin/python3 - "$@" <<'PY'
+import os, struct, sys, uuid, zlib
+path, parts = sys.argv[1], [tuple(int(x) for x in p.split(":")) for p in sys.argv[2:]]
+size = os.path.getsize(path)
+S = 512
+last = size // S - 1
+linux = uuid.UUID("0fc63daf-8483-4772-8e79-3d69d8477de4").bytes_le
+entries = bytearray(128 * 128)
+for i, (start, length) in enumerate(parts):
+    first = start * 1048576 // S
+    end = first + length * 1048576 // S - 1
+    name = f"part{i + 1}".encode("utf-16-le")
+    entries[i * 128:(i + 1) * 128] = struct.pack("<16s16sQQQ72s", linux, uuid.uuid4().bytes_le,
+                                                 first, end, 0, name)
+ecrc = zlib.crc32(entries)
+def header(current, backup, entries_lba):
+    h = struct.pack("<8sIIIIQQQQ16sQIII", b"EFI PART", 0x10000, 92, 0, 0, current, backup, 34,
+                    last - 33, uuid.uuid4().bytes_le, entries_lba, 128, 128, ecrc)
+    h = h[:16] + struct.pack("<I", zlib.crc32(h)) + h[20:]
+    return h + bytes(S - len(h))
+mbr = bytearray(S)
+mbr[446:462] = struct.pack("<B3sB3sII", 0, b"\0\2\0", 0xEE, b"\xff\xff\xff", 1, min(last, 0xFFFFFFFF))
+mbr[510:512] = b"\x55\xaa"
+with open(path, "r+b") as f:
+    f.write(mbr)
+    f.write(header(1, last, 2))
+    f.write(entries)
+    f.seek((last - 32) * S)
+    f.write(entries)
+    f.write(header(last, 1, last - 32))
+PY
+}

@@ -7,8 +7,13 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_nbd_snapshot.sh"
 need_root
-need mkfs.ext4 mkfs.xfs mkfs.btrfs losetup sfdisk findmnt
+need mkfs.ext4 mkfs.xfs mkfs.btrfs losetup findmnt
 [ -e /dev/fuse ] || skip_or_fail /dev/fuse
+
+# alive PID: a process that has not exited. An exited one may stay a zombie
+# here: the daemon's parent is PID 1 once `mount` returns, and this VM's PID 1
+# does not reap orphans.
+alive() { [ -e "/proc/$1/stat" ] && ! grep -q '^[0-9]* (.*) Z ' "/proc/$1/stat"; }
 
 # gone FILE: true when nothing of the mount described by the JSON in FILE is left.
 gone() {
@@ -22,7 +27,7 @@ gone() {
   ! findmnt -rn "$mp" >/dev/null &&
     ! (losetup -n -O BACK-FILE "$dev" 2>/dev/null | grep -qF "$(dirname "$fuse")") &&
     ! findmnt -rn "$(dirname "$fuse")" >/dev/null &&
-    ! kill -0 "$pid" 2>/dev/null && ! kill -0 "$wpid" 2>/dev/null &&
+    ! alive "$pid" && ! alive "$wpid" &&
     [ ! -e "$state" ] && [ ! -d "$(dirname "$fuse")" ]
 }
 
@@ -124,14 +129,11 @@ wait_for gone "$WORK/fg.json"
 echo "== partition N of a GPT image"
 img="$WORK/parts.img"
 truncate -s 96M "$img"
-printf 'label: gpt\nstart=1MiB, size=40MiB, type=linux\nstart=41MiB, size=50MiB, type=linux\n' |
-  sfdisk -q "$img" >/dev/null
-for p in 1 2; do
-  off=$(sfdisk -J "$img" | json_get "d['partitiontable']['partitions'][$((p - 1))]['start'] * 512")
-  sz=$(sfdisk -J "$img" | json_get "d['partitiontable']['partitions'][$((p - 1))]['size'] * 512")
-  dev=$(losetup --find --show -o "$off" --sizelimit "$sz" "$img")
+make_gpt "$img" 1:40 41:50
+for spec in 1:1:40:ext4 2:41:50:xfs; do
+  IFS=: read -r p start len fs <<<"$spec"
+  dev=$(losetup --find --show -o $((start << 20)) --sizelimit $((len << 20)) "$img")
   defer "losetup -d $dev"
-  fs=$([ "$p" = 1 ] && echo ext4 || echo xfs)
   "mkfs.$fs" -q "$dev" >/dev/null 2>&1
   mkdir -p "$WORK/p$p"
   mount "$dev" "$WORK/p$p"
