@@ -86,6 +86,9 @@ Status CheckTable(const CLI::App* app, const toml::table& table, const std::stri
     std::string key(key_node.str());
     int line = key_node.source().begin.line;
     auto where = [&] { return fmt::format("{}:{}", path, line); };
+    // [resource.NAME] tables describe mirrored resources (docs/mirror.md);
+    // `cloudkeep mirror` reads and validates them itself.
+    if (!app->get_parent() && key == "resource" && node.is_table()) continue;
     if (node.is_table()) {
       const CLI::App* sub = nullptr;
       try {
