@@ -15,6 +15,7 @@
 #include "latency/prober.h"
 #include "latency/responder.h"
 #include "latency/throughput.h"
+#include "latency/wire.h"
 
 namespace cloudkeep::cli {
 
@@ -167,6 +168,8 @@ void AddServe(CLI::App* group, Context& ctx) {
         o.zone = "unknown";
       }
     }
+    // What does not fit the hello reply is refused here, not truncated on the wire.
+    CK_RETURN_IF_ERROR(wire::ValidateIdentity(o.name, o.zone));
     if (o.token.empty()) log::Warn("no mesh token: this agent will refuse mesh runs");
     CK_ASSIGN_OR_RETURN(auto responder, Responder::Start(o));
     for (const auto& b : responder->bound())
@@ -295,13 +298,16 @@ void AddMesh(CLI::App* group, Context& ctx) {
       ->capture_default_str();
   cmd->footer(
       "Each agent (`cloudkeep latency serve` with the same token) probes all the others at once;\n"
-      "an agent that cannot be reached shows 100% loss. Tables pool the samples of their pairs.\n\n"
+      "an agent that cannot be reached shows 100% loss. Tables pool the samples of their pairs.\n"
+      "Exit status 1 when the mesh was measured only in part (an agent did not answer, a pair\n"
+      "got no sample back, a throughput pair failed): the tables are still printed, and\n"
+      "--json says \"complete\": false. No agent answering at all is exit 1 without tables.\n\n"
       "Examples:\n"
       "  cloudkeep latency mesh --peers peers.csv --token-file mesh.token\n"
       "  CLOUDKEEP_MESH_TOKEN=s3cret cloudkeep latency mesh --peers peers.toml --count 100 "
       "--interval 10ms\n"
       "  cloudkeep --json latency mesh --peers peers.csv --heatmap mesh.svg --throughput");
-  cmd->callback(Action(ctx, [&ctx, f]() -> Status {
+  cmd->callback(ActionRc(ctx, [&ctx, f]() -> Result<int> {
     CK_ASSIGN_OR_RETURN(PeersFile peers, LoadPeers(f->peers));
     MeshOptions o;
     CK_ASSIGN_OR_RETURN(o.probe, ToProbeOptions(f->p));
@@ -318,7 +324,12 @@ void AddMesh(CLI::App* group, Context& ctx) {
       PrintJson(MeshToJson(m));
     else
       PrintText(MeshToText(m));
-    return Status::Ok();
+    // A cron job must notice a mesh measured only in part.
+    if (std::string gaps = DescribeGaps(m); !gaps.empty()) {
+      log::Error("mesh incomplete: {}", gaps);
+      return 1;
+    }
+    return 0;
   }));
 }
 

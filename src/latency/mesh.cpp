@@ -309,7 +309,9 @@ std::string MeshToText(const MeshResult& m) {
   }
   for (size_t i = 0; i < m.agent_errors.size(); i++)
     if (!m.agent_errors[i].empty())
-      out += "\nagent " + m.peers[i].name + ": " + m.agent_errors[i] + "\n";
+      // The error may quote the agent's reply: one line, escaped (PrintText
+      // would keep a newline in it).
+      out += "\nagent " + m.peers[i].name + ": " + EscapeControl(m.agent_errors[i]) + "\n";
   return out;
 }
 

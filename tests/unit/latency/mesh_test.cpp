@@ -71,6 +71,9 @@ TEST(MeshTest, ZoneTablesPoolSamples) {
             "1 of 3 agents did not answer; 1 of 6 pairs got no sample back; 1 of 2 throughput "
             "pairs failed");
   EXPECT_EQ(MeshToJson(m)["throughput_failed"], 1);
+  // An agent's error is one escaped line of text.
+  m.agent_errors[2] = "refused: \x1b]0;t\x07\nfake line";
+  EXPECT_NE(MeshToText(m).find("refused: \\x1b]0;t\\x07\\nfake line\n"), std::string::npos);
   std::string svg = MeshHeatmapSvg(m);
   EXPECT_EQ(svg.rfind("<svg", 0), 0u);
   EXPECT_NE(svg.find("a1 (az1)"), std::string::npos);
