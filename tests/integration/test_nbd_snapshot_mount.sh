@@ -64,7 +64,7 @@ fs_volume() {
   echo "config of $fs" >"$dir/etc/app/app.conf"
   head -c 3M /dev/urandom >"$dir/blob.bin"
   FILES_SUM=$(cd "$dir" && sha256sum etc/app/app.conf blob.bin)
-  expect_rc 0 "$CK" --store "$STORE" --json snapshot create "$LOOP_IMG" --freeze
+  expect_rc 0 "$CK" --store "$STORE" --json snapshot create "$LOOP_IMG" --freeze "$dir"
   SNAP="$(json_get 'd["snapshots"][0]["id"]' <<<"$OUT")"
   # The original changes afterwards; the snapshot must not.
   echo "changed after the snapshot" >"$dir/etc/app/app.conf"
@@ -128,13 +128,13 @@ wait_for gone "$WORK/fg.json"
 
 echo "== partition N of a GPT image"
 img="$WORK/parts.img"
-truncate -s 96M "$img"
-make_gpt "$img" 1:40 41:50
-for spec in 1:1:40:ext4 2:41:50:xfs; do
+truncate -s 400M "$img"
+make_gpt "$img" 1:40 41:320
+for spec in 1:1:40:ext4 2:41:320:xfs; do  # XFS needs 300 MB
   IFS=: read -r p start len fs <<<"$spec"
   dev=$(losetup --find --show -o $((start << 20)) --sizelimit $((len << 20)) "$img")
   defer "losetup -d $dev"
-  "mkfs.$fs" -q "$dev" >/dev/null 2>&1
+  "mkfs.$fs" -q "$dev" >/dev/null
   mkdir -p "$WORK/p$p"
   mount "$dev" "$WORK/p$p"
   echo "partition $p" >"$WORK/p$p/which"
