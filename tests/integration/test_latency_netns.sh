@@ -250,11 +250,18 @@ expect_rc 0 in_ns a1 "$CK" --json latency mesh --peers "$WORK/peers.csv" --token
 expect_eq "$(json_get 'len(d["throughput"]) == 12 and all(t["bits_per_second"] > 0 for t in d["throughput"])' <<<"$OUT")" True \
   "throughput matrix"
 
-# --- a host whose link is down: 100% loss, and the mesh still finishes -------
+# --- a host whose link is down: 100% loss, the mesh still finishes and ------
+# prints everything, and exits 1 so that cron notices (issue 16)
 ip -n "$P-b2" link set eth0 down
-expect_rc 0 in_ns a1 "$CK" --json latency mesh --peers "$WORK/peers.csv" --token-file "$WORK/token" \
+expect_rc 1 in_ns a1 "$CK" --json latency mesh --peers "$WORK/peers.csv" --token-file "$WORK/token" \
   --count 3 --interval 10ms --timeout 300ms
 M="$OUT"
+expect_eq "$(json_get 'd["complete"], d["agents_down"], d["pairs_unmeasured"]' <<<"$M")" "(False, 1, 6)" \
+  "mesh incomplete: b2 down"
+expect_contains "$ERR" "mesh incomplete: 1 of 4 agents did not answer; 6 of 12 pairs got no sample back"
+expect_rc 1 in_ns a1 "$CK" latency mesh --peers "$WORK/peers.csv" --token-file "$WORK/token" \
+  --count 2 --interval 10ms --timeout 300ms
+expect_contains "$OUT" "Round trip by pair"
 expect_eq "$(json_get '[p["agent_ok"] for p in d["peers"]]' <<<"$M")" "[True, True, True, False]" "b2's agent unreachable"
 expect_eq "$(json_get 'all(p["loss_ratio"] == 1.0 for p in d["pairs"] if "b2" in (p["from"], p["to"]))' <<<"$M")" True \
   "100% loss to and from b2"
