@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -66,6 +67,15 @@ const char* KindName(MapKind k) {
   return k == MapKind::kOverlay ? "overlay" : k == MapKind::kHydrate ? "hydrate" : "unknown";
 }
 
+// One process at a time per map: two hydrates (or overlays) of one file
+// would each believe the other's regions are theirs.
+Status LockMap(int fd, const std::string& path) {
+  if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return Status::Ok();
+  if (errno == EWOULDBLOCK)
+    return Status::Usage(fmt::format("'{}' is in use by another cloudkeep process", path));
+  return Status::FromErrno("cannot lock " + path, errno);
+}
+
 }  // namespace
 
 std::string OverlayMapPath(const std::string& data_path) {
@@ -125,6 +135,7 @@ Result<std::unique_ptr<DurableBitmap>> DurableBitmap::Create(const std::string& 
   if (::rename(tmp.c_str(), path.c_str()) != 0)
     return fail(Status::FromErrno("cannot rename " + tmp, errno));
   CK_RETURN_IF_ERROR(FsyncDir(DirName(path)));
+  CK_RETURN_IF_ERROR(LockMap(fd.get(), path));
   bm->path_ = path;
   bm->fd_ = std::move(fd);
   return bm;
@@ -178,6 +189,7 @@ Result<std::unique_ptr<DurableBitmap>> DurableBitmap::Open(const std::string& pa
   std::unique_ptr<DurableBitmap> bm(new DurableBitmap(h.size, h.granularity));
   bm->fd_ = UniqueFd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
   if (!bm->fd_.valid()) return Status::FromErrno("cannot open " + path, errno);
+  CK_RETURN_IF_ERROR(LockMap(bm->fd_.get(), path));
   bm->path_ = path;
   CK_RETURN_IF_ERROR(bm->LoadBits());
   return bm;

@@ -13,6 +13,9 @@
 //   fdatasync(data);                  // their data is durable now
 //   bitmap.Persist(pending);          // only then the map says so
 //
+// A map file is held with an exclusive flock(2) while open: a second
+// process that opens it gets kUsage ("in use by another cloudkeep process").
+//
 // Thread safety: Test/Set/Count/Next* may be called from any thread at
 // once; Capture/Persist from one thread at a time (the caller's flush).
 #pragma once

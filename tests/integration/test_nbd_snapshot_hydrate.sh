@@ -84,3 +84,20 @@ expect_contains "$(cat "$WORK/h3.err")" "resuming"
 wait_for test ! -e "$T2.cloudkeep-hydrate"
 stop_server "$SERVE_PID"
 cmp "$T2" "$WORK/restored.img" || fail "the resumed hydrate differs from snapshot restore"
+
+echo "== a block device as PATH: needs --hydrate-map, old contents are replaced"
+if [ "$(id -u)" -eq 0 ] && command -v losetup >/dev/null; then
+  make_volume "$WORK/small.img" 24
+  make_snapshot "$WORK/small.img"
+  head -c 32M /dev/urandom >"$WORK/dev.img"  # old contents, zeroes included nowhere
+  dev=$(losetup --find --show "$WORK/dev.img")
+  defer "losetup -d $dev"
+  expect_rc 2 "$CK" --store "$STORE" snapshot serve "$SNAP" --hydrate-to "$dev" --socket "$WORK/x.sock"
+  expect_contains "$ERR" "--hydrate-map"
+  serve_snapshot hb "$SNAP" --hydrate-to "$dev" --hydrate-map "$WORK/dev.map"
+  wait_for test ! -e "$WORK/dev.map"
+  stop_server "$SERVE_PID"
+  cmp -n $((24 << 20)) "$dev" "$WORK/small.img" || fail "the hydrated device differs from the snapshot"
+else
+  echo "(not root: block device case skipped)"
+fi

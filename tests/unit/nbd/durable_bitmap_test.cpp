@@ -60,6 +60,12 @@ TEST_F(BitmapTest, PersistedBitsSurviveAndUnpersistedOnesDoNot) {
   EXPECT_EQ((*bm)->Count(), 2u);
   (*bm)->Set(100);
   ASSERT_TRUE((*bm)->Persist((*bm)->Capture()).ok());
+  // Held while open: a second opener (another process, or this one) is refused.
+  auto busy = DurableBitmap::Open(path, h);
+  ASSERT_FALSE(busy.ok());
+  EXPECT_EQ(busy.status().code(), Status::Code::kUsage);
+  EXPECT_NE(busy.status().message().find("in use"), std::string::npos);
+  bm = Status::Failure("closed");
   auto again = DurableBitmap::Open(path, h);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ((*again)->Count(), 3u);
