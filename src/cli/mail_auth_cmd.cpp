@@ -54,7 +54,9 @@ void AddSpf(CLI::App* group, Context& ctx) {
                   "MAIL FROM address (local@domain) whose domain's SPF is checked");
   cmd->add_option("--domain", f->domain,
                   "Check this domain's SPF (as for MAIL FROM postmaster@DOMAIN)");
-  cmd->add_option("--helo", f->helo, "The HELO/EHLO name (the %{h} macro)");
+  cmd->add_option("--helo", f->helo,
+                  "The HELO/EHLO name as the client sent it (the %{h} macro); alone, without "
+                  "--sender/--domain, its own SPF record is checked (the HELO identity)");
   cmd->add_flag("--no-lint", f->no_lint, "Only evaluate; skip the lint of the domain's record");
   AddDnsFlags(cmd, &f->dns);
   cmd->footer(
@@ -65,35 +67,52 @@ void AddSpf(CLI::App* group, Context& ctx) {
       "the domain's record. Exit 0 when the result is pass, 1 otherwise.\n\n"
       "Examples:\n"
       "  cloudkeep mail spf --ip 192.0.2.10 --sender bounce@example.com\n"
+      "  cloudkeep mail spf --ip 192.0.2.10 --helo mx.example.com   (the HELO identity)\n"
       "  cloudkeep --json mail spf --ip 2001:db8::25 --domain example.com --helo mx.example.com\n"
       "  cloudkeep mail spf --ip 192.0.2.10 --domain example.com --resolver 127.0.0.1:5353");
   cmd->callback(Action(ctx, [&ctx, f]() -> Status {
     if (!mail::IpAddress::Parse(f->ip))
       return Status::Usage(fmt::format("--ip '{}' is not an IP address", f->ip));
-    if (f->sender.empty() == f->domain.empty())
-      return Status::Usage("give exactly one of --sender ADDR and --domain DOMAIN");
+    if (!f->sender.empty() && !f->domain.empty())
+      return Status::Usage("give one of --sender ADDR and --domain DOMAIN, not both");
+    if (f->sender.empty() && f->domain.empty() && f->helo.empty())
+      return Status::Usage(
+          "give --sender ADDR or --domain DOMAIN (or only --helo NAME to check the HELO identity)");
+    // SPF evaluates whatever the client sent (RFC 7208 §2.3, §4.3): a HELO
+    // name that is not a host name, or a domain that is not valid, is SPF's
+    // business ("none"), not a usage error. Only what no SMTP command can
+    // carry (a line break, a NUL) is refused.
+    for (const auto& [flag, value] : {std::pair<const char*, const std::string&>{"--helo", f->helo},
+                                      {"--sender", f->sender},
+                                      {"--domain", f->domain}})
+      if (value.find_first_of(std::string("\r\n\0", 3)) != std::string::npos)
+        return Status::Usage(fmt::format("{} '{}' contains a line break or NUL", flag, value));
     std::string sender = f->sender;
     std::string domain;
+    bool helo_identity = false;
     if (!f->sender.empty()) {
       auto at = f->sender.rfind('@');
       if (at == std::string::npos)
         return Status::Usage(
             fmt::format("--sender '{}' is not an address (local@domain)", f->sender));
       domain = f->sender.substr(at + 1);
-    } else {
+      if (domain.empty())
+        return Status::Usage(fmt::format("--sender '{}' has no domain", f->sender));
+    } else if (!f->domain.empty()) {
       domain = f->domain;
       sender = "postmaster@" + domain;
+    } else {
+      // The HELO identity (§2.3): the evaluator checks postmaster@HELO.
+      domain = f->helo;
+      helo_identity = true;
     }
-    // A malformed but printable domain is SPF's business (RFC 7208 §4.3: "none").
-    if (domain.empty() || domain.find_first_of(" \t\r\n") != std::string::npos)
-      return Status::Usage(fmt::format("'{}' is not a domain name", domain));
-    if (!f->helo.empty() && f->helo.find_first_of(" \t/") != std::string::npos)
-      return Status::Usage(fmt::format("--helo '{}' is not a host name", f->helo));
     CK_ASSIGN_OR_RETURN(auto resolver, MakeResolver(f->dns));
     mail::SpfEvaluator eval(*resolver);
     mail::SpfOutcome o = eval.Check(f->ip, sender, f->helo.empty() ? domain : f->helo);
+    if (helo_identity) sender = "postmaster@" + f->helo;
     std::optional<mail::SpfLintReport> lint;
-    if (!f->no_lint) lint = mail::LintSpf(*resolver, domain);
+    // A name that is not a domain has no record to lint (its result is "none").
+    if (!f->no_lint && mail::IsValidDomain(domain)) lint = mail::LintSpf(*resolver, domain);
     if (ctx.global.json) {
       Json doc = {{"ip", f->ip},
                   {"sender", sender},

@@ -109,8 +109,9 @@ std::optional<std::string> RdataToText(RrType type, std::string_view rdata) {
       break;
     }
     case RrType::kTXT: {
-      // RFC 7208 §3.3: the strings are joined without anything between.
-      if (rdata.empty()) return std::nullopt;
+      // RFC 7208 §3.3: the strings are joined without anything between. A
+      // record with no strings at all (rdlength 0) is legal on the wire and
+      // is the empty text, not a malformed answer.
       while (!r.AtEnd()) {
         uint8_t len;
         std::string_view s;

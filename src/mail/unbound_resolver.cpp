@@ -22,6 +22,24 @@ namespace cloudkeep::mail {
 
 namespace {
 
+// libunbound parses the query name as presentation text, so bytes that mean
+// something there (a space, a backslash, '(', ';', '"', '@', '$') or are not
+// printable must be written as \DDD: SPF macros can expand to such names
+// (RFC 7208 §7.1: "%_" is a space), and they are legal on the wire.
+std::string PresentationName(const std::string& name) {
+  std::string out;
+  out.reserve(name.size());
+  for (unsigned char c : name) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '_' || c == '.' || c == '*' || c == '%' || c == '+' || c == '=' || c == '/' ||
+        c == '~' || c == '!' || c == '&' || c == ',' || c == ':' || c == '#' || c == '^')
+      out.push_back(static_cast<char>(c));
+    else
+      out += fmt::format("\\{:03d}", c);
+  }
+  return out;
+}
+
 // Names libunbound answers from built-in empty zones (RFC 6761, RFC 6303,
 // AS112, documentation prefixes). With an explicit --resolver the named
 // server must decide, so each becomes "transparent": no local data, every query goes out.
@@ -172,8 +190,9 @@ class UnboundResolver : public Resolver {
         auto* arg = new CallbackArg{batch, i, questions[i].type};
         args[i] = arg;
         lock.unlock();
-        int rc = ub_resolve_async(ctx_, questions[i].name.c_str(),
-                                  static_cast<int>(questions[i].type), 1, arg, OnResult, &ids[i]);
+        std::string qname = PresentationName(questions[i].name);
+        int rc = ub_resolve_async(ctx_, qname.c_str(), static_cast<int>(questions[i].type), 1, arg,
+                                  OnResult, &ids[i]);
         lock.lock();
         if (rc != 0) {
           delete arg;

@@ -20,6 +20,9 @@ TEST(DnsWire, Rdata) {
       "2001:db8::1");
   EXPECT_EQ(*RdataToText(RrType::kTXT, B({3, 'a', 'b', 'c', 0, 2, 'd', 'e'})), "abcde");
   EXPECT_FALSE(RdataToText(RrType::kTXT, B({4, 'a'})));
+  // A TXT record with no strings (rdlength 0) is legal on the wire: the empty text.
+  EXPECT_EQ(*RdataToText(RrType::kTXT, B({})), "");
+  EXPECT_EQ(*RdataToText(RrType::kTXT, B({0})), "");
   EXPECT_EQ(
       *RdataToText(RrType::kMX, B({0, 10, 2, 'm', 'x', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0})),
       "10 mx.example");
