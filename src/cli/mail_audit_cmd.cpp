@@ -9,6 +9,7 @@
 #include "cli/mail_cmd.h"
 #include "core/log.h"
 #include "mail/check.h"
+#include "mail/dkim_verify.h"
 #include "mail/ptr_check.h"
 #include "mail/rbl.h"
 #include "mail/relay_probe.h"
@@ -46,7 +47,7 @@ void PrintRelay(const mail::RelayReport& r) {
   PrintText(out + "\n");
   Table t({"RESULT", "TRICK", "MAIL FROM", "RCPT TO", "MAIL", "RCPT", "REPLY"});
   for (const auto& a : r.attempts)
-    t.AddRow({a.accepted ? "RELAYED" : (a.mail_code == 0 ? "untested" : "refused"), a.name,
+    t.AddRow({a.accepted ? "RELAYED" : (!a.tested() ? "untested" : "refused"), a.name,
               "<" + a.mail_from + ">", "<" + a.rcpt_to + ">", Code(a.mail_code), Code(a.rcpt_code),
               a.reply.substr(0, 60)});
   PrintText(t.Render());
@@ -59,9 +60,12 @@ void PrintRelay(const mail::RelayReport& r) {
                 "permit_sasl_authenticated, reject_unauth_destination; mynetworks = "
                 "127.0.0.0/8).\n",
                 r.accepted(), r.attempts.size())
-          : fmt::format("\nnot an open relay: all {} relay forms refused{}\n", r.attempts.size(),
-                        r.auth_required ? " (authentication required)" : "");
-  if (!r.error.empty()) verdict += "warning: the probe stopped early: " + r.error + "\n";
+      : r.complete()
+          ? fmt::format("\nnot an open relay: all {} relay forms refused{}\n", r.attempts.size(),
+                        r.auth_required ? " (authentication required)" : "")
+          : fmt::format("\nUNKNOWN: {} of {} relay forms tested, none relayed: not a verdict{}\n",
+                        r.tested(), r.attempts.size(),
+                        r.error.empty() ? "" : " (the probe stopped early: " + r.error + ")");
   PrintText(verdict);
 }
 
@@ -92,7 +96,10 @@ void AddRelay(CLI::App* group, Context& ctx) {
       "(nmap smtp-open-relay's 16 plus three). A form counts as relayed when MAIL and RCPT both "
       "get 2xx.\n"
       "No message is ever sent: every attempt ends in RSET, the session in QUIT. Exit 1 when any "
-      "form relays.\n\n"
+      "form relays,\n"
+      "and exit 1 (UNKNOWN, never \"not an open relay\") when not every form was answered: the "
+      "server\n"
+      "could not be reached, hung up or timed out.\n\n"
       "Examples:\n"
       "  cloudkeep mail relay mx.example.com\n"
       "  cloudkeep mail relay mx.example.com:587 --ip 192.0.2.25\n"
@@ -110,7 +117,19 @@ void AddRelay(CLI::App* group, Context& ctx) {
     o.starttls = !f->no_tls;
     CK_ASSIGN_OR_RETURN(o.smtp.timeout_ms, TimeoutMillis(f->timeout, "--timeout"));
     o.smtp.ca_file = f->ca_file;
-    CK_ASSIGN_OR_RETURN(mail::RelayReport r, mail::ProbeRelay(ep, o));
+    auto probe = mail::ProbeRelay(ep, o);
+    if (!probe.ok() && probe.status().code() == Status::Code::kUsage) return probe.status();
+    mail::RelayReport r;
+    if (probe.ok()) {
+      r = std::move(probe).value();
+    } else {
+      // No session at all: nothing was tested, which is a report too ("0 of 19").
+      r.host = ep.host;
+      r.address = ep.address;
+      r.port = ep.port;
+      r.attempts = mail::RelayBattery(ep.host, ep.address.empty() ? ep.host : ep.address, o);
+      r.error = probe.status().message();
+    }
     if (ctx.global.json)
       PrintJson(mail::RelayReportToJson(r));
     else
@@ -118,6 +137,10 @@ void AddRelay(CLI::App* group, Context& ctx) {
     if (r.open_relay())
       return Status::Failure(fmt::format("{} is an open relay ({} of {} forms relayed)", ep.host,
                                          r.accepted(), r.attempts.size()));
+    if (!r.complete())
+      return Status::Failure(fmt::format("could not check {}: {} of {} relay forms tested{}",
+                                         ep.host, r.tested(), r.attempts.size(),
+                                         r.error.empty() ? "" : " (" + r.error + ")"));
     return Status::Ok();
   }));
 }
@@ -132,7 +155,7 @@ void PrintRbl(const mail::RblReport& r) {
     std::string result = z.skipped          ? "skipped (IPv4 only)"
                          : z.unusable       ? "UNUSABLE"
                          : z.listed         ? "LISTED"
-                         : !z.error.empty() ? "error: " + z.error
+                         : !z.error.empty() ? "UNKNOWN: " + z.error
                                             : "clean";
     std::string codes, meanings;
     for (size_t i = 0; i < z.codes.size(); ++i) {
@@ -156,13 +179,22 @@ void PrintRbl(const mail::RblReport& r) {
         "bot),\n"
         "then request removal from each list.\n",
         r.listed_count(), r.zones.size());
-  else
-    out += fmt::format("not listed on any of {} lists\n", r.zones.size());
+  else if (r.complete())
+    out += fmt::format("not listed on any of {} lists\n", r.applicable_count());
+  else if (r.answered_count() > 0)
+    out += fmt::format("not listed on the {} of {} lists that answered\n", r.answered_count(),
+                       r.applicable_count());
+  out += fmt::format("{} of {} blocklists answered\n", r.answered_count(), r.applicable_count());
   if (r.unusable_count() > 0)
     out += fmt::format(
         "{} list(s) refused to answer (e.g. queried through a public resolver): their verdict is "
         "unknown\n",
         r.unusable_count());
+  int block_errors = 0;
+  for (const auto& z : r.zones) block_errors += z.block_errors;
+  if (block_errors > 0)
+    out += fmt::format("{} lookups of neighbours in {} failed: the block scan is incomplete\n",
+                       block_errors, r.block);
   if (r.block_prefix > 0 && r.block_listed_zones() > 0)
     out += fmt::format(
         "neighbours in {} are listed on {} list(s): receivers that score by block will distrust "
@@ -194,7 +226,9 @@ void AddRbl(CLI::App* group, Context& ctx) {
       "127.255.255.0/24\n"
       "(e.g. Spamhaus refusing queries from public resolvers) mark a list UNUSABLE, not a "
       "listing.\n"
-      "Exit 1 when the address is listed anywhere.\n\n"
+      "Exit 1 when the address is listed anywhere, and exit 1 when some list could not be "
+      "checked\n"
+      "(no answer, SERVFAIL, refused): \"N of M blocklists answered\" says how much was.\n\n"
       "Examples:\n"
       "  cloudkeep mail rbl 192.0.2.25\n"
       "  cloudkeep mail rbl 192.0.2.25 --block-prefix 24\n"
@@ -216,6 +250,11 @@ void AddRbl(CLI::App* group, Context& ctx) {
     if (r.listed())
       return Status::Failure(
           fmt::format("{} is listed on {} blocklist(s)", r.address, r.listed_count()));
+    if (!r.complete())
+      return Status::Failure(
+          fmt::format("could not check {} everywhere: {} of {} blocklists "
+                      "answered",
+                      r.address, r.answered_count(), r.applicable_count()));
     return Status::Ok();
   }));
 }
@@ -234,6 +273,14 @@ void PrintPtr(const mail::PtrReport& r) {
   }
   std::string out = t.Render();
   if (!r.error.empty()) out += "error: " + r.error + "\n";
+  if (!r.ok() && r.incomplete()) {
+    out +=
+        "\nUNKNOWN: some lookups failed (timeout or SERVFAIL), so reverse DNS could not be "
+        "checked\n"
+        "fully; retry, or make the name servers answer\n";
+    PrintText(out);
+    return;
+  }
   out += r.ok() ? "\nforward-confirmed reverse DNS is in order\n"
                 : "\nfix: ask the owner of each address (your cloud provider) to set its PTR to "
                   "the mail hostname,\n"
@@ -256,7 +303,8 @@ void AddPtr(CLI::App* group, Context& ctx) {
   cmd->add_option("--ip", f->ips, "Check this address instead (repeatable)");
   AddDnsFlags(cmd, &f->dns);
   cmd->footer(
-      "Exit 1 unless every address has a PTR name that resolves back to it and equals HOST.\n\n"
+      "Exit 1 unless every address has a PTR name that resolves back to it and equals HOST;\n"
+      "a lookup that fails (timeout, SERVFAIL) is UNKNOWN, exit 1, never \"in order\".\n\n"
       "Examples:\n"
       "  cloudkeep mail ptr mx.example.com\n"
       "  cloudkeep mail ptr mx.example.com --ip 192.0.2.25");
@@ -270,6 +318,9 @@ void AddPtr(CLI::App* group, Context& ctx) {
       PrintJson(mail::PtrReportToJson(r));
     else
       PrintPtr(r);
+    if (!r.ok() && r.incomplete())
+      return Status::Failure(
+          fmt::format("could not check the reverse DNS of {}: a lookup failed", f->host));
     if (!r.ok()) return Status::Failure(fmt::format("reverse DNS of {} is not in order", f->host));
     return Status::Ok();
   }));
@@ -285,6 +336,7 @@ void PrintCheck(const mail::MailCheckReport& r) {
     if (f.group != group) {
       group = f.group;
       static const std::map<std::string, std::string> kTitles = {
+          {"DNS", "DNS"},
           {"MX", "Mail hosts"},
           {"1 relay", "Rule 1: not an open relay"},
           {"2 SPF", "Rule 2: SPF"},
@@ -299,12 +351,13 @@ void PrintCheck(const mail::MailCheckReport& r) {
       first = false;
       out += (t == kTitles.end() ? group : t->second) + "\n";
     }
-    out += fmt::format("  {:<4}  {:<22} {}\n", mail::CheckLevelName(f.level), f.subject, f.message);
-    if (!f.fix.empty()) out += fmt::format("        {:<22} fix: {}\n", "", f.fix);
+    out += fmt::format("  {:<7}  {:<22} {}\n", mail::CheckLevelName(f.level), f.subject, f.message);
+    if (!f.fix.empty()) out += fmt::format("           {:<22} fix: {}\n", "", f.fix);
   }
-  out += fmt::format("\n{} passed, {} warnings, {} failed, {} skipped\n",
+  out += fmt::format("\n{} passed, {} warnings, {} failed, {} could not be checked, {} skipped\n",
                      r.count(mail::CheckLevel::kPass), r.count(mail::CheckLevel::kWarn),
-                     r.count(mail::CheckLevel::kFail), r.count(mail::CheckLevel::kSkip));
+                     r.count(mail::CheckLevel::kFail), r.count(mail::CheckLevel::kUnknown),
+                     r.count(mail::CheckLevel::kSkip));
   PrintText(out);
 }
 
@@ -343,7 +396,11 @@ void AddCheck(CLI::App* group, Context& ctx) {
                 "Make no SMTP connection at all (no relay, greeting or TLS check)");
   AddDnsFlags(cmd, &f->dns);
   cmd->footer(
-      "Each finding is PASS, WARN, FAIL or SKIP with a one-line fix. Exit 1 when anything fails.\n"
+      "Each finding is PASS, WARN, FAIL, UNKNOWN or SKIP with a one-line fix. UNKNOWN means could "
+      "not\n"
+      "check (a lookup timed out or failed, a server did not answer or hung up, a test ran in "
+      "part):\n"
+      "it is never a pass. Exit 1 when anything fails or could not be checked.\n"
       "The relay test never sends DATA: every attempt ends in RSET, the session in QUIT.\n\n"
       "Examples:\n"
       "  cloudkeep mail check example.com\n"
@@ -353,6 +410,10 @@ void AddCheck(CLI::App* group, Context& ctx) {
     CK_RETURN_IF_ERROR(CheckPrefix(f->prefix));
     if (!f->ips.empty() && f->host.empty())
       return Status::Usage("--ip needs --host (the name the addresses belong to)");
+    for (const auto& s : f->selectors) {
+      CK_RETURN_IF_ERROR(mail::CheckDkimSelector(s, "--dkim-selector"));
+      CK_RETURN_IF_ERROR(mail::CheckDkimKeyName(s, f->domain));
+    }
     CK_ASSIGN_OR_RETURN(auto resolver, MakeResolver(f->dns));
     mail::MailCheckOptions o;
     o.domain = f->domain;
@@ -371,9 +432,10 @@ void AddCheck(CLI::App* group, Context& ctx) {
       PrintJson(mail::MailCheckToJson(r));
     else
       PrintCheck(r);
-    if (r.failed())
-      return Status::Failure(
-          fmt::format("{}: {} check(s) failed", r.domain, r.count(mail::CheckLevel::kFail)));
+    if (r.failed() || r.incomplete())
+      return Status::Failure(fmt::format("{}: {} check(s) failed, {} could not be checked",
+                                         r.domain, r.count(mail::CheckLevel::kFail),
+                                         r.count(mail::CheckLevel::kUnknown)));
     return Status::Ok();
   }));
 }

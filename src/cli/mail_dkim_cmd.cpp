@@ -102,6 +102,10 @@ void AddKeygen(CLI::App* group, Context& ctx) {
     } else {
       return Status::Usage(fmt::format("--type '{}' is not rsa or ed25519", f->type));
     }
+    // A key published under a name that is not a DNS name can never be found.
+    CK_RETURN_IF_ERROR(mail::CheckDkimSelector(f->selector, "--selector"));
+    CK_RETURN_IF_ERROR(mail::CheckDkimDomain(f->domain, "--domain"));
+    CK_RETURN_IF_ERROR(mail::CheckDkimKeyName(f->selector, f->domain));
     if (type == mail::DkimKeyType::kRsa && (f->bits < 1024 || f->bits > 8192))
       return Status::Usage(fmt::format("--bits '{}' is outside 1024..8192", f->bits));
     if (!f->force && ::access(f->out.c_str(), F_OK) == 0)
@@ -162,6 +166,10 @@ void AddSign(CLI::App* group, Context& ctx) {
       "ed2026 --canon "
       "relaxed/simple");
   cmd->callback(Action(ctx, [&ctx, f]() -> Status {
+    // A signature whose s=/d= is not a DNS name can never be verified.
+    CK_RETURN_IF_ERROR(mail::CheckDkimSelector(f->selector, "--selector"));
+    CK_RETURN_IF_ERROR(mail::CheckDkimDomain(f->domain, "--domain"));
+    CK_RETURN_IF_ERROR(mail::CheckDkimKeyName(f->selector, f->domain));
     auto key_text = ReadFile(f->key);
     if (!key_text.ok())
       return Status::Usage(
@@ -304,10 +312,13 @@ void AddCheck(CLI::App* group, Context& ctx) {
       "  cloudkeep mail dkim check example.com --dkim-selector mail2026\n"
       "  cloudkeep --json mail dkim check example.com --resolver 127.0.0.1:5353");
   cmd->callback(Action(ctx, [&ctx, f]() -> Status {
-    if (f->domain.empty() || f->domain.find_first_of(" \t/@") != std::string::npos)
-      return Status::Usage(fmt::format("bad domain '{}'", f->domain));
     std::string domain = f->domain;
-    if (domain.back() == '.') domain.pop_back();
+    if (!domain.empty() && domain.back() == '.') domain.pop_back();
+    CK_RETURN_IF_ERROR(mail::CheckDkimDomain(domain, "domain"));
+    for (const auto& s : f->selectors) {
+      CK_RETURN_IF_ERROR(mail::CheckDkimSelector(s, "--selector"));
+      CK_RETURN_IF_ERROR(mail::CheckDkimKeyName(s, domain));
+    }
     CK_ASSIGN_OR_RETURN(auto resolver, MakeResolver(f->dns));
     mail::DkimCheckReport r = mail::CheckDkimSelectors(*resolver, domain, f->selectors);
     if (ctx.global.json) {
@@ -322,7 +333,10 @@ void AddCheck(CLI::App* group, Context& ctx) {
           std::string flags;
           if (s.testing) flags += "testing ";
           if (s.revoked) flags += "revoked ";
-          if (!s.found) flags += "missing ";
+          if (s.lookup_failed)
+            flags += "unchecked ";
+          else if (!s.found)
+            flags += "missing ";
           if (!flags.empty()) flags.pop_back();
           t.AddRow({s.selector, mail::DkimSeverityName(s.severity),
                     s.key_type.empty() ? "-" : s.key_type,
@@ -336,10 +350,14 @@ void AddCheck(CLI::App* group, Context& ctx) {
         t.AddRow({mail::DkimSeverityName(x.severity), x.selector.empty() ? "-" : x.selector,
                   x.message, x.fix.empty() ? "-" : x.fix});
       out += t.Render();
+      out += fmt::format("\n{} of {} selector lookups answered\n", r.checked, r.tried);
       PrintText(out);
     }
     if (r.severity == mail::DkimSeverity::kFail)
       return Status::Failure(fmt::format("DKIM check of {} failed", domain));
+    if (r.severity == mail::DkimSeverity::kUnknown)
+      return Status::Failure(fmt::format("DKIM check of {} incomplete: {} of {} selectors checked",
+                                         domain, r.checked, r.tried));
     return Status::Ok();
   }));
 }

@@ -17,6 +17,8 @@ const char* CheckLevelName(CheckLevel level) {
       return "SKIP";
     case CheckLevel::kWarn:
       return "WARN";
+    case CheckLevel::kUnknown:
+      return "UNKNOWN";
     case CheckLevel::kFail:
       return "FAIL";
   }
@@ -33,13 +35,28 @@ namespace {
 using S = LintFinding::Severity;
 
 CheckLevel FromLint(S s) {
-  return s == S::kFail ? CheckLevel::kFail : s == S::kWarn ? CheckLevel::kWarn : CheckLevel::kPass;
+  switch (s) {
+    case S::kFail:
+      return CheckLevel::kFail;
+    case S::kUnknown:
+      return CheckLevel::kUnknown;
+    case S::kWarn:
+      return CheckLevel::kWarn;
+    default:
+      return CheckLevel::kPass;
+  }
+}
+
+bool Failed(DnsStatus s) {
+  return s == DnsStatus::kServFail || s == DnsStatus::kTimeout;
 }
 
 CheckLevel FromDkim(DkimSeverity s) {
   switch (s) {
     case DkimSeverity::kFail:
       return CheckLevel::kFail;
+    case DkimSeverity::kUnknown:
+      return CheckLevel::kUnknown;
     case DkimSeverity::kWarn:
       return CheckLevel::kWarn;
     default:
@@ -84,10 +101,11 @@ class Auditor {
       if (name.empty()) continue;
       hosts.push_back(name);
     }
-    if (mx.status == DnsStatus::kServFail || mx.status == DnsStatus::kTimeout) {
-      Add("MX", o_.domain, CheckLevel::kFail,
-          fmt::format("MX lookup failed: {}", DnsStatusName(mx.status)),
-          "make the domain's name servers answer");
+    if (Failed(mx.status)) {
+      Add("MX", o_.domain, CheckLevel::kUnknown,
+          fmt::format("could not check: MX lookup failed ({}{}); no mail host audited",
+                      DnsStatusName(mx.status), mx.error.empty() ? "" : ": " + mx.error),
+          "retry; make the domain's name servers answer, or name the host with --host");
     } else if (hosts.empty()) {
       Add("MX", o_.domain, CheckLevel::kWarn,
           fmt::format("{} has no MX record; the domain itself is used", o_.domain),
@@ -103,14 +121,27 @@ class Auditor {
     // Rule 3: forward and reverse DNS.
     h.ptr = CheckPtr(res_, h.host, o_.ips);
     for (const auto& a : h.ptr.addresses) h.addresses.push_back(a.address);
-    if (!h.ptr.error.empty())
-      Add("3 PTR", h.host, CheckLevel::kFail, h.ptr.error,
-          fmt::format("publish an A record: {}. A <the server's public IPv4>", h.host));
+    if (!h.ptr.error.empty()) {
+      if (h.ptr.lookup_failed)
+        Add("3 PTR", h.host, CheckLevel::kUnknown, "could not check: " + h.ptr.error,
+            "retry; make the name servers of the host's zone answer");
+      else
+        Add("3 PTR", h.host, CheckLevel::kFail, h.ptr.error,
+            fmt::format("publish an A record: {}. A <the server's public IPv4>", h.host));
+    }
     for (const auto& a : h.ptr.addresses) {
       std::string rev = ReverseName(a.address).ok() ? *ReverseName(a.address) : a.address;
+      bool forward_failed = false;
+      for (const auto& n : a.names) forward_failed = forward_failed || Failed(n.forward_status);
       if (!a.error.empty() && a.names.empty()) {
-        Add("3 PTR", a.address, CheckLevel::kWarn, a.error,
+        Add("3 PTR", a.address, CheckLevel::kUnknown, "could not check: " + a.error,
             "retry; make the reverse zone's servers answer");
+      } else if (!a.fcrdns && forward_failed) {
+        Add("3 PTR", a.address, CheckLevel::kUnknown,
+            fmt::format("could not check whether the PTR of {} resolves back: forward lookup "
+                        "failed",
+                        a.address),
+            "retry; make the name servers of the PTR name's zone answer");
       } else if (a.names.empty()) {
         Add("3 PTR", a.address, CheckLevel::kFail, fmt::format("{} has no PTR record", a.address),
             fmt::format("ask the owner of {} (your cloud provider) to set: {}. PTR {}.", a.address,
@@ -151,8 +182,12 @@ class Auditor {
           Add("2 SPF", ip, CheckLevel::kFail, msg,
               fmt::format("publish {}. TXT \"v=spf1 mx {} -all\"", o_.domain, IpMechanism(ip)));
           break;
-        case SpfResult::kNeutral:
         case SpfResult::kTempError:
+          // A DNS error: nothing is known about the record, so no fix is derived.
+          Add("2 SPF", ip, CheckLevel::kUnknown, "could not check: " + msg,
+              "retry; make the name servers of the domain (and of its includes) answer");
+          break;
+        case SpfResult::kNeutral:
           Add("2 SPF", ip, CheckLevel::kWarn, msg,
               fmt::format("add {} before the all term of {}'s SPF record and end it with -all",
                           IpMechanism(ip), o_.domain));
@@ -170,7 +205,7 @@ class Auditor {
     for (const auto& ip : h.addresses) {
       auto rbl = CheckRbl(res_, ip, o_.rbl);
       if (!rbl.ok()) {
-        Add("4 RBL", ip, CheckLevel::kWarn, rbl.status().message());
+        Add("4 RBL", ip, CheckLevel::kUnknown, "could not check: " + rbl.status().message());
         continue;
       }
       const RblReport& rep = *rbl;
@@ -181,27 +216,40 @@ class Auditor {
         if (z.unusable) unusable.push_back(z.zone);
         if (!z.error.empty()) errors.push_back(z.zone);
       }
+      int applicable = 0;
+      for (const auto& z : rep.zones) applicable += z.skipped ? 0 : 1;
+      int answered = rep.answered_count();
       if (!listed.empty())
         Add("4 RBL", ip, CheckLevel::kFail, fmt::format("listed on {}", fmt::join(listed, ", ")),
             "find and stop the cause (open relay, compromised account, bot), then request removal "
             "from each list");
-      else
+      else if (answered > 0)
         Add("4 RBL", ip, CheckLevel::kPass,
-            fmt::format("not listed on {} of {} lists",
-                        rep.zones.size() - unusable.size() - errors.size(), rep.zones.size()));
+            answered == applicable ? fmt::format("not listed on any of {} lists", applicable)
+                                   : fmt::format("not listed on the {} of {} lists that answered",
+                                                 answered, applicable));
       if (!unusable.empty())
-        Add("4 RBL", ip, CheckLevel::kWarn,
-            fmt::format("refused to answer: {}", fmt::join(unusable, ", ")),
+        Add("4 RBL", ip, CheckLevel::kUnknown,
+            fmt::format("could not check {} of {} lists: refused to answer: {}", unusable.size(),
+                        applicable, fmt::join(unusable, ", ")),
             "query the lists through your own resolver, not a public one (Spamhaus refuses those)");
       if (!errors.empty())
-        Add("4 RBL", ip, CheckLevel::kWarn,
-            fmt::format("no answer from: {}", fmt::join(errors, ", ")),
+        Add("4 RBL", ip, CheckLevel::kUnknown,
+            fmt::format("could not check {} of {} lists: no answer from {}", errors.size(),
+                        applicable, fmt::join(errors, ", ")),
             "retry; check the resolver");
       if (rep.block_prefix > 0) {
+        int block_errors = 0;
+        for (const auto& z : rep.zones) block_errors += z.block_errors;
         std::vector<std::string> dirty;
         for (const auto& z : rep.zones)
           if (z.block_listed > 0) dirty.push_back(fmt::format("{} on {}", z.block_listed, z.zone));
-        if (dirty.empty())
+        if (dirty.empty() && block_errors > 0)
+          Add("4 RBL", rep.block, CheckLevel::kUnknown,
+              fmt::format("could not check the block: {} lookups of {} failed", block_errors,
+                          rep.block),
+              "retry; check the resolver");
+        else if (dirty.empty())
           Add("4 RBL", rep.block, CheckLevel::kPass,
               fmt::format("no address of {} is listed", rep.block));
         else
@@ -220,12 +268,22 @@ class Auditor {
       Add("TLS", h.host, CheckLevel::kSkip, "not tested (--no-smtp)");
       return;
     }
-    if (h.addresses.empty()) return;
+    if (h.addresses.empty()) {
+      // One finding: the address lookup above already says why.
+      Add("1 relay", h.host, CheckLevel::kUnknown,
+          "could not check: no address to connect to (relay, greeting and TLS untested)");
+      return;
+    }
     SmtpEndpoint ep{h.host, h.addresses[0], o_.smtp_port};
     auto probe = o_.relay_test ? ProbeRelay(ep, o_.relay) : ProbeGreeting(ep, o_.relay);
     if (!probe.ok()) {
       h.smtp_error = probe.status().message();
-      Add("1 relay", h.host, CheckLevel::kWarn, "SMTP: " + h.smtp_error,
+      Add("1 relay", h.host, CheckLevel::kUnknown,
+          o_.relay_test
+              ? fmt::format("could not check: SMTP: {} (0 of {} relay forms tested; greeting "
+                            "and TLS untested)",
+                            h.smtp_error, RelayBattery(h.host, h.addresses[0], o_.relay).size())
+              : fmt::format("could not check: SMTP: {} (greeting and TLS untested)", h.smtp_error),
           fmt::format("make {} port {} reachable, or rerun with --no-smtp", h.addresses[0],
                       o_.smtp_port));
       return;
@@ -243,8 +301,10 @@ class Auditor {
                       fmt::join(tricks, ", ")),
           "Postfix: smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, "
           "reject_unauth_destination with mynetworks = 127.0.0.0/8 [::1]/128");
-    } else if (!rr.error.empty()) {
-      Add("1 relay", h.host, CheckLevel::kWarn, "relay probe incomplete: " + rr.error,
+    } else if (!rr.complete()) {
+      Add("1 relay", h.host, CheckLevel::kUnknown,
+          fmt::format("could not check: {} of {} relay forms tested, none relayed{}", rr.tested(),
+                      rr.attempts.size(), rr.error.empty() ? "" : " (" + rr.error + ")"),
           "rerun the test");
     } else {
       Add("1 relay", h.host, CheckLevel::kPass,
@@ -253,6 +313,7 @@ class Auditor {
     // The name in the greeting and EHLO is what receivers compare with the PTR.
     for (auto [what, name] : {std::pair<const char*, std::string>{"greeting", rr.greeting_name},
                               std::pair<const char*, std::string>{"EHLO", rr.ehlo_name}}) {
+      if (name.empty()) continue;  // never answered: the relay finding says why
       if (SameHostname(name, h.host))
         Add("3 PTR", h.host, CheckLevel::kPass, fmt::format("{} name is {}", what, name));
       else
@@ -261,7 +322,11 @@ class Auditor {
             fmt::format("Postfix: myhostname = {} (smtpd_banner = $myhostname ESMTP)", h.host));
     }
     const TlsResult& t = rr.tls;
-    if (!t.offered)
+    if (rr.ehlo_name.empty())
+      Add("TLS", h.host, CheckLevel::kUnknown,
+          "could not check: the server did not answer EHLO, so STARTTLS was never offered or "
+          "refused");
+    else if (!t.offered)
       Add("TLS", h.host, CheckLevel::kFail, "STARTTLS not offered",
           "Postfix: smtpd_tls_security_level = may, smtpd_tls_cert_file/smtpd_tls_key_file from a "
           "CA (e.g. Let's Encrypt)");
@@ -286,8 +351,13 @@ class Auditor {
     for (const auto& f : r_.spf_lint.findings)
       if (f.severity != S::kOk && !r_.spf_lint.records.empty())
         Add("2 SPF", o_.domain, FromLint(f.severity), f.message,
-            "edit the SPF record as the message says");
-    if (r_.spf_lint.records.empty() && !r_.spf_lint.findings.empty())
+            f.severity == S::kUnknown ? "retry; make the name servers answer"
+                                      : "edit the SPF record as the message says");
+    // A failed lookup says nothing about the record: no "publish" fix.
+    if (r_.spf_lint.dns_error)
+      Add("2 SPF", o_.domain, CheckLevel::kUnknown, r_.spf_lint.findings[0].message,
+          "retry; make the domain's name servers answer");
+    else if (r_.spf_lint.records.empty() && !r_.spf_lint.findings.empty())
       Add("2 SPF", o_.domain, CheckLevel::kFail, r_.spf_lint.findings[0].message,
           fmt::format("publish {}. TXT \"v=spf1 mx -all\"", o_.domain));
 
@@ -300,8 +370,11 @@ class Auditor {
     const std::string fix_dmarc = fmt::format(
         "publish _dmarc.{}. TXT \"v=DMARC1; p=quarantine; rua=mailto:dmarc-reports@{}\"", o_.domain,
         o_.domain);
-    if (!r_.dmarc.record) {
-      Add("DMARC", o_.domain, r_.dmarc.dns_error ? CheckLevel::kWarn : CheckLevel::kFail,
+    if (!r_.dmarc.record && r_.dmarc.dns_error) {
+      Add("DMARC", o_.domain, CheckLevel::kUnknown, "could not check: " + r_.dmarc.problem,
+          "retry; make the domain's name servers answer for _dmarc names");
+    } else if (!r_.dmarc.record) {
+      Add("DMARC", o_.domain, CheckLevel::kFail,
           r_.dmarc.problem.empty() ? "no DMARC record" : r_.dmarc.problem,
           fmt::format("publish _dmarc.{}. TXT \"v=DMARC1; p=none; rua=mailto:dmarc-reports@{}\" "
                       "(then tighten to "
@@ -314,7 +387,9 @@ class Auditor {
     }
   }
 
-  // Gmail and Yahoo's 2024 requirements for bulk senders, from the findings above.
+  // Gmail and Yahoo's 2024 requirements for bulk senders, from the findings
+  // above. A requirement whose inputs could not be checked is UNKNOWN, not
+  // FAIL (and never PASS).
   void BulkSender() {
     auto worst = [&](const std::string& group) {
       CheckLevel w = CheckLevel::kPass;
@@ -326,11 +401,20 @@ class Auditor {
         }
       return any ? w : CheckLevel::kSkip;
     };
+    auto has_unknown = [&](const std::string& group) {
+      for (const auto& f : r_.findings)
+        if (f.group == group && f.level == CheckLevel::kUnknown) return true;
+      return false;
+    };
     auto req = [&](const std::string& what, CheckLevel level, const std::string& see) {
-      Add("bulk", o_.domain, level == CheckLevel::kWarn ? CheckLevel::kWarn : level, what,
+      Add("bulk", o_.domain, level, what,
           level == CheckLevel::kPass || level == CheckLevel::kSkip
               ? ""
               : "see the " + see + " findings");
+    };
+    // PASS when met; else UNKNOWN when something it rests on was not checked; else FAIL.
+    auto judged = [](bool met, bool unknown) {
+      return met ? CheckLevel::kPass : unknown ? CheckLevel::kUnknown : CheckLevel::kFail;
     };
     bool spf_pass = false;
     for (const auto& h : r_.hosts)
@@ -340,22 +424,30 @@ class Auditor {
       if (h.spf.empty()) spf_all = false;
       for (const auto& s : h.spf) spf_all = spf_all && s.result == SpfResult::kPass;
     }
+    bool spf_unknown = has_unknown("2 SPF") || has_unknown("MX") || has_unknown("3 PTR");
     bool dkim_key = false;
     for (const auto& s : r_.dkim.selectors)
       dkim_key = dkim_key || (s.found && !s.revoked && s.severity != DkimSeverity::kFail);
-    req("SPF authorizes every mail host", spf_all ? CheckLevel::kPass : CheckLevel::kFail, "2 SPF");
-    req("a usable DKIM key is published", dkim_key ? CheckLevel::kPass : CheckLevel::kFail,
-        "2 DKIM");
+    bool dkim_unknown = has_unknown("2 DKIM");
+    req("SPF authorizes every mail host", judged(spf_all, spf_unknown), "2 SPF");
+    req("a usable DKIM key is published", judged(dkim_key, dkim_unknown), "2 DKIM");
     req("DMARC record with at least p=none",
-        r_.dmarc.record ? CheckLevel::kPass : CheckLevel::kFail, "DMARC");
+        judged(r_.dmarc.record.has_value(), r_.dmarc.dns_error), "DMARC");
     // The From domain is the audited domain: SPF is aligned when it passes
     // for that domain, DKIM when the key lives under it (RFC 7489 §3.1).
     req("From domain aligned with SPF or DKIM",
-        (spf_pass || dkim_key) ? CheckLevel::kPass : CheckLevel::kFail, "2 SPF and 2 DKIM");
+        judged(spf_pass || dkim_key, spf_unknown || dkim_unknown), "2 SPF and 2 DKIM");
     CheckLevel ptr = worst("3 PTR");
     req("valid forward and reverse DNS",
-        ptr == CheckLevel::kFail ? CheckLevel::kFail : CheckLevel::kPass, "3 PTR");
-    req("TLS for SMTP", worst("TLS"), "TLS");
+        ptr == CheckLevel::kFail      ? CheckLevel::kFail
+        : ptr == CheckLevel::kUnknown ? CheckLevel::kUnknown
+        : ptr == CheckLevel::kSkip    ? (has_unknown("MX") ? CheckLevel::kUnknown : ptr)
+                                      : CheckLevel::kPass,
+        "3 PTR");
+    CheckLevel tls = worst("TLS");
+    if (tls == CheckLevel::kSkip && o_.smtp) tls = CheckLevel::kUnknown;  // never connected
+    req("TLS for SMTP", tls,
+        tls == CheckLevel::kUnknown && worst("TLS") == CheckLevel::kSkip ? "1 relay" : "TLS");
   }
 
  private:
@@ -374,17 +466,40 @@ Result<MailCheckReport> RunMailCheck(Resolver& resolver, const MailCheckOptions&
   MailCheckReport r;
   r.domain = options.domain;
   Auditor a(resolver, options, r);
-  for (const auto& host : a.MailHosts()) {
-    MailHostReport h;
-    h.host = host;
-    a.AuditHost(h);
-    r.hosts.push_back(std::move(h));
+  // One root cause, one finding: when the domain's own name does not get
+  // an answer (the resolver is down, or the domain's servers are), every
+  // check that asks DNS about the domain would fail for the same reason.
+  // That is said once, and those checks are not run.
+  DnsAnswer soa = resolver.Query(options.domain, RrType::kSOA);
+  if (Failed(soa.status)) {
+    a.Add("DNS", options.domain, CheckLevel::kUnknown,
+          fmt::format("could not check anything that needs DNS: no answer for {} ({}{}); MX, "
+                      "SPF, DKIM, DMARC{} not checked",
+                      options.domain, DnsStatusName(soa.status),
+                      soa.error.empty() ? "" : ": " + soa.error,
+                      options.host.empty() ? ", PTR, blocklists, relay and TLS" : ""),
+          "check the resolver (--resolver) and the domain's name servers, then rerun");
+    if (!options.host.empty()) {
+      // The named host lives elsewhere, perhaps: its checks still run, and
+      // say for themselves what could not be checked.
+      MailHostReport h;
+      h.host = options.host;
+      a.AuditHost(h);
+      r.hosts.push_back(std::move(h));
+    }
+  } else {
+    for (const auto& host : a.MailHosts()) {
+      MailHostReport h;
+      h.host = host;
+      a.AuditHost(h);
+      r.hosts.push_back(std::move(h));
+    }
+    a.AuditDomain();
+    a.BulkSender();
   }
-  a.AuditDomain();
-  a.BulkSender();
   // Grouped by rule for the report: the order of the groups as the audit defines them.
-  static const std::vector<std::string> kOrder = {"MX",    "1 relay", "2 SPF", "2 DKIM", "3 PTR",
-                                                  "4 RBL", "DMARC",   "TLS",   "bulk"};
+  static const std::vector<std::string> kOrder = {"DNS",   "MX",    "1 relay", "2 SPF", "2 DKIM",
+                                                  "3 PTR", "4 RBL", "DMARC",   "TLS",   "bulk"};
   std::stable_sort(r.findings.begin(), r.findings.end(),
                    [](const CheckFinding& x, const CheckFinding& y) {
                      auto rank = [](const std::string& g) {
@@ -398,10 +513,12 @@ Result<MailCheckReport> RunMailCheck(Resolver& resolver, const MailCheckOptions&
 Json MailCheckToJson(const MailCheckReport& r) {
   Json j = {{"domain", r.domain},
             {"failed", r.failed()},
+            {"complete", !r.incomplete()},
             {"counts",
              {{"pass", r.count(CheckLevel::kPass)},
               {"warn", r.count(CheckLevel::kWarn)},
               {"fail", r.count(CheckLevel::kFail)},
+              {"unknown", r.count(CheckLevel::kUnknown)},
               {"skip", r.count(CheckLevel::kSkip)}}},
             {"mx", r.mx},
             {"findings", Json::array()},

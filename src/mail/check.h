@@ -30,8 +30,9 @@
 
 namespace cloudkeep::mail {
 
-enum class CheckLevel { kPass, kSkip, kWarn, kFail };
-const char* CheckLevelName(CheckLevel level);  // "PASS", "SKIP", "WARN", "FAIL"
+// Ordered by weight: the worst of several is the largest.
+enum class CheckLevel { kPass, kSkip, kWarn, kUnknown, kFail };
+const char* CheckLevelName(CheckLevel level);  // "PASS", "SKIP", "WARN", "UNKNOWN", "FAIL"
 
 struct CheckFinding {
   std::string group;    // "1 relay", "2 SPF", "2 DKIM", "3 PTR", "4 RBL", "DMARC", "TLS", "bulk"
@@ -73,6 +74,8 @@ struct MailCheckReport {
   std::vector<CheckFinding> findings;
   int count(CheckLevel level) const;
   bool failed() const { return count(CheckLevel::kFail) > 0; }
+  // Something could not be checked: the audit is not a clean bill of health.
+  bool incomplete() const { return count(CheckLevel::kUnknown) > 0; }
 };
 
 // kUsage for a bad domain or address; everything found is a finding.

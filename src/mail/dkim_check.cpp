@@ -36,11 +36,9 @@ void JudgeSelector(const std::string& domain, const DnsAnswer& answer, bool gues
   Judge judge(report, sel);
   sel->dns_status = DnsStatusName(answer.status);
   if (answer.status == DnsStatus::kServFail || answer.status == DnsStatus::kTimeout) {
-    judge.Add(
-        DkimSeverity::kFail,
-        fmt::format("{} TXT lookup failed ({}{}): receivers cannot verify signatures", sel->name,
-                    DnsStatusName(answer.status), answer.error.empty() ? "" : ": " + answer.error),
-        "make the domain's authoritative servers answer for _domainkey names");
+    // Reported once for all selectors by CheckDkimSelectors.
+    sel->lookup_failed = true;
+    sel->severity = DkimSeverity::kUnknown;
     return;
   }
   std::vector<std::string> dkim;
@@ -122,6 +120,8 @@ const char* DkimSeverityName(DkimSeverity s) {
       return "info";
     case DkimSeverity::kWarn:
       return "warn";
+    case DkimSeverity::kUnknown:
+      return "unknown";
     case DkimSeverity::kFail:
       return "fail";
   }
@@ -148,22 +148,51 @@ DkimCheckReport CheckDkimSelectors(Resolver& resolver, const std::string& domain
   for (const auto& s : tried) questions.push_back({DkimKeyName(s, domain), RrType::kTXT});
   std::vector<DnsAnswer> answers = resolver.QueryMany(questions, 16);
   bool any_rsa = false, any_ed25519 = false;
+  report.tried = static_cast<int>(tried.size());
+  std::vector<std::string> failed;
+  std::string failure;
   for (size_t i = 0; i < tried.size(); ++i) {
     DkimSelectorReport sel;
     sel.selector = tried[i];
     sel.name = questions[i].name;
     JudgeSelector(domain, answers[i], report.guessed, &report, &sel);
-    if (report.guessed && !sel.found && sel.severity != DkimSeverity::kFail) continue;
+    if (sel.lookup_failed) {
+      failed.push_back(sel.selector);
+      if (failure.empty())
+        failure = std::string(DnsStatusName(answers[i].status)) +
+                  (answers[i].error.empty() ? "" : ": " + answers[i].error);
+    } else {
+      ++report.checked;
+    }
+    if (report.guessed && !sel.found && !sel.lookup_failed && sel.severity != DkimSeverity::kFail)
+      continue;
     if (sel.key_type == "rsa" && !sel.revoked) any_rsa = true;
     if (sel.key_type == "ed25519" && !sel.revoked) any_ed25519 = true;
     report.selectors.push_back(std::move(sel));
   }
   bool none_found = std::none_of(report.selectors.begin(), report.selectors.end(),
                                  [](const DkimSelectorReport& s) { return s.found; });
-  if (report.guessed && none_found)
+  // One root cause, one finding: a resolver that does not answer is not a
+  // dozen missing keys.
+  if (!failed.empty()) {
+    std::string names;
+    for (size_t i = 0; i < failed.size() && i < 5; ++i) names += (i ? ", " : "") + failed[i];
+    if (failed.size() > 5) names += fmt::format(", … ({} more)", failed.size() - 5);
     report.findings.push_back(
-        {DkimSeverity::kWarn, "",
-         fmt::format("no DKIM key found at {} common selectors", CommonDkimSelectors().size()),
+        {DkimSeverity::kUnknown, failed.size() == 1 ? failed[0] : "",
+         fmt::format("could not check {} of {} selectors: key lookup failed ({}) for {}",
+                     failed.size(), tried.size(), failure, names),
+         "retry; make the domain's authoritative servers (and the resolver) answer for "
+         "_domainkey names"});
+  }
+  if (report.guessed && none_found && report.checked > 0)
+    report.findings.push_back(
+        {failed.empty() ? DkimSeverity::kWarn : DkimSeverity::kUnknown, "",
+         failed.empty()
+             ? fmt::format("no DKIM key found at {} common selectors", CommonDkimSelectors().size())
+             : fmt::format("no DKIM key found at the {} of {} common selectors that "
+                           "could be checked",
+                           report.checked, tried.size()),
          "name the selector your server signs with: --dkim-selector S (it is the s= tag of a "
          "DKIM-Signature)"});
   // RFC 8463 §1: Ed25519 is new; receivers that do not know it see no valid signature.
@@ -179,6 +208,8 @@ DkimCheckReport CheckDkimSelectors(Resolver& resolver, const std::string& domain
 Json DkimCheckToJson(const DkimCheckReport& report) {
   Json doc = {{"domain", report.domain},
               {"selectors_guessed", report.guessed},
+              {"selectors_checked", report.checked},
+              {"selectors_tried", report.tried},
               {"result", DkimSeverityName(report.severity)},
               {"selectors", Json::array()},
               {"findings", Json::array()}};
@@ -187,6 +218,7 @@ Json DkimCheckToJson(const DkimCheckReport& report) {
                                 {"name", s.name},
                                 {"dns_status", s.dns_status},
                                 {"found", s.found},
+                                {"lookup_failed", s.lookup_failed},
                                 {"record", s.record},
                                 {"key_type", s.key_type},
                                 {"key_bits", s.key_bits},

@@ -21,8 +21,10 @@
 
 namespace cloudkeep::mail {
 
-enum class DkimSeverity { kPass, kInfo, kWarn, kFail };
-const char* DkimSeverityName(DkimSeverity s);
+// kUnknown: could not check (the key lookup timed out or SERVFAILed); never
+// a pass, never "missing".
+enum class DkimSeverity { kPass, kInfo, kWarn, kUnknown, kFail };
+const char* DkimSeverityName(DkimSeverity s);  // "pass", "info", "warn", "unknown", "fail"
 
 struct DkimFinding {
   DkimSeverity severity = DkimSeverity::kPass;
@@ -33,11 +35,12 @@ struct DkimFinding {
 
 struct DkimSelectorReport {
   std::string selector;
-  std::string name;        // <selector>._domainkey.<domain>
-  std::string dns_status;  // DnsStatusName of the TXT lookup
-  bool found = false;      // a TXT record exists at the name
-  std::string record;      // the record judged (first DKIM-looking one)
-  std::string key_type;    // "rsa" | "ed25519" | "" when unreadable
+  std::string name;            // <selector>._domainkey.<domain>
+  std::string dns_status;      // DnsStatusName of the TXT lookup
+  bool found = false;          // a TXT record exists at the name
+  bool lookup_failed = false;  // SERVFAIL / timeout: neither found nor missing
+  std::string record;          // the record judged (first DKIM-looking one)
+  std::string key_type;        // "rsa" | "ed25519" | "" when unreadable
   int key_bits = 0;
   bool testing = false;
   bool revoked = false;
@@ -50,13 +53,16 @@ struct DkimCheckReport {
   std::vector<DkimSelectorReport> selectors;  // when guessed: only those found
   std::vector<DkimFinding> findings;
   DkimSeverity severity = DkimSeverity::kPass;  // worst finding
+  int checked = 0;                              // selectors whose lookup was answered (of `tried`)
+  int tried = 0;
 };
 
 // Selectors tried when none is given (default, google, selector1, k1, …).
 const std::vector<std::string>& CommonDkimSelectors();
 
 // Judges the selectors' key records; with `selectors` empty, tries the
-// common ones. Never fails: DNS errors become findings.
+// common ones. Never fails: DNS errors become one kUnknown finding naming the
+// selectors that could not be checked (one root cause, one finding).
 DkimCheckReport CheckDkimSelectors(Resolver& resolver, const std::string& domain,
                                    const std::vector<std::string>& selectors);
 

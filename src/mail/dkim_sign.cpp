@@ -34,15 +34,6 @@ class Folder {
   std::string out_;
 };
 
-bool ValidDomain(std::string_view d) {
-  if (d.empty() || d.size() > 253 || d.front() == '.' || d.back() == '.') return false;
-  for (char c : d)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-          c == '.' || c == '_'))
-      return false;
-  return true;
-}
-
 }  // namespace
 
 const std::vector<std::string>& DefaultDkimSignedHeaders() {
@@ -67,10 +58,9 @@ const std::vector<std::string>& DefaultDkimSignedHeaders() {
 
 Result<DkimSigned> DkimSign(std::string_view message, const DkimPrivateKey& key,
                             const DkimSignOptions& options) {
-  if (!ValidDomain(options.domain))
-    return Status::Usage(fmt::format("bad domain '{}'", options.domain));
-  if (!ValidDomain(options.selector))
-    return Status::Usage(fmt::format("bad selector '{}'", options.selector));
+  CK_RETURN_IF_ERROR(CheckDkimDomain(options.domain));
+  CK_RETURN_IF_ERROR(CheckDkimSelector(options.selector));
+  CK_RETURN_IF_ERROR(CheckDkimKeyName(options.selector, options.domain));
   if (!options.identity.empty() &&
       !DkimDomainWithin(DkimIdentityDomain(options.identity), options.domain))
     return Status::Usage(

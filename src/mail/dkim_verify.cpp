@@ -157,6 +157,69 @@ std::string DkimKeyName(std::string_view selector, std::string_view domain) {
   return fmt::format("{}._domainkey.{}", selector, domain);
 }
 
+namespace {
+
+// Why `name` is not a sequence of usable DNS labels, or "" when it is.
+std::string LabelProblem(std::string_view name) {
+  if (name.empty()) return "it is empty";
+  if (name.size() > 253) return "it is longer than 253 characters";
+  size_t start = 0;
+  while (true) {
+    size_t dot = name.find('.', start);
+    std::string_view label =
+        name.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    if (label.empty()) return "it has an empty label (a leading, trailing or double dot)";
+    if (label.size() > 63)
+      return fmt::format("label '{}…' is longer than 63 characters", label.substr(0, 16));
+    for (char c : label)
+      if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_'))
+        return fmt::format("'{}' cannot be part of a DNS label (letters, digits, '-', '_')",
+                           static_cast<unsigned char>(c) < 0x20 || c == 0x7f
+                               ? fmt::format("\\x{:02x}", static_cast<unsigned char>(c))
+                               : std::string(1, c));
+    if (label.front() == '-' || label.back() == '-')
+      return fmt::format("label '{}' starts or ends with '-'", label);
+    if (dot == std::string_view::npos) return "";
+    start = dot + 1;
+  }
+}
+
+std::string Quoted(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      out += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
+    else
+      out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+Status CheckDkimSelector(std::string_view selector, std::string_view what) {
+  std::string why = LabelProblem(selector);
+  if (why.empty()) return Status::Ok();
+  return Status::Usage(
+      fmt::format("bad {} '{}': {} (a selector is a DNS name)", what, Quoted(selector), why));
+}
+
+Status CheckDkimDomain(std::string_view domain, std::string_view what) {
+  std::string why = LabelProblem(domain);
+  if (why.empty() && domain.find('.') == std::string_view::npos)
+    why = "a signing domain has at least two labels";
+  if (why.empty()) return Status::Ok();
+  return Status::Usage(fmt::format("bad {} '{}': {}", what, Quoted(domain), why));
+}
+
+Status CheckDkimKeyName(std::string_view selector, std::string_view domain) {
+  std::string name = DkimKeyName(selector, domain);
+  if (name.size() <= 253) return Status::Ok();
+  return Status::Usage(fmt::format("the key name {} is {} characters, more than DNS allows (253)",
+                                   Quoted(name), name.size()));
+}
+
 Result<std::string> DkimCanonicalBody(const MailMessage& msg, DkimCanon canon,
                                       std::optional<uint64_t> length) {
   std::string body = CanonBody(canon, msg.body);

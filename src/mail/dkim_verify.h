@@ -55,6 +55,14 @@ Result<std::vector<DkimVerdict>> DkimVerify(std::string_view message, Resolver* 
 // "<selector>._domainkey.<domain>"
 std::string DkimKeyName(std::string_view selector, std::string_view domain);
 
+// A selector (RFC 6376 §3.1) or signing domain (d=) that can be published and
+// looked up: dot-separated labels of 1..63 letters, digits, '-' and '_' (no
+// '-' at either end of a label), and <selector>._domainkey.<domain> within
+// 253 characters. kUsage naming `what` and quoting the value otherwise.
+Status CheckDkimSelector(std::string_view selector, std::string_view what = "selector");
+Status CheckDkimDomain(std::string_view domain, std::string_view what = "domain");
+Status CheckDkimKeyName(std::string_view selector, std::string_view domain);
+
 // §3.7 body hash input: the canonical body cut to l= when given; kFailure
 // when l= is longer than the canonical body.
 Result<std::string> DkimCanonicalBody(const MailMessage& msg, DkimCanon canon,

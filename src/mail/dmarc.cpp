@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cctype>
 #include <fstream>
 #include <mutex>
@@ -112,6 +113,7 @@ bool ParseDmarcRecord(const std::string& text, DmarcRecord* out, std::string* er
     return false;
   }
   bool have_p = false, bad_p = false;
+  std::vector<std::string> seen;
   for (size_t i = 1; i < parts.size(); ++i) {
     std::string kv = Trim(parts[i]);
     if (kv.empty()) continue;
@@ -121,6 +123,22 @@ bool ParseDmarcRecord(const std::string& text, DmarcRecord* out, std::string* er
       return false;
     }
     std::string k = Lower(Trim(kv.substr(0, eq))), v = Trim(kv.substr(eq + 1));
+    // A tag given twice has no defined meaning: receivers (OpenDMARC among
+    // them) reject the record rather than guess which one counts.
+    if (std::find(seen.begin(), seen.end(), k) != seen.end()) {
+      *error = fmt::format("the {}= tag appears more than once", k);
+      return false;
+    }
+    // §6.4's grammar puts p= right after v= (and §6.3: v= first, p= next);
+    // a record with p= elsewhere does not match it and is ignored.
+    if (k == "p" && !seen.empty()) {
+      *error = fmt::format(
+          "p= must be the second tag, right after v=DMARC1 (RFC 7489 §6.4), not "
+          "after {}=",
+          seen.back());
+      return false;
+    }
+    seen.push_back(k);
     std::string lv = Lower(v);
     if (k == "p" || k == "sp") {
       bool valid = lv == "none" || lv == "quarantine" || lv == "reject";
@@ -192,15 +210,37 @@ DmarcLookup LookupDmarc(Resolver& resolver, const std::string& domain_in) {
     DnsAnswer a = resolver.Query("_dmarc." + d, RrType::kTXT);
     if (a.status == DnsStatus::kServFail || a.status == DnsStatus::kTimeout) {
       l.dns_error = true;
-      l.problem = fmt::format("DNS error looking up TXT _dmarc.{}: {}", d,
-                              a.error.empty() ? DnsStatusName(a.status) : a.error);
-      l.findings.push_back({S::kFail, l.problem});
+      l.problem = fmt::format("could not check: TXT lookup of _dmarc.{} failed ({}{})", d,
+                              DnsStatusName(a.status), a.error.empty() ? "" : ": " + a.error);
+      l.findings.push_back({S::kUnknown, l.problem});
       return l;
     }
     std::vector<std::string> recs;
-    for (const auto& r : a.records)
-      if (r.rfind("v=DMARC1", 0) == 0) recs.push_back(r);
-    if (recs.empty()) continue;
+    for (const auto& r : a.records) {
+      if (r.rfind("v=DMARC1", 0) == 0) {
+        recs.push_back(r);
+      } else if (Lower(r).find("v=dmarc1") != std::string::npos) {
+        // Meant as DMARC, but receivers skip a record that does not start
+        // with exactly "v=DMARC1" (§6.3, §6.6.3 step 4): say so.
+        std::string shown = r.substr(0, 80);
+        if (shown.size() < r.size()) shown.append("...");
+        LintFinding& f = l.findings.emplace_back();
+        f.severity = S::kFail;
+        f.message = fmt::format(
+            "the TXT record at _dmarc.{} (\"{}\") is ignored by receivers: it must start with "
+            "v=DMARC1 (v= first, p= second)",
+            d, shown);
+        if (l.problem.empty()) {
+          l.problem = l.findings.back().message;
+          l.record_domain = d;
+          l.text = r;
+        }
+      }
+    }
+    if (recs.empty()) {
+      if (!l.problem.empty()) return l;
+      continue;
+    }
     l.record_domain = d;
     if (recs.size() > 1) {
       // §6.6.3 step 5: several records mean no DMARC for the domain.

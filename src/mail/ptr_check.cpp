@@ -71,6 +71,18 @@ bool PtrReport::ok() const {
   return true;
 }
 
+bool PtrReport::incomplete() const {
+  if (lookup_failed) return true;
+  for (const auto& a : addresses) {
+    if (!a.error.empty()) return true;
+    if (!a.fcrdns)
+      for (const auto& n : a.names)
+        if (n.forward_status == DnsStatus::kServFail || n.forward_status == DnsStatus::kTimeout)
+          return true;
+  }
+  return false;
+}
+
 PtrReport CheckPtr(Resolver& resolver, const std::string& host,
                    std::vector<std::string> addresses) {
   PtrReport r;
@@ -79,8 +91,11 @@ PtrReport CheckPtr(Resolver& resolver, const std::string& host,
     for (RrType t : {RrType::kA, RrType::kAAAA}) {
       DnsAnswer a = resolver.Query(host, t);
       if (a.ok()) addresses.insert(addresses.end(), a.records.begin(), a.records.end());
-      if (a.status == DnsStatus::kServFail || a.status == DnsStatus::kTimeout)
-        r.error = fmt::format("{} {}: {}", host, RrTypeName(t), DnsStatusName(a.status));
+      if (a.status == DnsStatus::kServFail || a.status == DnsStatus::kTimeout) {
+        r.error =
+            fmt::format("{} {} lookup failed: {}", host, RrTypeName(t), DnsStatusName(a.status));
+        r.lookup_failed = true;
+      }
     }
     if (addresses.empty() && r.error.empty())
       r.error = fmt::format("{} has no A or AAAA record", host);
@@ -117,7 +132,13 @@ PtrReport CheckPtr(Resolver& resolver, const std::string& host,
 }
 
 Json PtrReportToJson(const PtrReport& r) {
-  Json j = {{"host", r.host}, {"ok", r.ok()}, {"addresses", Json::array()}};
+  Json j = {{"host", r.host},
+            {"ok", r.ok()},
+            {"complete", !r.incomplete()},
+            {"verdict", r.ok()           ? "ok"
+                        : r.incomplete() ? "unknown"
+                                         : "not ok"},
+            {"addresses", Json::array()}};
   for (const auto& a : r.addresses) {
     Json ja = {{"address", a.address},
                {"ptr_status", DnsStatusName(a.ptr_status)},

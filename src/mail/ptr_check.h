@@ -51,9 +51,12 @@ struct PtrAddress {
 struct PtrReport {
   std::string host;  // the mail hostname ("" when only --ip was given)
   std::vector<PtrAddress> addresses;
-  std::string error;  // the host has no address, or the lookup failed
+  std::string error;           // the host has no address, or the lookup failed
+  bool lookup_failed = false;  // `error` is a failed lookup (not "no address")
   // Every address has a PTR that resolves back to it and equals the host.
   bool ok() const;
+  // Some lookup failed (SERVFAIL, timeout), so a "no" may be unchecked.
+  bool incomplete() const;
 };
 
 // Addresses empty: the host's A and AAAA records.

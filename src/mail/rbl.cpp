@@ -151,6 +151,20 @@ int RblReport::unusable_count() const {
   return static_cast<int>(
       std::count_if(zones.begin(), zones.end(), [](const ZoneResult& z) { return z.unusable; }));
 }
+int RblReport::answered_count() const {
+  return static_cast<int>(std::count_if(zones.begin(), zones.end(), [](const ZoneResult& z) {
+    return !z.skipped && !z.unusable && z.error.empty();
+  }));
+}
+int RblReport::applicable_count() const {
+  return static_cast<int>(
+      std::count_if(zones.begin(), zones.end(), [](const ZoneResult& z) { return !z.skipped; }));
+}
+bool RblReport::complete() const {
+  for (const auto& z : zones)
+    if (z.block_errors > 0) return false;
+  return answered_count() == applicable_count();
+}
 int RblReport::block_listed_zones() const {
   return static_cast<int>(std::count_if(zones.begin(), zones.end(),
                                         [](const ZoneResult& z) { return z.block_listed > 0; }));
@@ -339,6 +353,12 @@ Json RblReportToJson(const RblReport& r) {
             {"listed", r.listed()},
             {"listed_zones", r.listed_count()},
             {"unusable_zones", r.unusable_count()},
+            {"answered_zones", r.answered_count()},
+            {"applicable_zones", r.applicable_count()},
+            {"complete", r.complete()},
+            {"verdict", r.listed()     ? "listed"
+                        : r.complete() ? "not listed"
+                                       : "unknown"},
             {"queries", r.queries}};
   if (r.block_prefix > 0) {
     j["block"] = r.block;

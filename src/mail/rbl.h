@@ -81,6 +81,12 @@ struct RblReport {
   bool listed() const;
   int listed_count() const;
   int unusable_count() const;
+  // Zones that gave a usable answer for the address (listed or not); zones
+  // that failed, refused or were skipped are not counted.
+  int answered_count() const;
+  int applicable_count() const;  // zones not skipped for the address family
+  // Every applicable zone answered (and every neighbour lookup, in a block scan).
+  bool complete() const;
   int block_listed_zones() const;  // zones listing some neighbour
 };
 

@@ -7,6 +7,18 @@
 
 namespace cloudkeep::mail {
 
+bool RelayAttempt::tested() const {
+  if (mail_code == 0 || mail_code == 421) return false;
+  if (mail_code / 100 != 2) return true;
+  return rcpt_code != 0 && rcpt_code != 421;
+}
+
+int RelayReport::tested() const {
+  int n = 0;
+  for (const auto& a : attempts) n += a.tested() ? 1 : 0;
+  return n;
+}
+
 int RelayReport::accepted() const {
   int n = 0;
   for (const auto& a : attempts) n += a.accepted ? 1 : 0;
@@ -212,7 +224,12 @@ Json RelayReportToJson(const RelayReport& r) {
             {"plaintext_fallback", r.plaintext_fallback},
             {"open_relay", r.open_relay()},
             {"accepted", r.accepted()},
-            {"tested", r.attempts.size()},
+            {"tested", r.tested()},
+            {"forms", r.attempts.size()},
+            {"complete", r.complete()},
+            {"verdict", r.open_relay() ? "open relay"
+                        : r.complete() ? "not an open relay"
+                                       : "unknown"},
             {"auth_required", r.auth_required},
             {"sessions", r.sessions},
             {"attempts", Json::array()}};
@@ -223,6 +240,7 @@ Json RelayReportToJson(const RelayReport& r) {
                              {"mail_code", a.mail_code},
                              {"rcpt_code", a.rcpt_code},
                              {"accepted", a.accepted},
+                             {"tested", a.tested()},
                              {"reply", a.reply}});
   }
   j["commands_sent"] = r.transcript;

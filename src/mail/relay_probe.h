@@ -45,6 +45,9 @@ struct RelayAttempt {
   int rcpt_code = 0;  // 0: not sent (MAIL was refused)
   std::string reply;  // text of the deciding reply
   bool accepted = false;
+  // Answered: MAIL refused, or MAIL accepted and RCPT answered (a 421 is
+  // the server closing, not an answer). An untested form proves nothing.
+  bool tested() const;
 };
 
 struct RelayReport {
@@ -65,7 +68,12 @@ struct RelayReport {
   std::string error;                    // the battery stopped early because of this
 
   int accepted() const;
+  int tested() const;  // forms answered, of attempts.size()
   bool open_relay() const { return accepted() > 0; }
+  // Every form answered: only then is "not an open relay" a verdict.
+  bool complete() const {
+    return error.empty() && !attempts.empty() && tested() == static_cast<int>(attempts.size());
+  }
 };
 
 // The pairs, given the server's name as it announced itself and its address.

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include "core/log.h"
@@ -162,12 +163,33 @@ Result<size_t> SmtpClient::ReadSome(char* buf, size_t n) {
 }
 
 Result<SmtpReply> SmtpClient::ReadReply() {
+  // The timeout bounds the whole reply, not each read: a server that sends
+  // one byte a second must not hold a reply (and so a session) for longer.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.timeout_ms);
   char buf[4096];
   while (true) {
     CK_ASSIGN_OR_RETURN(auto reply, parser_.Next());
     if (reply) {
       log::Debug("smtp < {} {}", reply->code, reply->text());
       return std::move(*reply);
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - std::chrono::steady_clock::now())
+                    .count();
+    if (left <= 0)
+      return Status::Failure(
+          fmt::format("smtp: no complete reply within {} ms", options_.timeout_ms));
+    // Each read may wait only for what is left of the reply's time.
+    timeval tv{static_cast<time_t>(left / 1000), static_cast<suseconds_t>((left % 1000) * 1000)};
+    setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (!ssl_ || SSL_pending(ssl_) == 0) {
+      pollfd p{fd_.get(), POLLIN, 0};
+      int r = poll(&p, 1, static_cast<int>(left));
+      if (r < 0 && errno != EINTR) return Status::FromErrno("smtp: poll", errno);
+      if (r == 0)
+        return Status::Failure(
+            fmt::format("smtp: no complete reply within {} ms", options_.timeout_ms));
+      if (r < 0) continue;
     }
     CK_ASSIGN_OR_RETURN(size_t n, ReadSome(buf, sizeof buf));
     parser_.Feed(std::string_view(buf, n));

@@ -32,7 +32,8 @@ struct SmtpEndpoint {
 Result<SmtpEndpoint> ParseSmtpEndpoint(const std::string& text, uint16_t default_port = 25);
 
 struct SmtpOptions {
-  int timeout_ms = 10000;
+  int timeout_ms =
+      10000;            // for a whole reply (connect, greeting, each reply), however it trickles in
   std::string ca_file;  // extra trust anchors for certificate checks (tests); empty: system store
 };
 

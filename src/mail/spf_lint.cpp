@@ -14,6 +14,8 @@ const char* SeverityName(LintFinding::Severity s) {
       return "ok";
     case LintFinding::Severity::kWarn:
       return "warn";
+    case LintFinding::Severity::kUnknown:
+      return "unknown";
     case LintFinding::Severity::kFail:
       return "fail";
   }
@@ -23,6 +25,12 @@ const char* SeverityName(LintFinding::Severity s) {
 bool SpfLintReport::failed() const {
   for (const auto& f : findings)
     if (f.severity == LintFinding::Severity::kFail) return true;
+  return false;
+}
+
+bool SpfLintReport::incomplete() const {
+  for (const auto& f : findings)
+    if (f.severity == LintFinding::Severity::kUnknown) return true;
   return false;
 }
 
@@ -52,6 +60,13 @@ struct Walker {
   int Count(const std::string& domain, int depth) {
     if (depth > 10 || !seen.insert(domain).second) return 0;
     DnsAnswer a = resolver.Query(domain, RrType::kTXT);
+    if (a.status == DnsStatus::kServFail || a.status == DnsStatus::kTimeout) {
+      // Not "no record": the lookup failed, so nothing is known about it.
+      Add(LintFinding::Severity::kUnknown,
+          fmt::format("could not check {} (included or redirected to): TXT lookup failed ({}{})",
+                      domain, DnsStatusName(a.status), a.error.empty() ? "" : ": " + a.error));
+      return 0;
+    }
     std::vector<std::string> recs;
     for (const auto& r : a.records)
       if (IsSpfRecord(r)) recs.push_back(r);
@@ -106,8 +121,11 @@ SpfLintReport LintSpf(Resolver& resolver, const std::string& domain) {
   using S = LintFinding::Severity;
   DnsAnswer a = resolver.Query(domain, RrType::kTXT);
   if (a.status == DnsStatus::kServFail || a.status == DnsStatus::kTimeout) {
+    r.dns_error = true;
     r.findings.push_back(
-        {S::kFail, fmt::format("DNS error looking up TXT {}: {}", domain, a.error)});
+        {S::kUnknown,
+         fmt::format("could not check the SPF record of {}: TXT lookup failed ({}{})", domain,
+                     DnsStatusName(a.status), a.error.empty() ? "" : ": " + a.error)});
     return r;
   }
   for (const auto& t : a.records)
@@ -153,6 +171,29 @@ SpfLintReport LintSpf(Resolver& resolver, const std::string& domain) {
     AddFixed(
         &r.findings, S::kWarn,
         "no 'all' mechanism and no redirect=: unlisted hosts get neutral; end with -all or ~all");
+  // The evaluator has the last word: limits reached only while evaluating
+  // (void lookups, MX names, loops, lookups behind macros) make every
+  // sender the record does not list a permerror. Reported unless the static
+  // walk already found the cause (one cause, one finding).
+  bool known = false;
+  for (const auto& f : r.findings)
+    known = known || f.severity == S::kFail || f.severity == S::kUnknown;
+  if (!known) {
+    SpfEvaluator eval(resolver);
+    SpfOutcome v4 = eval.Check("192.0.2.123", "postmaster@" + domain, domain);
+    SpfOutcome v6 = v4.result == SpfResult::kPermError || v4.result == SpfResult::kTempError
+                        ? eval.Check("2001:db8::123", "postmaster@" + domain, domain)
+                        : v4;
+    if (v4.result == SpfResult::kPermError && v6.result == SpfResult::kPermError)
+      r.findings.push_back(
+          {S::kFail, fmt::format("the record evaluates to permerror for a sender it does not "
+                                 "list (receivers then ignore it): {}",
+                                 v4.problem)});
+    else if (v4.result == SpfResult::kTempError || v6.result == SpfResult::kTempError)
+      r.findings.push_back(
+          {S::kUnknown, fmt::format("could not evaluate the record: temperror ({})",
+                                    (v4.result == SpfResult::kTempError ? v4 : v6).problem)});
+  }
   return r;
 }
 

@@ -177,7 +177,9 @@ TEST(DkimCheck, JudgesEachSelector) {
   EXPECT_FALSE(Find(rep, "missing")->found);
   EXPECT_EQ(Find(rep, "missing")->severity, DkimSeverity::kFail);
   EXPECT_EQ(Find(rep, "other")->severity, DkimSeverity::kFail);
-  EXPECT_EQ(Find(rep, "broken")->severity, DkimSeverity::kFail);
+  // A SERVFAIL is "could not check", neither a failure nor a missing key.
+  EXPECT_EQ(Find(rep, "broken")->severity, DkimSeverity::kUnknown);
+  EXPECT_TRUE(Find(rep, "broken")->lookup_failed);
   auto j = DkimCheckToJson(rep);
   EXPECT_EQ(j["result"], "fail");
   EXPECT_EQ(j["selectors"].size(), 9u);

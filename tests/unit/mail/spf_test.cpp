@@ -134,6 +134,10 @@ TEST(SpfLint, Findings) {
   z.Add("a.example", RrType::kTXT, "v=spf1 ptr include:b.example ?all");
   z.Add("b.example", RrType::kTXT, "v=spf1 a mx redirect=c.example");
   z.Add("c.example", RrType::kTXT, "v=spf1 exists:%{i}.x.example");
+  // b.example's a and mx find records: the evaluator the lint runs stays
+  // within the two void lookups (ptr and exists are the two).
+  z.Add("b.example", RrType::kA, "198.51.100.1");
+  z.Add("b.example", RrType::kMX, "10 b.example");
   z.Add("two.example", RrType::kTXT, "v=spf1 -all");
   z.Add("two.example", RrType::kTXT, "v=spf1 +all");
   SpfLintReport r = LintSpf(z, "a.example");
