@@ -64,17 +64,22 @@ expect_eq "$(json_get 'd["zones"][0]["query"]' <<<"$OUT")" \
 expect_eq "$(json_get 'd["zones"][0]["txt"]' <<<"$OUT")" "IPv6 listing by bl.test"
 expect_rc 0 "$CK" mail rbl 2001:db8::26 --rbl bl.test --resolver "$RESOLVER"
 
-# A refusing list is unusable, never a listing.
-expect_rc 0 "$CK" --json mail rbl 127.0.0.30 --rbl refuse.test --rbl bl.test --resolver "$RESOLVER"
+# A refusing list is unusable, never a listing, and never "not listed":
+# the address could not be checked there (exit 1, "1 of 2 answered").
+expect_rc 1 "$CK" --json mail rbl 127.0.0.30 --rbl refuse.test --rbl bl.test --resolver "$RESOLVER"
+expect_eq "$(json_get 'd["verdict"]' <<<"$OUT")" "unknown"
+expect_eq "$(json_get 'd["answered_zones"]' <<<"$OUT")" "1"
 expect_eq "$(json_get 'd["zones"][0]["unusable"]' <<<"$OUT")" "True"
 expect_eq "$(json_get 'd["zones"][0]["listed"]' <<<"$OUT")" "False"
 expect_contains "$(json_get 'd["zones"][0]["codes"][0]["meaning"]' <<<"$OUT")" "public"
 expect_eq "$(json_get 'd["unusable_zones"]' <<<"$OUT")" "1"
-expect_rc 0 "$CK" mail rbl 127.0.0.30 --rbl refuse.test --resolver "$RESOLVER"
+expect_rc 1 "$CK" mail rbl 127.0.0.30 --rbl refuse.test --resolver "$RESOLVER"
 expect_contains "$OUT" "UNUSABLE"
+expect_contains "$OUT" "0 of 1 blocklists answered"
 
-# A zone nobody serves (unbound refuses it): an error, not a listing.
-expect_rc 0 "$CK" --json mail rbl 127.0.0.30 --rbl dead.test --resolver "$RESOLVER" --timeout 2s
+# A zone nobody serves (unbound refuses it): could not check, not a listing.
+expect_rc 1 "$CK" --json mail rbl 127.0.0.30 --rbl dead.test --resolver "$RESOLVER" --timeout 2s
+expect_eq "$(json_get 'd["verdict"]' <<<"$OUT")" "unknown"
 expect_eq "$(json_get 'd["zones"][0]["listed"]' <<<"$OUT")" "False"
 expect_eq "$(json_get 'd["zones"][0]["status"]' <<<"$OUT")" "servfail"
 
