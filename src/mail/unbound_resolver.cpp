@@ -90,6 +90,54 @@ struct CallbackArg {
   RrType type;
 };
 
+// Skips a possibly compressed name at `*off` of a DNS message.
+bool SkipName(std::string_view m, size_t* off) {
+  while (*off < m.size()) {
+    auto len = static_cast<uint8_t>(m[*off]);
+    if ((len & 0xc0) == 0xc0) {
+      *off += 2;
+      return *off <= m.size();
+    }
+    ++*off;
+    if (len == 0) return true;
+    *off += len;
+  }
+  return false;
+}
+
+// The TXT records of a NOERROR answer packet, read directly. libunbound
+// turns a TXT record with no strings (rdlength 0, legal on the wire) into
+// SERVFAIL while keeping the packet (its result copy of an empty rdata
+// fails), so the packet is the only place the answer can be read from.
+bool TxtFromPacket(const ub_result* r, std::vector<std::string>* out) {
+  if (!r->answer_packet || r->answer_len < 12) return false;
+  std::string_view m(static_cast<const char*>(r->answer_packet),
+                     static_cast<size_t>(r->answer_len));
+  auto u16 = [&](size_t o) {
+    return static_cast<uint16_t>((static_cast<uint8_t>(m[o]) << 8) |
+                                 static_cast<uint8_t>(m[o + 1]));
+  };
+  if ((u16(2) & 0x000f) != 0) return false;  // the server's own rcode was not NOERROR
+  size_t qd = u16(4), an = u16(6), off = 12;
+  for (size_t i = 0; i < qd; ++i) {
+    if (!SkipName(m, &off)) return false;
+    off += 4;
+  }
+  for (size_t i = 0; i < an; ++i) {
+    if (!SkipName(m, &off) || off + 10 > m.size()) return false;
+    uint16_t type = u16(off), len = u16(off + 8);
+    off += 10;
+    if (off + len > m.size()) return false;
+    if (type == static_cast<uint16_t>(RrType::kTXT)) {
+      auto text = RdataToText(RrType::kTXT, m.substr(off, len));
+      if (!text) return false;
+      out->push_back(std::move(*text));
+    }
+    off += len;
+  }
+  return !out->empty();
+}
+
 DnsAnswer ToAnswer(int err, ub_result* r, RrType type) {
   DnsAnswer a;
   if (err != 0 || r == nullptr) {
@@ -107,6 +155,10 @@ DnsAnswer ToAnswer(int err, ub_result* r, RrType type) {
   }
   if (r->nxdomain) {
     a.status = DnsStatus::kNxDomain;
+    return a;
+  }
+  if (r->rcode == 2 && type == RrType::kTXT && !r->havedata && TxtFromPacket(r, &a.records)) {
+    a.status = DnsStatus::kOk;
     return a;
   }
   if (r->rcode != 0) {

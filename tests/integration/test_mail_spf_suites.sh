@@ -16,13 +16,11 @@ SUITES="${CK_SOURCE_DIR:-$(dirname "$0")/../..}/tests/conformance/spf"
 
 # Cases run concurrently; JOBS bounds the binaries in flight (about 25 s
 # for both suites with 8 on 2 cores).
-# null-text: cloudkeep reads a TXT record with no strings as the empty text
-# (src/mail/dns_wire.cpp), but libunbound itself answers SERVFAIL for it
-# (a standalone unbound accepts the same answer): open, listed here so the
-# count stays honest until the resolver reads the answer packet itself.
+# null-text has a TXT record with no strings: libunbound answers SERVFAIL
+# for it and cloudkeep reads the answer packet itself
+# (src/mail/unbound_resolver.cpp, TxtFromPacket).
 expect_rc 0 env JOBS="${JOBS:-8}" /usr/bin/python3 "$(dirname "$0")/spf_suites_e2e.py" "$CK" \
-  "$SUITES/rfc7208-tests.yml" "$SUITES/rfc4408-tests.yml" \
-  --known "null-text=libunbound answers SERVFAIL for a TXT record with no strings"
+  "$SUITES/rfc7208-tests.yml" "$SUITES/rfc4408-tests.yml"
 echo "$OUT"
-expect_contains "$OUT" "rfc7208-tests.yml: 202 passed, 0 failed, 1 known differences of 203"
+expect_contains "$OUT" "rfc7208-tests.yml: 203 passed, 0 failed of 203"
 expect_contains "$OUT" "rfc4408-tests.yml: 191 passed, 0 failed of 191"
