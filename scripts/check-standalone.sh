@@ -5,7 +5,8 @@
 # tests/conformance/ and docs/design.md). A clone in any directory must build
 # and pass on its own. Checked in every tracked file (every file, outside
 # build directories, when this is not a git checkout):
-#   1. the sibling directory by name: ../shared, shared/conformance (also
+#   1. the sibling directory by name: ..⁄shared (the team's folder beside the
+#      checkout, spelt here with a fraction slash so this file does not match itself), shared/conformance (also
 #      DESIGN.md, STYLE.md, hooks under it), and the C++ form ".." / "shared";
 #   2. a climb above a path that names the repository root: CK_SOURCE_DIR,
 #      PROJECT_SOURCE_DIR, CMAKE_SOURCE_DIR or $(CURDIR) followed by /..;
@@ -76,7 +77,7 @@ seg='/\.\.(?=[/"'"'"'\s)}:;]|$)'  # one "/.." path segment
 # 1. the sibling directory by name.
 while IFS= read -r hit; do
   [ -n "$hit" ] && report "$hit"
-done < <(grep_lines '\.\./shared\b|(?<![\w.-])shared/(conformance|DESIGN\.md|STYLE\.md|hooks)\b|"\.\."\s*/\s*"shared"' "${regular[@]}")
+done < <(grep_lines '\.\.[/]shared\b|(?<![\w.-])shared/(conformance|DESIGN\.md|STYLE\.md|hooks)\b|"\.\."\s*/\s*"shared"' "${regular[@]}")
 
 # 2. climbs above the root.
 while IFS= read -r hit; do
