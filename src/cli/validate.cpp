@@ -159,7 +159,10 @@ Status CheckEmptyValues(CLI::App& app) {
   static const std::set<std::string> kMayBeEmpty = {"--description"};
   for (CLI::App* a = &app; a;) {
     for (const CLI::Option* o : a->get_options()) {
-      if (o->count() == 0 || !TakesValue(o) || kMayBeEmpty.count(o->get_name())) continue;
+      // An option whose value is optional (--freeze [MOUNTPOINT...]) records
+      // "" when given bare: that is the flag form, not an empty value.
+      if (o->count() == 0 || o->get_items_expected_min() == 0 || kMayBeEmpty.count(o->get_name()))
+        continue;
       for (const auto& r : o->results()) {
         if (!r.empty()) continue;
         std::string name = o->get_name();
