@@ -9,11 +9,13 @@
 #   - time to first byte of `snapshot serve` (process start to the first 4 KiB
 #     read answered, cold) vs the time of a full `snapshot restore` (cold).
 # Prints a table with cloudkeep/anchor ratios.
-# Usage: bench/nbd.sh [CLOUDKEEP]; SIZE_MB=2048 and RUNTIME=10 (seconds per random run) by default.
+# Usage: bench/nbd.sh [CLOUDKEEP]; SIZE_MB=2048, RUNTIME=10 (seconds per random run) and
+# ROUNDS=3 (medians are printed) by default.
 set -euo pipefail
 CK=$(readlink -f "${1:-build/src/cli/cloudkeep}")
 SIZE_MB=${SIZE_MB:-2048}
 RT=${RUNTIME:-10}
+ROUNDS=${ROUNDS:-3}
 PY=/usr/bin/python3  # Debian's, with python3-libnbd
 for t in fio nbdkit qemu-nbd "$PY"; do command -v "$t" >/dev/null || { echo "missing $t (make deps)" >&2; exit 1; }; done
 "$PY" -c 'import nbd' 2>/dev/null || { echo "missing python3-libnbd" >&2; exit 1; }
@@ -43,7 +45,7 @@ id=$("$CK" --store "$STORE" --json snapshot create "$img" 2>/dev/null |
   "$PY" -c 'import json,sys; print(json.load(sys.stdin)["snapshots"][0]["id"])')
 echo "image: ${SIZE_MB} MiB apparent, $(du -m "$img" | cut -f1) MiB allocated; store $(du -sm "$STORE" | cut -f1) MiB; snapshot $id"
 restored="$W/restored.img"
-"$CK" --store "$STORE" snapshot restore "$id" --to "$restored" 2>/dev/null
+"$CK" -q --store "$STORE" snapshot restore "$id" --to "$restored" >/dev/null
 rm -f "$img"
 
 # evict FILE|DIR...: drops these files' pages from the page cache (theirs only).
@@ -114,17 +116,25 @@ print(f'{r["bw_bytes"] / 1e6:.0f}' if sys.argv[2] == "seq" else f'{r["iops"]:.0f
 PY
 }
 
-declare -A R
-for s in ck nbdkit qemu; do
+# Rounds interleave the three servers, so that a change in the machine's
+# load (it is shared) hits them alike; each cell is the median of the rounds.
+declare -A ALL R
+for ((round = 1; round <= ROUNDS; round++)); do
   for t in seq qd1 qd16; do
-    start_server "$s"
-    R[$s-$t-cold]=$(fio_run "$t")
-    # Warm: everything read once, then the same run.
-    nbdcopy "$URI" null: 2>/dev/null || fio_run seq >/dev/null
-    R[$s-$t-warm]=$(fio_run "$t")
-    echo "  $s $t: cold ${R[$s-$t-cold]}, warm ${R[$s-$t-warm]}" >&2
+    for s in ck nbdkit qemu; do
+      start_server "$s"
+      cold=$(fio_run "$t")
+      # Warm: everything read once, then the same run.
+      nbdcopy "$URI" null: 2>/dev/null || fio_run seq >/dev/null
+      warm=$(fio_run "$t")
+      ALL[$s-$t-cold]+="$cold "
+      ALL[$s-$t-warm]+="$warm "
+      echo "  round $round $s $t: cold $cold, warm $warm" >&2
+    done
   done
 done
+median() { printf '%s\n' $1 | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+for k in "${!ALL[@]}"; do R[$k]=$(median "${ALL[$k]}"); done
 stop_server
 
 # Time to first byte (cold): from exec of `snapshot serve` to the first 4 KiB read answered.
@@ -157,7 +167,7 @@ T1=$(ttfb); T2=$(ttfb); T3=$(ttfb)
 TTFB=$(printf '%s\n' "$T1" "$T2" "$T3" | sort -n | sed -n 2p)
 evict "$STORE"
 start=$(date +%s.%N)
-"$CK" -q --store "$STORE" snapshot restore "$id" --to "$W/r2.img"
+"$CK" -q --store "$STORE" snapshot restore "$id" --to "$W/r2.img" >/dev/null
 RESTORE_MS=$(echo "($(date +%s.%N) - $start) * 1000" | bc -l)
 
 printf '\n%-24s %9s %9s %9s %9s %9s %9s %11s %11s\n' test ck_cold ck_warm kit_cold kit_warm qemu_cold qemu_warm ck/kit_warm ck/qemu_warm
