@@ -5,7 +5,7 @@ set -uo pipefail
 CK=$(readlink -f "${1:-build/src/cli/cloudkeep}")
 here=$(dirname "$0")
 rc=0
-for b in snapshot chunk-size consistency latency aws-prune mail-spf mail-audit; do
+for b in snapshot chunk-size consistency latency aws-prune mail-spf mail-audit nbd; do
   [ -f "$here/$b.sh" ] || continue
   echo "=== bench/$b.sh"
   case "$b" in
