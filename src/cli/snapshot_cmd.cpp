@@ -473,13 +473,13 @@ void AddPrune(CLI::App* group, Context& ctx) {
 
 void AddSnapshotCommands(CLI::App& app, Context& ctx) {
   auto* group = app.add_subcommand(
-      "snapshot", "Create, list, show, restore, verify, delete and prune snapshots");
+      "snapshot", "Create, list, show, restore, verify, delete, prune, serve and mount snapshots");
   group->require_subcommand(0, 1);
   group->fallthrough();
   group->footer(
-      "Commands: create, list, show, restore, verify, delete, prune. 'cloudkeep snapshot COMMAND "
-      "--help'\n"
-      "explains each with examples.\n\n"
+      "Commands: create, list, show, restore, verify, delete, prune; serve, mount, umount (use a "
+      "snapshot\n"
+      "without restoring it). 'cloudkeep snapshot COMMAND --help' explains each with examples.\n\n"
       "Examples:\n"
       "  cloudkeep --store /backup/ck snapshot create /srv/disk.img --tag env=prod\n"
       "  cloudkeep snapshot list -v /srv/disk.img\n"
