@@ -72,7 +72,7 @@ expect_rc 0 nbdcopy "$WORK/copy.img" "$TURI"
 
 echo "== fio nbd engine: random writes at depth 16 with crc32c verify"
 expect_rc 0 fio --name=v --ioengine=nbd --uri="$URI" --rw=randwrite --bs=4k --iodepth=16 \
-  --size=16M --offset=16M --verify=crc32c --verify_backlog=256 --do_verify=1 \
+  --size=16M --offset=16M --verify=crc32c --verify_state_save=0 --verify_backlog=256 --do_verify=1 \
   --output-format=json --output="$WORK/fio.json"
 expect_eq "$(json_get 'd["jobs"][0]["error"]' <"$WORK/fio.json")" 0 "fio error"
 expect_eq "$(json_get 'd["jobs"][0]["write"]["io_bytes"]' <"$WORK/fio.json")" 16777216 "fio wrote"

@@ -35,7 +35,7 @@ expect_eq "$(json_get 'd["writable"]' <<<"$doc")" True
 expect_eq "$(json_get 'd["hydrate"]["resumed"]' <<<"$doc")" False
 expect_eq "$(json_get 'd["hydrate"]["total_bytes"]' <<<"$doc")" $((384 << 20))
 expect_eq "$(json_get 'd["hydrate"]["map"]' <<<"$doc")" "$T.cloudkeep-hydrate"
-fio_job=(--name=w --rw=randwrite --bs=4k --size=16M --offset=200M --verify=crc32c
+fio_job=(--name=w --rw=randwrite --bs=4k --size=16M --offset=200M --verify=crc32c --verify_state_save=0
   --randseed=7 --verify_backlog=512)
 [ -e "$T.cloudkeep-hydrate" ] || fail "PATH is not marked incomplete while hydrating"
 expect_rc 0 fio "${fio_job[@]}" --ioengine=nbd --uri="$URI" --iodepth=16 --do_verify=1 \

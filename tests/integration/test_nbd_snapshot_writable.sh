@@ -39,13 +39,13 @@ cmp -n $((1 << 20)) "$WORK/now.img" "$WORK/vol.img" || fail "the first MiB chang
 
 echo "== fio nbd engine: random writes at depth 16, verify=crc32c"
 expect_rc 0 fio --name=v --ioengine=nbd --uri="$URI" --rw=randwrite --bs=4k --iodepth=16 \
-  --size=8M --offset=24M --verify=crc32c --verify_backlog=256 --do_verify=1 \
+  --size=8M --offset=24M --verify=crc32c --verify_state_save=0 --verify_backlog=256 --do_verify=1 \
   --output-format=json --output="$WORK/fio.json"
 expect_eq "$(json_get 'd["jobs"][0]["error"]' <"$WORK/fio.json")" 0 "fio error"
 expect_eq "$(json_get 'd["jobs"][0]["write"]["io_bytes"]' <"$WORK/fio.json")" $((8 << 20)) "fio wrote"
 # Unaligned writes too (512-byte blocks at depth 8).
 expect_rc 0 fio --name=u --ioengine=nbd --uri="$TURI" --rw=randwrite --bs=512 --iodepth=8 \
-  --size=1M --offset=5M --verify=crc32c --do_verify=1 --output-format=json --output="$WORK/fio2.json"
+  --size=1M --offset=5M --verify=crc32c --verify_state_save=0 --do_verify=1 --output-format=json --output="$WORK/fio2.json"
 expect_eq "$(json_get 'd["jobs"][0]["error"]' <"$WORK/fio2.json")" 0 "fio 512-byte error"
 stop_server "$SERVE_PID"
 expect_eq "$(store_sum)" "$before" "the store was written"
