@@ -220,6 +220,9 @@ Result<std::unique_ptr<FuseFile>> FuseFile::Mount(std::shared_ptr<Backend> backe
   const char* argv[] = {"cloudkeep", "-o", opts.c_str()};
   fuse_args args = FUSE_ARGS_INIT(3, const_cast<char**>(argv));
   f->session_ = fuse_session_new(&args, &kOps, sizeof kOps, f->state_.get());
+  // fuse_session_new parses the options into its own copies; the argument
+  // vector it grew (fuse_opt_add_arg) is ours to free (LeakSanitizer found it).
+  fuse_opt_free_args(&args);
   if (!f->session_) return Status::Failure("cannot create a FUSE session (is /dev/fuse there?)");
   if (fuse_session_mount(f->session_, f->options_.dir.c_str()) != 0) {
     fuse_session_destroy(f->session_);
