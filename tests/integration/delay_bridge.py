@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # usage: delay_bridge.py IFACE_A IFACE_B DELAY_SECONDS (run as root in the namespace holding both)
-# (the same bridge test_latency_netns.sh writes inline)
+# (used by test_latency_netns.sh and the mirror tests and bench)
 # Forwards every Ethernet frame between two interfaces after a fixed delay.
 # veth leaves TCP/UDP checksums to "hardware" (CHECKSUM_PARTIAL), so frames
 # the kernel marks TP_STATUS_CSUMNOTREADY get their checksum computed here.
