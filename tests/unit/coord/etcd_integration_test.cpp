@@ -1,0 +1,547 @@
+// ck_coord against a real etcd (label integration).
+//
+// Each test starts its own single-member etcd on free loopback ports with a
+// private data directory, and kills it (SIGKILL) and removes the directory
+// when the test ends, passed or failed; the child also dies with this process
+// (PR_SET_PDEATHSIG). The etcd binary is $CK_ETCD, else etcd on the PATH;
+// missing, the tests skip, or fail under CI=true.
+//
+// No timed assertions: the tests check the order of events (the loser wins
+// only after the winner's lease is gone, and after the winner's own clock
+// says its lease is no longer certainly valid), never how long things took.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "coord/election.h"
+#include "coord/etcd_client.h"
+#include "coord/lease.h"
+#include "core/fs.h"
+
+namespace cloudkeep::coord {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+std::string FindEtcd() {
+  if (const char* e = std::getenv("CK_ETCD"); e && *e) return e;
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(path ? path : "/usr/bin:/bin");
+  std::string dir;
+  while (std::getline(dirs, dir, ':')) {
+    std::string p = dir + "/etcd";
+    if (access(p.c_str(), X_OK) == 0) return p;
+  }
+  return "";
+}
+
+// A port nobody listens on right now: bind port 0, read it, close.
+uint16_t FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t len = sizeof a;
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    if (fd >= 0) close(fd);
+    return 0;
+  }
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+// A TCP listener that accepts into its backlog and never answers.
+class SilentListener {
+ public:
+  SilentListener() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && listen(fd_, 16) == 0 &&
+        getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+      port_ = ntohs(a.sin_port);
+  }
+  ~SilentListener() { close(fd_); }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
+class EtcdServer {
+ public:
+  explicit EtcdServer(std::string binary) : binary_(std::move(binary)) {
+    const char* base = std::getenv("TMPDIR");
+    std::string t = std::string(base && *base ? base : "/tmp") + "/ck-coord-etcd.XXXXXX";
+    if (mkdtemp(t.data()) != nullptr) dir_ = t;
+    client_port_ = FreePort();
+    peer_port_ = FreePort();
+  }
+  ~EtcdServer() {
+    Kill();
+    std::error_code ec;
+    if (!dir_.empty()) fs::remove_all(dir_, ec);
+  }
+
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(client_port_); }
+
+  void Start() {
+    ASSERT_EQ(pid_, -1);
+    ASSERT_FALSE(dir_.empty()) << "mkdtemp failed";
+    ASSERT_NE(client_port_, 0);
+    ASSERT_NE(peer_port_, 0);
+    const std::string peer = "http://127.0.0.1:" + std::to_string(peer_port_);
+    std::vector<std::string> args = {binary_,        "--name",
+                                     "ck",           "--data-dir",
+                                     dir_ + "/data", "--listen-client-urls",
+                                     url(),          "--advertise-client-urls",
+                                     url(),          "--listen-peer-urls",
+                                     peer,           "--initial-advertise-peer-urls",
+                                     peer,           "--initial-cluster",
+                                     "ck=" + peer,   "--log-level",
+                                     "warn"};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const std::string log = dir_ + "/etcd.log";
+    const pid_t parent = getpid();
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(127);
+      int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+      if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+      }
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    pid_ = pid;
+  }
+
+  void Kill() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+  std::string LogTail() const {
+    std::ifstream in(dir_ + "/etcd.log");
+    std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return all.size() > 3000 ? all.substr(all.size() - 3000) : all;
+  }
+
+  // Polls /health until etcd answers, the process exits, or 30 s pass.
+  bool WaitHealthy(EtcdClient& client) {
+    for (int i = 0; i < 300; ++i) {
+      if (client.Health(500ms).ok()) return true;
+      if (pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == pid_) {
+        pid_ = -1;
+        return false;
+      }
+      std::this_thread::sleep_for(100ms);
+    }
+    return false;
+  }
+
+ private:
+  std::string binary_;
+  std::string dir_;
+  uint16_t client_port_ = 0;
+  uint16_t peer_port_ = 0;
+  pid_t pid_ = -1;
+};
+
+std::unique_ptr<EtcdClient> MakeClient(std::vector<std::string> endpoints, std::string user = "",
+                                       std::string password = "") {
+  EtcdOptions o;
+  o.endpoints = std::move(endpoints);
+  o.connect_timeout = 500ms;
+  o.username = std::move(user);
+  o.password = std::move(password);
+  auto c = EtcdClient::Create(std::move(o));
+  EXPECT_TRUE(c.ok()) << c.status().message();
+  return c.ok() ? std::move(c).value() : nullptr;
+}
+
+constexpr Timeout kCall = 2000ms;
+
+class Etcd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string bin = FindEtcd();
+    if (bin.empty()) {
+      const char* ci = std::getenv("CI");
+      if (ci && std::string(ci) == "true")
+        FAIL() << "etcd not found (set CK_ETCD or install etcd-server); CI=true: a missing "
+                  "component is a failure, not a skip";
+      GTEST_SKIP() << "etcd not found (set CK_ETCD or install etcd-server)";
+    }
+    server_ = std::make_unique<EtcdServer>(bin);
+    ASSERT_NO_FATAL_FAILURE(server_->Start());
+    client_ = MakeClient({server_->url()});
+    ASSERT_TRUE(client_);
+    ASSERT_TRUE(server_->WaitHealthy(*client_)) << "etcd did not become healthy:\n"
+                                                << server_->LogTail();
+  }
+  void TearDown() override {
+    if (HasFailure() && server_) std::cerr << "etcd log:\n" << server_->LogTail() << "\n";
+  }
+
+  LeaseOptions ShortLease(int64_t ttl = 2) {
+    LeaseOptions o;
+    o.ttl_seconds = ttl;
+    o.margin = 500ms;
+    return o;
+  }
+
+  std::unique_ptr<EtcdServer> server_;
+  std::unique_ptr<EtcdClient> client_;
+};
+
+TEST_F(Etcd, PutGetDeletePrefix) {
+  auto rev = client_->Put("/ck/a", std::string("bin\0ary", 7), 0, kCall);
+  ASSERT_TRUE(rev.ok()) << rev.status().message();
+  ASSERT_TRUE(client_->Put("/ck/b", "", 0, kCall).ok());
+  ASSERT_TRUE(client_->Put("/ckz", "outside", 0, kCall).ok());
+  auto got = client_->Get("/ck/a", kCall);
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ((*got)->value, std::string("bin\0ary", 7));
+  EXPECT_EQ((*got)->mod_revision, *rev);
+  auto prefix = client_->GetPrefix("/ck/", kCall);
+  ASSERT_TRUE(prefix.ok()) << prefix.status().message();
+  ASSERT_EQ(prefix->kvs.size(), 2u);
+  EXPECT_EQ(prefix->kvs[0].key, "/ck/a");
+  EXPECT_EQ(prefix->kvs[1].key, "/ck/b");
+  EXPECT_EQ(prefix->kvs[1].value, "");
+  EXPECT_EQ(*client_->Delete("/ck/a", kCall), 1);
+  EXPECT_EQ(*client_->Delete("/ck/a", kCall), 0);
+  auto none = client_->Get("/ck/a", kCall);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+}
+
+TEST_F(Etcd, LeaseGrantKeepAliveTimeToLiveRevoke) {
+  auto lease = Lease::Grant(*client_, ShortLease(5), kCall);
+  ASSERT_TRUE(lease.ok()) << lease.status().message();
+  EXPECT_NE(lease->id(), 0);
+  EXPECT_GE(lease->granted_ttl_seconds(), 5);
+  EXPECT_TRUE(lease->CertainlyValid());
+  ASSERT_TRUE(client_->Put("/ck/leased", "x", lease->id(), kCall).ok());
+
+  auto ttl = lease->KeepAliveOnce(*client_, kCall);
+  ASSERT_TRUE(ttl.ok()) << ttl.status().message();
+  EXPECT_EQ(*ttl, lease->granted_ttl_seconds());
+  EXPECT_TRUE(lease->CertainlyValid());
+
+  auto info = lease->TimeToLive(*client_, kCall);
+  ASSERT_TRUE(info.ok()) << info.status().message();
+  EXPECT_TRUE(info->exists);
+  EXPECT_EQ(info->granted_seconds, lease->granted_ttl_seconds());
+  EXPECT_LE(info->ttl_seconds, info->granted_seconds);
+  EXPECT_EQ(info->keys, std::vector<std::string>{"/ck/leased"});
+
+  ASSERT_TRUE(lease->Revoke(*client_, kCall).ok());
+  EXPECT_FALSE(lease->CertainlyValid());
+  info = lease->TimeToLive(*client_, kCall);
+  ASSERT_TRUE(info.ok());
+  EXPECT_FALSE(info->exists);
+  auto gone = client_->Get("/ck/leased", kCall);
+  ASSERT_TRUE(gone.ok());
+  EXPECT_FALSE(gone->has_value()) << "a revoked lease's keys are deleted";
+  ttl = lease->KeepAliveOnce(*client_, kCall);
+  ASSERT_TRUE(ttl.ok()) << ttl.status().message();
+  EXPECT_EQ(*ttl, 0) << "keepalive of a revoked lease says it is gone";
+  EXPECT_FALSE(lease->CertainlyValid());
+  EXPECT_TRUE(lease->Revoke(*client_, kCall).ok()) << "revoking twice is not an error";
+
+  // etcd refuses a put on a lease that does not exist: a refusal, not "unreachable".
+  auto put = client_->Put("/ck/leased", "x", lease->id(), kCall);
+  ASSERT_FALSE(put.ok());
+  EXPECT_FALSE(IsUnreachable(put.status())) << put.status().message();
+  EXPECT_NE(put.status().message().find("lease not found"), std::string::npos)
+      << put.status().message();
+}
+
+TEST_F(Etcd, TwoCampaignersExactlyOneWins) {
+  auto other = MakeClient({server_->url()});
+  auto la = Lease::Grant(*client_, ShortLease(10), kCall);
+  auto lb = Lease::Grant(*other, ShortLease(10), kCall);
+  ASSERT_TRUE(la.ok() && lb.ok());
+  Result<CampaignResult> ra = Status::Failure("not run");
+  Result<CampaignResult> rb = Status::Failure("not run");
+  std::thread ta([&] { ra = CampaignOnce(*client_, "/ck/r/leader", "a", la->id(), kCall); });
+  std::thread tb([&] { rb = CampaignOnce(*other, "/ck/r/leader", "b", lb->id(), kCall); });
+  ta.join();
+  tb.join();
+  ASSERT_TRUE(ra.ok()) << ra.status().message();
+  ASSERT_TRUE(rb.ok()) << rb.status().message();
+  EXPECT_NE(ra->won, rb->won) << "exactly one wins";
+  const CampaignResult& win = ra->won ? *ra : *rb;
+  const CampaignResult& lose = ra->won ? *rb : *ra;
+  EXPECT_EQ(win.leader, lose.leader) << "the loser sees the winner";
+  EXPECT_EQ(win.leader.lease, ra->won ? la->id() : lb->id());
+  EXPECT_GT(win.token(), 0);
+
+  // Campaigning again with the same lease (a lost reply) still counts as won,
+  // with the same token.
+  int64_t win_lease = win.leader.lease;
+  auto again = CampaignOnce(*client_, "/ck/r/leader", win.leader.value, win_lease, kCall);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->won);
+  EXPECT_EQ(again->token(), win.token());
+
+  auto leader = GetLeader(*client_, "/ck/r/leader", kCall);
+  ASSERT_TRUE(leader.ok() && leader->has_value());
+  EXPECT_EQ((*leader)->create_revision, win.token());
+}
+
+TEST_F(Etcd, LoserWinsAfterWinnersLeaseExpiresWithAGreaterToken) {
+  auto b_client = MakeClient({server_->url()});
+  const std::string key = "/ck/r/leader";
+  auto a = Lease::Grant(*client_, ShortLease(2), kCall);
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  auto ca = CampaignOnce(*client_, key, "a", a->id(), kCall);
+  ASSERT_TRUE(ca.ok() && ca->won);
+  const int64_t token_a = ca->token();
+
+  auto b = Lease::Grant(*b_client, ShortLease(2), kCall);
+  ASSERT_TRUE(b.ok());
+  // A renews; while its lease certainly holds, B cannot win.
+  ASSERT_TRUE(a->KeepAliveOnce(*client_, kCall).ok());
+  auto cb = CampaignOnce(*b_client, key, "b", b->id(), kCall);
+  ASSERT_TRUE(cb.ok());
+  if (a->CertainlyValid()) {
+    EXPECT_FALSE(cb->won) << "B won while A certainly held its lease";
+  }
+  EXPECT_EQ(cb->leader.value, "a");
+
+  // A stops renewing. B keeps its own lease alive and campaigns until it wins.
+  bool b_won = false;
+  CampaignResult last;
+  for (int i = 0; i < 300 && !b_won; ++i) {  // a guard against hanging, not a timing check
+    ASSERT_TRUE(b->KeepAliveOnce(*b_client, kCall).ok());
+    auto r = CampaignOnce(*b_client, key, "b", b->id(), kCall);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    if (r->won) {
+      b_won = true;
+      last = *r;
+      // The order that makes failover safe: by the time B holds the key, A's
+      // own clock already says its lease is no longer certainly valid.
+      EXPECT_FALSE(a->CertainlyValid()) << "B won while A still counted its lease valid";
+    } else {
+      EXPECT_EQ(r->leader.value, "a");
+      std::this_thread::sleep_for(100ms);
+    }
+  }
+  ASSERT_TRUE(b_won) << "B never won after A's lease expired";
+  auto ttl_a = a->TimeToLive(*client_, kCall);
+  ASSERT_TRUE(ttl_a.ok());
+  EXPECT_FALSE(ttl_a->exists);
+  auto renew_a = a->KeepAliveOnce(*client_, kCall);
+  ASSERT_TRUE(renew_a.ok());
+  EXPECT_EQ(*renew_a, 0) << "A learns its lease is gone";
+  const int64_t token_b = last.token();
+  EXPECT_GT(token_b, token_a) << "fencing tokens increase across leaders";
+
+  // A cannot resign B's term; B can.
+  auto resign_a = Resign(*client_, key, a->id(), token_a, kCall);
+  ASSERT_TRUE(resign_a.ok());
+  EXPECT_FALSE(*resign_a);
+  auto resign_b = Resign(*b_client, key, b->id(), token_b, kCall);
+  ASSERT_TRUE(resign_b.ok()) << resign_b.status().message();
+  EXPECT_TRUE(*resign_b);
+  auto nobody = GetLeader(*client_, key, kCall);
+  ASSERT_TRUE(nobody.ok());
+  EXPECT_FALSE(nobody->has_value());
+
+  // A third term (A again, new lease) gets a greater token still.
+  auto a2 = Lease::Grant(*client_, ShortLease(2), kCall);
+  ASSERT_TRUE(a2.ok());
+  auto c3 = CampaignOnce(*client_, key, "a", a2->id(), kCall);
+  ASSERT_TRUE(c3.ok() && c3->won);
+  EXPECT_GT(c3->token(), token_b);
+}
+
+TEST_F(Etcd, CompareAndPutStateRecordsUnderTheLeaderGuard) {
+  const std::string leader_key = "/ck/r/leader";
+  const std::string disk_b = "/ck/r/disk/b";
+  auto a = Lease::Grant(*client_, ShortLease(10), kCall);
+  ASSERT_TRUE(a.ok());
+  auto ca = CampaignOnce(*client_, leader_key, "a", a->id(), kCall);
+  ASSERT_TRUE(ca.ok() && ca->won);
+  LeaderGuard guard{leader_key, ca->token()};
+
+  auto first = CompareAndPut(*client_, disk_b, "UpToDate", 0, guard, kCall);
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  ASSERT_TRUE(first->succeeded);
+  // A second writer that also believed the record absent loses, and sees it.
+  auto conflict = CompareAndPut(*client_, disk_b, "Outdated", 0, guard, kCall);
+  ASSERT_TRUE(conflict.ok());
+  EXPECT_FALSE(conflict->succeeded);
+  EXPECT_TRUE(conflict->guard_held);
+  ASSERT_TRUE(conflict->current.has_value());
+  EXPECT_EQ(conflict->current->value, "UpToDate");
+  EXPECT_EQ(conflict->current->mod_revision, first->revision);
+  // With the revision it read, it succeeds.
+  auto second = CompareAndPut(*client_, disk_b, "Outdated", first->revision, guard, kCall);
+  ASSERT_TRUE(second.ok());
+  EXPECT_TRUE(second->succeeded);
+  EXPECT_GT(second->revision, first->revision);
+
+  // A deposed leader (its term resigned) cannot write the record.
+  ASSERT_TRUE(*Resign(*client_, leader_key, a->id(), ca->token(), kCall));
+  auto stale = CompareAndPut(*client_, disk_b, "UpToDate", second->revision, guard, kCall);
+  ASSERT_TRUE(stale.ok());
+  EXPECT_FALSE(stale->succeeded);
+  EXPECT_FALSE(stale->guard_held);
+  auto rec = client_->Get(disk_b, kCall);
+  ASSERT_TRUE(rec.ok() && rec->has_value());
+  EXPECT_EQ((*rec)->value, "Outdated");
+  // Unguarded compare-and-put on a record that exists, expecting it absent.
+  auto unguarded = CompareAndPut(*client_, disk_b, "x", 0, std::nullopt, kCall);
+  ASSERT_TRUE(unguarded.ok());
+  EXPECT_FALSE(unguarded->succeeded);
+}
+
+TEST_F(Etcd, KilledEtcdIsUnreachableThenRestartedOnItsDataDir) {
+  auto rev = client_->Put("/ck/persist", "v1", 0, kCall);
+  ASSERT_TRUE(rev.ok());
+  auto lease = Lease::Grant(*client_, ShortLease(10), kCall);
+  ASSERT_TRUE(lease.ok());
+  auto won = CampaignOnce(*client_, "/ck/r/leader", "a", lease->id(), kCall);
+  ASSERT_TRUE(won.ok() && won->won);
+  const TimePoint valid_until = lease->valid_until();
+
+  server_->Kill();
+  constexpr Timeout kShort = 1000ms;
+  auto get = client_->Get("/ck/persist", kShort);
+  ASSERT_FALSE(get.ok());
+  EXPECT_TRUE(IsUnreachable(get.status())) << get.status().message();
+  auto put = client_->Put("/ck/persist", "v2", 0, kShort);
+  ASSERT_FALSE(put.ok());
+  EXPECT_TRUE(IsUnreachable(put.status())) << put.status().message();
+  auto camp = CampaignOnce(*client_, "/ck/r/leader", "a", lease->id(), kShort);
+  ASSERT_FALSE(camp.ok());
+  EXPECT_TRUE(IsUnreachable(camp.status())) << camp.status().message();
+  auto ka = lease->KeepAliveOnce(*client_, kShort);
+  ASSERT_FALSE(ka.ok());
+  EXPECT_TRUE(IsUnreachable(ka.status())) << ka.status().message();
+  EXPECT_EQ(lease->valid_until(), valid_until) << "a failed renewal proves nothing";
+  auto grant = Lease::Grant(*client_, ShortLease(10), kShort);
+  ASSERT_FALSE(grant.ok());
+  EXPECT_TRUE(IsUnreachable(grant.status())) << grant.status().message();
+  EXPECT_FALSE(client_->Health(kShort).ok());
+
+  ASSERT_NO_FATAL_FAILURE(server_->Start());
+  ASSERT_TRUE(server_->WaitHealthy(*client_)) << server_->LogTail();
+  get = client_->Get("/ck/persist", kCall);
+  ASSERT_TRUE(get.ok()) << get.status().message();
+  ASSERT_TRUE(get->has_value());
+  EXPECT_EQ((*get)->value, "v1");
+  EXPECT_EQ((*get)->mod_revision, *rev);
+  put = client_->Put("/ck/persist", "v2", 0, kCall);
+  ASSERT_TRUE(put.ok()) << put.status().message();
+  EXPECT_GT(*put, *rev);
+  // The lease survived the restart (etcd renews every lease to its full TTL
+  // when a leader takes over), and so did the leadership.
+  ka = lease->KeepAliveOnce(*client_, kCall);
+  ASSERT_TRUE(ka.ok()) << ka.status().message();
+  EXPECT_GT(*ka, 0);
+  camp = CampaignOnce(*client_, "/ck/r/leader", "a", lease->id(), kCall);
+  ASSERT_TRUE(camp.ok());
+  EXPECT_TRUE(camp->won);
+  EXPECT_EQ(camp->token(), won->token());
+}
+
+TEST_F(Etcd, RefusingEndpointListedFirstIsSkipped) {
+  const std::string dead = "http://127.0.0.1:" + std::to_string(FreePort());
+  auto c = MakeClient({dead, server_->url()});
+  auto put = c->Put("/ck/k", "v", 0, kCall);
+  ASSERT_TRUE(put.ok()) << put.status().message();
+  auto get = c->Get("/ck/k", kCall);
+  ASSERT_TRUE(get.ok() && get->has_value());
+  auto lease = Lease::Grant(*c, ShortLease(5), kCall);
+  ASSERT_TRUE(lease.ok()) << lease.status().message();
+  auto camp = CampaignOnce(*c, "/ck/r/leader", "a", lease->id(), kCall);
+  ASSERT_TRUE(camp.ok() && camp->won);
+
+  // Only dead endpoints: unreachable, never success.
+  auto none = MakeClient({dead, "http://127.0.0.1:" + std::to_string(FreePort())});
+  auto r = none->Put("/ck/k", "v", 0, kCall);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(IsUnreachable(r.status())) << r.status().message();
+}
+
+TEST_F(Etcd, SilentEndpointTimesOutAndWritesAreNotResent) {
+  SilentListener silent;
+  // A write sent to an endpoint that never answers: unknown outcome, and not
+  // sent again to the next endpoint (it could have been applied).
+  auto c = MakeClient({silent.url(), server_->url()});
+  auto put = c->Put("/ck/k", "v", 0, 1000ms);
+  ASSERT_FALSE(put.ok());
+  EXPECT_TRUE(IsUnreachable(put.status())) << put.status().message();
+  auto check = client_->Get("/ck/k", kCall);
+  ASSERT_TRUE(check.ok());
+  EXPECT_FALSE(check->has_value()) << "the write went to the second endpoint as well";
+  // A read is repeatable: it moves on to the next endpoint within its timeout.
+  auto get = c->Get("/ck/k", kCall);
+  ASSERT_TRUE(get.ok()) << get.status().message();
+}
+
+TEST_F(Etcd, AuthenticationAndTokenRenewalAfterRestart) {
+  auto call = [&](const char* path, nlohmann::json body) {
+    auto r = client_->Call(path, body, false, kCall);
+    ASSERT_TRUE(r.ok()) << path << ": " << r.status().message();
+  };
+  call("/v3/auth/user/add", {{"name", "root"}, {"password", "s3cret"}});
+  call("/v3/auth/role/add", {{"name", "root"}});
+  call("/v3/auth/user/grant", {{"user", "root"}, {"role", "root"}});
+  call("/v3/auth/enable", nlohmann::json::object());
+
+  auto anon = client_->Put("/ck/k", "v", 0, kCall);
+  ASSERT_FALSE(anon.ok());
+  EXPECT_FALSE(IsUnreachable(anon.status())) << anon.status().message();
+  auto wrong = MakeClient({server_->url()}, "root", "wrong");
+  auto w = wrong->Put("/ck/k", "v", 0, kCall);
+  ASSERT_FALSE(w.ok());
+  EXPECT_FALSE(IsUnreachable(w.status())) << w.status().message();
+
+  auto root = MakeClient({server_->url()}, "root", "s3cret");
+  auto put = root->Put("/ck/k", "v", 0, kCall);
+  ASSERT_TRUE(put.ok()) << put.status().message();
+  // etcd's simple tokens live in the member's memory: after a restart the
+  // client's token is invalid, and the client authenticates again by itself.
+  server_->Kill();
+  ASSERT_NO_FATAL_FAILURE(server_->Start());
+  ASSERT_TRUE(server_->WaitHealthy(*client_)) << server_->LogTail();
+  auto get = root->Get("/ck/k", kCall);
+  ASSERT_TRUE(get.ok()) << get.status().message();
+  ASSERT_TRUE(get->has_value());
+  EXPECT_EQ((*get)->value, "v");
+}
+
+}  // namespace
+}  // namespace cloudkeep::coord
