@@ -20,8 +20,16 @@ Result<int> TimeoutMillis(const std::string& text, const std::string& flag) {
   return static_cast<int>(std::max<int64_t>(1, timeout.count() / 1000));
 }
 
-Result<std::unique_ptr<mail::Resolver>> MakeResolver(const DnsFlags& f) {
+Result<Deadline> DeadlineFlag(const std::string& text, const std::string& flag) {
+  CK_ASSIGN_OR_RETURN(Micros budget, DurationFlag(text, BareNumber::kSeconds, flag));
+  if (budget.count() <= 0)
+    return Status::Usage(fmt::format("{} '{}' must be more than 0", flag, text));
+  return Deadline::After(budget);
+}
+
+Result<std::unique_ptr<mail::Resolver>> MakeResolver(const DnsFlags& f, Deadline deadline) {
   mail::ResolverOptions o;
+  o.deadline = deadline;
   CK_ASSIGN_OR_RETURN(o.timeout_ms, TimeoutMillis(f.timeout, f.timeout_flag));
   o.server = f.resolver;
   o.max_in_flight = f.max_in_flight;

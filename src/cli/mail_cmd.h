@@ -2,6 +2,7 @@
 #pragma once
 
 #include "cli/app.h"
+#include "core/deadline.h"
 #include "mail/resolver.h"
 
 namespace cloudkeep::cli {
@@ -18,8 +19,13 @@ struct DnsFlags {
 void AddDnsFlags(CLI::App* cmd, DnsFlags* flags);
 // A DUR flag ("10s", "500ms"; a bare number is seconds) as whole milliseconds, at least 1.
 Result<int> TimeoutMillis(const std::string& text, const std::string& flag);
-// The libunbound resolver those flags describe; kUsage for a bad value.
-Result<std::unique_ptr<mail::Resolver>> MakeResolver(const DnsFlags& flags);
+// --deadline DUR ("2m"; a bare number is seconds): the whole command's
+// deadline, counted from now; kUsage naming the flag and value unless > 0.
+Result<Deadline> DeadlineFlag(const std::string& text, const std::string& flag);
+// The libunbound resolver those flags describe, its waits clamped to
+// `deadline`; kUsage for a bad value.
+Result<std::unique_ptr<mail::Resolver>> MakeResolver(const DnsFlags& flags,
+                                                     Deadline deadline = Deadline::Never());
 // mail spf, mail dmarc (mail_auth_cmd.cpp)
 void AddMailAuthCommands(CLI::App* group, Context& ctx);
 // mail dkim keygen|sign|verify|check (mail_dkim_cmd.cpp)

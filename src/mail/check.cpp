@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "core/duration.h"
 #include "core/log.h"
 
 namespace cloudkeep::mail {
@@ -68,6 +69,9 @@ std::string IpMechanism(const std::string& ip) {
   return (IsIpv6(ip) ? "ip6:" : "ip4:") + ip;
 }
 
+constexpr const char* kDeadlineFix =
+    "rerun with a longer --deadline, or find the mail or name server that answers slowly";
+
 class Auditor {
  public:
   Auditor(Resolver& resolver, const MailCheckOptions& o, MailCheckReport& r)
@@ -117,8 +121,42 @@ class Auditor {
     return hosts;
   }
 
+  // A step of the audit starts only while there is time left; past the
+  // deadline it is listed as not checked instead (one finding names them
+  // all, see RunMailCheck). A step under way when the deadline passes has
+  // its waits cut short and reports what it could not check itself.
+  std::string DeadlineReached() const {
+    return fmt::format("the deadline of {} was reached", FormatDuration(o_.deadline.budget()));
+  }
+
+  bool Start(std::string step) {
+    if (!o_.deadline.expired()) return true;
+    r_.deadline_reached = true;
+    r_.not_checked.push_back(std::move(step));
+    return false;
+  }
+
+  // One root cause, one finding: what the deadline left unchecked.
+  void ReportDeadline() {
+    if (!r_.deadline_reached) return;
+    Add("deadline", o_.domain, CheckLevel::kUnknown,
+        r_.not_checked.empty()
+            ? fmt::format("could not check everything: {}; the checks under way were cut short",
+                          DeadlineReached())
+            : fmt::format("could not check everything: {}; not checked: {}", DeadlineReached(),
+                          fmt::join(r_.not_checked, ", ")),
+        kDeadlineFix);
+  }
+
   void AuditHost(MailHostReport& h) {
-    // Rule 3: forward and reverse DNS.
+    if (Start("PTR of " + h.host)) AuditPtr(h);
+    if (Start("SPF for " + h.host)) AuditSpf(h);
+    if (Start("blocklists for " + h.host)) AuditRbl(h);
+    AuditSmtp(h);
+  }
+
+  // Rule 3: forward and reverse DNS.
+  void AuditPtr(MailHostReport& h) {
     h.ptr = CheckPtr(res_, h.host, o_.ips);
     for (const auto& a : h.ptr.addresses) h.addresses.push_back(a.address);
     if (!h.ptr.error.empty()) {
@@ -167,7 +205,10 @@ class Auditor {
                         IsIpv6(a.address) ? "AAAA" : "A", a.address, rev, h.host));
       }
     }
-    // Rule 2 (SPF) for this host's addresses: would the domain's SPF let it send?
+  }
+
+  // Rule 2 (SPF) for this host's addresses: would the domain's SPF let it send?
+  void AuditSpf(MailHostReport& h) {
     SpfEvaluator spf(res_);
     for (const auto& ip : h.addresses) {
       SpfOutcome out = spf.Check(ip, "postmaster@" + o_.domain, h.host);
@@ -201,7 +242,10 @@ class Auditor {
       }
       h.spf.push_back(std::move(out));
     }
-    // Rule 4: blocklists, the address and (with --block-prefix) its block.
+  }
+
+  // Rule 4: blocklists, the address and (with --block-prefix) its block.
+  void AuditRbl(MailHostReport& h) {
     for (const auto& ip : h.addresses) {
       auto rbl = CheckRbl(res_, ip, o_.rbl);
       if (!rbl.ok()) {
@@ -262,12 +306,16 @@ class Auditor {
       }
       h.rbl.push_back(rep);
     }
-    // Rule 1, the greeting and TLS: SMTP to the first address.
+  }
+
+  // Rule 1, the greeting and TLS: SMTP to the first address.
+  void AuditSmtp(MailHostReport& h) {
     if (!o_.smtp) {
       Add("1 relay", h.host, CheckLevel::kSkip, "not tested (--no-smtp)");
       Add("TLS", h.host, CheckLevel::kSkip, "not tested (--no-smtp)");
       return;
     }
+    if (!Start("relay, greeting and TLS of " + h.host)) return;
     if (h.addresses.empty()) {
       // One finding: the address lookup above already says why.
       Add("1 relay", h.host, CheckLevel::kUnknown,
@@ -276,6 +324,21 @@ class Auditor {
     }
     SmtpEndpoint ep{h.host, h.addresses[0], o_.smtp_port};
     auto probe = o_.relay_test ? ProbeRelay(ep, o_.relay) : ProbeGreeting(ep, o_.relay);
+    if (!probe.ok() && o_.deadline.expired()) {
+      // Not the server's fault, perhaps: the audit ran out of time.
+      r_.deadline_reached = true;
+      h.smtp_error = probe.status().message();
+      Add("1 relay", h.host, CheckLevel::kUnknown,
+          fmt::format("could not check: {} before the SMTP session opened ({}greeting and TLS "
+                      "untested)",
+                      DeadlineReached(),
+                      o_.relay_test
+                          ? fmt::format("0 of {} relay forms tested; ",
+                                        RelayBattery(h.host, h.addresses[0], o_.relay).size())
+                          : ""),
+          kDeadlineFix);
+      return;
+    }
     if (!probe.ok()) {
       h.smtp_error = probe.status().message();
       Add("1 relay", h.host, CheckLevel::kUnknown,
@@ -290,6 +353,7 @@ class Auditor {
     }
     h.smtp = std::move(probe).value();
     const RelayReport& rr = *h.smtp;
+    if (rr.deadline_reached || rr.tls.deadline_reached) r_.deadline_reached = true;
     if (!o_.relay_test)
       Add("1 relay", h.host, CheckLevel::kSkip, "not tested (--no-relay-test)");
     else if (rr.open_relay()) {
@@ -305,7 +369,7 @@ class Auditor {
       Add("1 relay", h.host, CheckLevel::kUnknown,
           fmt::format("could not check: {} of {} relay forms tested, none relayed{}", rr.tested(),
                       rr.attempts.size(), rr.error.empty() ? "" : " (" + rr.error + ")"),
-          "rerun the test");
+          rr.deadline_reached ? kDeadlineFix : "rerun the test");
     } else {
       Add("1 relay", h.host, CheckLevel::kPass,
           fmt::format("not an open relay: all {} relay forms refused", rr.attempts.size()));
@@ -322,7 +386,12 @@ class Auditor {
             fmt::format("Postfix: myhostname = {} (smtpd_banner = $myhostname ESMTP)", h.host));
     }
     const TlsResult& t = rr.tls;
-    if (rr.ehlo_name.empty())
+    if (t.deadline_reached || (rr.ehlo_name.empty() && rr.deadline_reached))
+      Add("TLS", h.host, CheckLevel::kUnknown,
+          fmt::format("could not check: {} {}", DeadlineReached(),
+                      t.deadline_reached ? "during STARTTLS" : "before the server answered EHLO"),
+          kDeadlineFix);
+    else if (rr.ehlo_name.empty())
       Add("TLS", h.host, CheckLevel::kUnknown,
           "could not check: the server did not answer EHLO, so STARTTLS was never offered or "
           "refused");
@@ -347,6 +416,12 @@ class Auditor {
   }
 
   void AuditDomain() {
+    if (Start("SPF record of " + o_.domain)) AuditSpfRecord();
+    if (Start("DKIM of " + o_.domain)) AuditDkim();
+    if (Start("DMARC of " + o_.domain)) AuditDmarc();
+  }
+
+  void AuditSpfRecord() {
     r_.spf_lint = LintSpf(res_, o_.domain);
     for (const auto& f : r_.spf_lint.findings)
       if (f.severity != S::kOk && !r_.spf_lint.records.empty())
@@ -360,12 +435,16 @@ class Auditor {
     else if (r_.spf_lint.records.empty() && !r_.spf_lint.findings.empty())
       Add("2 SPF", o_.domain, CheckLevel::kFail, r_.spf_lint.findings[0].message,
           fmt::format("publish {}. TXT \"v=spf1 mx -all\"", o_.domain));
+  }
 
+  void AuditDkim() {
     r_.dkim = CheckDkimSelectors(res_, o_.domain, o_.dkim_selectors);
     for (const auto& f : r_.dkim.findings)
       Add("2 DKIM", f.selector.empty() ? o_.domain : f.selector + "._domainkey." + o_.domain,
           FromDkim(f.severity), f.message, f.fix);
+  }
 
+  void AuditDmarc() {
     r_.dmarc = LookupDmarc(res_, o_.domain);
     const std::string fix_dmarc = fmt::format(
         "publish _dmarc.{}. TXT \"v=DMARC1; p=quarantine; rua=mailto:dmarc-reports@{}\"", o_.domain,
@@ -463,15 +542,28 @@ Result<MailCheckReport> RunMailCheck(Resolver& resolver, const MailCheckOptions&
     return Status::Usage(fmt::format("'{}' is not a domain name", options.domain));
   for (const auto& ip : options.ips)
     if (!IsIpAddress(ip)) return Status::Usage(fmt::format("bad --ip '{}': not an IP address", ip));
+  // One deadline for the whole audit, the relay probe's SMTP waits included
+  // (the resolver was made with it for the DNS waits).
+  MailCheckOptions o = options;
+  o.relay.smtp.deadline = o.deadline;
   MailCheckReport r;
-  r.domain = options.domain;
-  Auditor a(resolver, options, r);
+  r.domain = o.domain;
+  Auditor a(resolver, o, r);
   // One root cause, one finding: when the domain's own name does not get
   // an answer (the resolver is down, or the domain's servers are), every
   // check that asks DNS about the domain would fail for the same reason.
   // That is said once, and those checks are not run.
-  DnsAnswer soa = resolver.Query(options.domain, RrType::kSOA);
-  if (Failed(soa.status)) {
+  bool started = a.Start("the whole audit");
+  DnsAnswer soa;
+  if (started) {
+    soa = resolver.Query(o.domain, RrType::kSOA);
+    // A first question that the deadline cut short says nothing about the
+    // domain's servers: the deadline finding says it all.
+    if (Failed(soa.status)) started = a.Start("the whole audit");
+  }
+  if (!started) {
+    // Nothing was checked; ReportDeadline below says so.
+  } else if (Failed(soa.status)) {
     a.Add("DNS", options.domain, CheckLevel::kUnknown,
           fmt::format("could not check anything that needs DNS: no answer for {} ({}{}); MX, "
                       "SPF, DKIM, DMARC{} not checked",
@@ -488,18 +580,25 @@ Result<MailCheckReport> RunMailCheck(Resolver& resolver, const MailCheckOptions&
       r.hosts.push_back(std::move(h));
     }
   } else {
-    for (const auto& host : a.MailHosts()) {
+    std::vector<std::string> hosts;
+    if (a.Start("the mail hosts of " + o.domain)) hosts = a.MailHosts();
+    for (const auto& host : hosts) {
       MailHostReport h;
       h.host = host;
       a.AuditHost(h);
       r.hosts.push_back(std::move(h));
     }
     a.AuditDomain();
-    a.BulkSender();
+    // Judged from the findings above: with some of them missing it would
+    // fail requirements that were never checked.
+    if (a.Start("the bulk-sender requirements")) a.BulkSender();
   }
-  // Grouped by rule for the report: the order of the groups as the audit defines them.
-  static const std::vector<std::string> kOrder = {"DNS",   "MX",    "1 relay", "2 SPF", "2 DKIM",
-                                                  "3 PTR", "4 RBL", "DMARC",   "TLS",   "bulk"};
+  a.ReportDeadline();
+  // Grouped by rule for the report: the order of the groups as the audit
+  // defines them; what the deadline left unchecked comes first.
+  static const std::vector<std::string> kOrder = {"deadline", "DNS",    "MX",    "1 relay",
+                                                  "2 SPF",    "2 DKIM", "3 PTR", "4 RBL",
+                                                  "DMARC",    "TLS",    "bulk"};
   std::stable_sort(r.findings.begin(), r.findings.end(),
                    [](const CheckFinding& x, const CheckFinding& y) {
                      auto rank = [](const std::string& g) {
@@ -514,6 +613,8 @@ Json MailCheckToJson(const MailCheckReport& r) {
   Json j = {{"domain", r.domain},
             {"failed", r.failed()},
             {"complete", !r.incomplete()},
+            {"deadline_reached", r.deadline_reached},
+            {"not_checked", r.not_checked},
             {"counts",
              {{"pass", r.count(CheckLevel::kPass)},
               {"warn", r.count(CheckLevel::kWarn)},

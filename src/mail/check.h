@@ -7,6 +7,9 @@
 // and DKIM, DMARC at least p=none, an aligned From, valid forward and reverse
 // DNS, TLS). Every finding is PASS, WARN, FAIL (or SKIP when a check was
 // turned off) with a one-line fix, e.g. the exact DNS record to publish.
+// What could not be checked is UNKNOWN, never PASS: a lookup that failed, a
+// server that did not answer, and the checks the deadline (--deadline) left
+// unstarted, which one finding names.
 //
 // Rule 2 comes from the SPF, DMARC and DKIM modules; this file only judges.
 //
@@ -17,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "core/deadline.h"
 #include "core/output.h"
 #include "core/status.h"
 #include "mail/dkim_check.h"
@@ -51,7 +55,10 @@ struct MailCheckOptions {
   uint16_t smtp_port = 25;
   bool smtp = true;        // false: no SMTP connection at all (--no-smtp)
   bool relay_test = true;  // false: greeting/TLS only (--no-relay-test)
-  RelayOptions relay;
+  RelayOptions relay;      // its smtp.deadline is set from `deadline`
+  // The whole audit ends by then. Make the Resolver with the same deadline
+  // (ResolverOptions::deadline) so that its waits are clamped to it too.
+  Deadline deadline = Deadline::Never();
 };
 
 struct MailHostReport {
@@ -72,6 +79,10 @@ struct MailCheckReport {
   DmarcLookup dmarc;
   DkimCheckReport dkim;
   std::vector<CheckFinding> findings;
+  // The deadline passed before the audit was done; `not_checked` names the
+  // steps that never started ("DKIM of example.com").
+  bool deadline_reached = false;
+  std::vector<std::string> not_checked;
   int count(CheckLevel level) const;
   bool failed() const { return count(CheckLevel::kFail) > 0; }
   // Something could not be checked: the audit is not a clean bill of health.

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fmt/format.h>
 
+#include "core/duration.h"
 #include "core/log.h"
 
 namespace cloudkeep::mail {
@@ -73,6 +74,13 @@ std::string FirstWord(const std::string& s) {
   return s.substr(0, s.find(' '));
 }
 
+// The deadline has passed: the probe asks nothing more, and what was not
+// answered stays untested.
+void StopAtDeadline(RelayReport& r, const RelayOptions& o) {
+  r.deadline_reached = true;
+  r.error = fmt::format("the deadline of {} was reached", FormatDuration(o.smtp.deadline.budget()));
+}
+
 // One session: connect, EHLO, STARTTLS when offered, EHLO again. After a
 // failed handshake the connection is unusable (RFC 3207 section 4.1 leaves
 // no way back), so the session is opened again without STARTTLS, and so are
@@ -108,6 +116,9 @@ Result<std::unique_ptr<SmtpClient>> OpenSession(const SmtpEndpoint& ep, const Re
     if (r.sessions == 1) r.tls = tls;
     if (!tls.established) {
       flush();
+      // A handshake the deadline cut short says nothing about the server's
+      // TLS, and there is no time left for a plain-text session either.
+      if (tls.deadline_reached) return Status::Failure(tls.error);
       c.reset();
       log::Warn("STARTTLS with {} failed ({}); testing relaying in plain text", ep.host, tls.error);
       r.plaintext_fallback = true;
@@ -154,11 +165,18 @@ Result<RelayReport> ProbeRelay(const SmtpEndpoint& ep, const RelayOptions& o) {
   };
   for (size_t i = 0; i < r.attempts.size(); ++i) {
     auto& a = r.attempts[i];
+    if (o.smtp.deadline.expired()) {
+      StopAtDeadline(r, o);
+      break;
+    }
     if (!c) {
       // A new session for the remaining pairs (throttling or a dropped connection).
       auto next = OpenSession(ep, o, r);
       if (!next.ok()) {
-        r.error = next.status().message();
+        if (o.smtp.deadline.expired())
+          StopAtDeadline(r, o);
+        else
+          r.error = next.status().message();
         break;
       }
       c = std::move(next).value();
@@ -184,6 +202,11 @@ Result<RelayReport> ProbeRelay(const SmtpEndpoint& ep, const RelayOptions& o) {
     if (!io_error && !a.accepted) ++rejections;
     // Every attempt ends in RSET so the next one starts a clean transaction (§4.1.1.5).
     if (!io_error) io_error = !c->Command("RSET").ok();
+    if (io_error && o.smtp.deadline.expired()) {
+      // The reply was cut short by the deadline: this form stays untested.
+      StopAtDeadline(r, o);
+      break;
+    }
     if (io_error) {
       log::Debug("relay probe: session ended during '{}'; reconnecting", a.name);
       r.transcript.insert(r.transcript.end(), c->transcript().begin(), c->transcript().end());
@@ -201,6 +224,17 @@ Result<RelayReport> ProbeRelay(const SmtpEndpoint& ep, const RelayOptions& o) {
   return r;
 }
 
+RelayReport NothingTested(const SmtpEndpoint& ep, const RelayOptions& o, std::string error) {
+  RelayReport r;
+  r.host = ep.host;
+  r.address = ep.address;
+  r.port = ep.port;
+  r.attempts = RelayBattery(ep.host, ep.address.empty() ? ep.host : ep.address, o);
+  r.error = std::move(error);
+  if (o.smtp.deadline.expired()) StopAtDeadline(r, o);
+  return r;
+}
+
 Json TlsResultToJson(const TlsResult& t) {
   Json j = {{"offered", t.offered}, {"established", t.established}};
   if (t.established) {
@@ -210,6 +244,7 @@ Json TlsResultToJson(const TlsResult& t) {
     if (!t.certificate_valid) j["certificate_error"] = t.certificate_error;
   }
   if (!t.error.empty()) j["error"] = t.error;
+  if (t.deadline_reached) j["deadline_reached"] = true;
   return j;
 }
 
@@ -227,6 +262,7 @@ Json RelayReportToJson(const RelayReport& r) {
             {"tested", r.tested()},
             {"forms", r.attempts.size()},
             {"complete", r.complete()},
+            {"deadline_reached", r.deadline_reached},
             {"verdict", r.open_relay() ? "open relay"
                         : r.complete() ? "not an open relay"
                                        : "unknown"},

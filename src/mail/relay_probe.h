@@ -13,6 +13,11 @@
 // Servers throttle clients that collect errors (Postfix sleeps after 10 and
 // hangs up after 20), so the probe opens a fresh session after a few rejections.
 //
+// Each reply is bounded by its timeout, the whole probe by the deadline in
+// RelayOptions::smtp (--deadline): 19 forms of three commands each, plus
+// the sessions, are many timeouts long. When it passes the probe stops at
+// once; the forms not answered by then stay untested, never "refused".
+//
 // Thread safety: functions only; no shared state.
 #pragma once
 
@@ -66,13 +71,16 @@ struct RelayReport {
   std::vector<RelayAttempt> attempts;
   std::vector<std::string> transcript;  // every command sent, all sessions
   std::string error;                    // the battery stopped early because of this
+  // The deadline passed before every form was answered (error says which).
+  bool deadline_reached = false;
 
   int accepted() const;
   int tested() const;  // forms answered, of attempts.size()
   bool open_relay() const { return accepted() > 0; }
   // Every form answered: only then is "not an open relay" a verdict.
   bool complete() const {
-    return error.empty() && !attempts.empty() && tested() == static_cast<int>(attempts.size());
+    return !deadline_reached && error.empty() && !attempts.empty() &&
+           tested() == static_cast<int>(attempts.size());
   }
 };
 
@@ -83,6 +91,11 @@ std::vector<RelayAttempt> RelayBattery(const std::string& server_name, const std
 // Connects, runs the battery, QUITs. Fails only when no session at all could
 // be opened; later trouble is recorded in `error` with the attempts so far.
 Result<RelayReport> ProbeRelay(const SmtpEndpoint& endpoint, const RelayOptions& options);
+
+// The report of a probe that could not open its first session (`error`):
+// every form untested, and the deadline noted when it is what stopped it.
+RelayReport NothingTested(const SmtpEndpoint& endpoint, const RelayOptions& options,
+                          std::string error);
 
 // Connects, reads the greeting, EHLO, STARTTLS (when offered), QUIT — no
 // MAIL at all: for `mail check --no-relay-test`.

@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/deadline.h"
 #include "core/status.h"
 
 namespace cloudkeep::mail {
@@ -77,6 +78,9 @@ struct ResolverOptions {
   std::string server;
   int timeout_ms = 5000;
   int max_in_flight = 256;  // num-queries-per-thread, raised for DNSBL scans
+  // Of the whole command (mail check --deadline): each query waits at most
+  // until then, and past it queries are not sent but answered kTimeout.
+  Deadline deadline = Deadline::Never();
 };
 
 // libunbound, forwarding to `server` when given; kUsage for a bad server value.

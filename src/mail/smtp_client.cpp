@@ -37,13 +37,28 @@ std::string OpenSslError() {
   return buf;
 }
 
-Result<UniqueFd> ConnectTo(const sockaddr* sa, socklen_t len, int timeout_ms) {
+constexpr const char* kDeadlineReached = "the deadline was reached";
+
+// A socket's blocking reads and writes wait at most this long (SO_RCVTIMEO,
+// SO_SNDTIMEO). Never 0, which would mean no limit at all.
+void SetSocketTimeouts(int fd, int ms) {
+  ms = std::max(ms, 1);
+  timeval tv{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+Result<UniqueFd> ConnectTo(const sockaddr* sa, socklen_t len, int timeout_ms,
+                           const Deadline& deadline) {
+  if (deadline.expired()) return Status::Failure(fmt::format("connect: {}", kDeadlineReached));
   UniqueFd fd(socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd.valid()) return Status::FromErrno("socket", errno);
   if (connect(fd.get(), sa, len) != 0) {
     if (errno != EINPROGRESS) return Status::FromErrno("connect", errno);
     pollfd p{fd.get(), POLLOUT, 0};
-    int r = poll(&p, 1, timeout_ms);
+    int r = poll(&p, 1, deadline.ClampMillis(timeout_ms));
+    if (r == 0 && deadline.expired())
+      return Status::Failure(fmt::format("connect: {}", kDeadlineReached));
     if (r == 0) return Status::Failure("connect: timed out");
     if (r < 0) return Status::FromErrno("connect", errno);
     int err = 0;
@@ -53,9 +68,7 @@ Result<UniqueFd> ConnectTo(const sockaddr* sa, socklen_t len, int timeout_ms) {
   }
   int flags = fcntl(fd.get(), F_GETFL);
   fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK);
-  timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-  setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  SetSocketTimeouts(fd.get(), deadline.ClampMillis(timeout_ms));
   return fd;
 }
 
@@ -124,7 +137,7 @@ Result<std::unique_ptr<SmtpClient>> SmtpClient::Connect(const SmtpEndpoint& endp
   if (rc != 0) return Status::Failure(fmt::format("smtp {}: {}", target, gai_strerror(rc)));
   Status last = Status::Failure(fmt::format("smtp {}: no address", target));
   for (addrinfo* ai = res; ai; ai = ai->ai_next) {
-    auto fd = ConnectTo(ai->ai_addr, ai->ai_addrlen, options.timeout_ms);
+    auto fd = ConnectTo(ai->ai_addr, ai->ai_addrlen, options.timeout_ms, options.deadline);
     if (fd.ok()) {
       c->fd_ = std::move(fd).value();
       c->peer_ = AddressText(ai->ai_addr);
@@ -162,10 +175,19 @@ Result<size_t> SmtpClient::ReadSome(char* buf, size_t n) {
   }
 }
 
+Status SmtpClient::TimedOut(const std::string& what) const {
+  if (options_.deadline.expired())
+    return Status::Failure(fmt::format("smtp: {} waiting for {}", kDeadlineReached, what));
+  return Status::Failure(
+      fmt::format("smtp: no complete {} within {} ms", what, options_.timeout_ms));
+}
+
 Result<SmtpReply> SmtpClient::ReadReply() {
   // The timeout bounds the whole reply, not each read: a server that sends
   // one byte a second must not hold a reply (and so a session) for longer.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.timeout_ms);
+  // The deadline bounds the whole conversation: a server that answers each
+  // reply just inside the timeout must not hold the caller for longer.
+  auto end = options_.deadline.Until(std::chrono::milliseconds(options_.timeout_ms));
   char buf[4096];
   while (true) {
     CK_ASSIGN_OR_RETURN(auto reply, parser_.Next());
@@ -173,22 +195,16 @@ Result<SmtpReply> SmtpClient::ReadReply() {
       log::Debug("smtp < {} {}", reply->code, reply->text());
       return std::move(*reply);
     }
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    deadline - std::chrono::steady_clock::now())
-                    .count();
-    if (left <= 0)
-      return Status::Failure(
-          fmt::format("smtp: no complete reply within {} ms", options_.timeout_ms));
+    // Rounded up: a wait that ends a little early would find time left and poll again.
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(end - Deadline::Clock::now()).count();
+    if (left <= 0) return TimedOut("reply");
     // Each read may wait only for what is left of the reply's time.
-    timeval tv{static_cast<time_t>(left / 1000), static_cast<suseconds_t>((left % 1000) * 1000)};
-    setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    SetSocketTimeouts(fd_.get(), static_cast<int>(left));
     if (!ssl_ || SSL_pending(ssl_) == 0) {
       pollfd p{fd_.get(), POLLIN, 0};
       int r = poll(&p, 1, static_cast<int>(left));
       if (r < 0 && errno != EINTR) return Status::FromErrno("smtp: poll", errno);
-      if (r == 0)
-        return Status::Failure(
-            fmt::format("smtp: no complete reply within {} ms", options_.timeout_ms));
+      if (r == 0) return TimedOut("reply");
       if (r < 0) continue;
     }
     CK_ASSIGN_OR_RETURN(size_t n, ReadSome(buf, sizeof buf));
@@ -203,6 +219,8 @@ Status SmtpClient::SendLine(const std::string& line) {
     return Status::Usage("smtp command contains a line break");
   transcript_.push_back(line);
   log::Debug("smtp > {}", line);
+  // A full send buffer may hold a write no longer than a reply may take.
+  SetSocketTimeouts(fd_.get(), options_.deadline.ClampMillis(options_.timeout_ms));
   std::string wire = line + "\r\n";
   size_t off = 0;
   while (off < wire.size()) {
@@ -231,9 +249,14 @@ Result<SmtpReply> SmtpClient::Command(const std::string& line) {
     return Status::Usage(
         fmt::format("smtp command '{}' is not allowed: the audit never sends mail", verb));
   if (closed_) return Status::Failure("smtp: session already closed");
+  // Past the deadline nothing more is asked: the caller reports what was not tested.
+  if (options_.deadline.expired())
+    return Status::Failure(fmt::format("smtp: {} before {}", kDeadlineReached, verb));
   CK_RETURN_IF_ERROR(SendLine(line));
   auto reply = ReadReply();
-  if (!reply.ok()) closed_ = true;
+  // A reply cut short by the deadline leaves a live connection that Quit
+  // still ends politely; any other failed read leaves nothing to talk to.
+  if (!reply.ok() && !options_.deadline.expired()) closed_ = true;
   // §3.8: 421 means the server is closing the channel.
   if (reply.ok() && reply->code == 421) closed_ = true;
   return reply;
@@ -264,6 +287,7 @@ TlsResult SmtpClient::StartTls(const std::string& verify_host) {
   auto reply = Command("STARTTLS");
   if (!reply.ok()) {
     t.error = reply.status().message();
+    t.deadline_reached = options_.deadline.expired();
     return t;
   }
   if (reply->code != 220) {
@@ -300,8 +324,9 @@ TlsResult SmtpClient::StartTls(const std::string& verify_host) {
     X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), verify_host.c_str());
   else
     SSL_set1_host(ssl_, verify_host.c_str());
-  if (SSL_connect(ssl_) != 1) {
-    t.error = OpenSslError();
+  if (Status hs = Handshake(); !hs.ok()) {
+    t.error = hs.message();
+    t.deadline_reached = options_.deadline.expired();
     SSL_free(ssl_);
     ssl_ = nullptr;
     closed_ = true;
@@ -324,9 +349,46 @@ TlsResult SmtpClient::StartTls(const std::string& verify_host) {
   return t;
 }
 
+Status SmtpClient::Handshake() {
+  // Bounded like a reply: as a whole by the timeout and by the deadline. A
+  // blocking SSL_connect would let each of its reads wait the full
+  // SO_RCVTIMEO, so the socket is non-blocking while it runs.
+  auto end = options_.deadline.Until(std::chrono::milliseconds(options_.timeout_ms));
+  int flags = fcntl(fd_.get(), F_GETFL);
+  fcntl(fd_.get(), F_SETFL, flags | O_NONBLOCK);
+  Status result = Status::Ok();
+  while (true) {
+    ERR_clear_error();
+    int rc = SSL_connect(ssl_);
+    if (rc == 1) break;
+    int err = SSL_get_error(ssl_, rc);
+    if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
+      result = Status::Failure(OpenSslError());
+      break;
+    }
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(end - Deadline::Clock::now()).count();
+    if (left <= 0) {
+      result = TimedOut("the TLS handshake");
+      break;
+    }
+    pollfd p{fd_.get(), static_cast<short>(err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT), 0};
+    if (poll(&p, 1, static_cast<int>(left)) < 0 && errno != EINTR) {
+      result = Status::FromErrno("smtp: poll", errno);
+      break;
+    }
+  }
+  fcntl(fd_.get(), F_SETFL, flags);
+  return result;
+}
+
 void SmtpClient::Quit() {
   if (closed_) return;
-  (void)Command("QUIT");
+  // §4.1.1.10: the session ends with QUIT. Past the deadline it is still
+  // sent, so that the server is not left waiting, but the 221 is not awaited.
+  if (options_.deadline.expired())
+    (void)SendLine("QUIT");
+  else
+    (void)Command("QUIT");
   closed_ = true;
 }
 

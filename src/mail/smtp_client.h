@@ -5,6 +5,8 @@
 // checked against the host name, MAIL, RCPT, RSET, NOOP and QUIT. DATA, BDAT
 // and every other verb are refused by the client itself, so no code path here
 // can hand a message to a server. Every command sent is kept in a transcript.
+// Every wait (connect, each reply, the TLS handshake) is bounded by the
+// per-reply timeout and by the caller's overall deadline, whichever is first.
 //
 // Thread safety: one session per object; not safe for concurrent use.
 #pragma once
@@ -16,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "core/deadline.h"
 #include "core/fs.h"
 #include "core/status.h"
 #include "mail/smtp_reply.h"
@@ -35,6 +38,9 @@ struct SmtpOptions {
   int timeout_ms =
       10000;            // for a whole reply (connect, greeting, each reply), however it trickles in
   std::string ca_file;  // extra trust anchors for certificate checks (tests); empty: system store
+  // The whole conversation ends by then: each wait is clamped to what is
+  // left, and once it has passed no command is sent (QUIT aside).
+  Deadline deadline = Deadline::Never();
 };
 
 struct TlsResult {
@@ -45,6 +51,9 @@ struct TlsResult {
   bool certificate_valid = false;  // chain verifies and the name matches the host
   std::string certificate_error;   // OpenSSL's words when not valid
   std::string error;               // why the handshake failed
+  // The handshake was cut short by the caller's deadline: a fact about the
+  // probe, not about the server's TLS.
+  bool deadline_reached = false;
 };
 
 class SmtpClient {
@@ -72,7 +81,8 @@ class SmtpClient {
   // Sends one command line and reads its reply. Only EHLO, HELO, MAIL, RCPT,
   // RSET, NOOP and QUIT are allowed: anything else, DATA above all, is refused.
   Result<SmtpReply> Command(const std::string& line);
-  // QUIT, ignoring a missing answer: the session is over either way.
+  // QUIT, ignoring a missing answer: the session is over either way. Past
+  // the deadline QUIT is still sent, but its answer is not waited for.
   void Quit();
 
   // Every command line sent, in order (without CRLF).
@@ -83,6 +93,9 @@ class SmtpClient {
   Status SendLine(const std::string& line);
   Result<SmtpReply> ReadReply();
   Result<size_t> ReadSome(char* buf, size_t n);
+  Status Handshake();
+  // Why a wait for `what` ended: the deadline, or the per-reply timeout.
+  Status TimedOut(const std::string& what) const;
 
   UniqueFd fd_;
   SSL_CTX* ctx_ = nullptr;

@@ -202,7 +202,8 @@ void OnResult(void* arg, int err, ub_result* result) {
 
 class UnboundResolver : public Resolver {
  public:
-  UnboundResolver(ub_ctx* ctx, int timeout_ms, int wake[2]) : ctx_(ctx), timeout_ms_(timeout_ms) {
+  UnboundResolver(ub_ctx* ctx, int timeout_ms, Deadline deadline, int wake[2])
+      : ctx_(ctx), timeout_ms_(timeout_ms), deadline_(deadline) {
     wake_[0] = wake[0];
     wake_[1] = wake[1];
     pump_ = std::thread([this] { Pump(); });
@@ -229,7 +230,7 @@ class UnboundResolver : public Resolver {
     batch->done.assign(n, 0);
     std::vector<int> ids(n, -1);
     std::vector<CallbackArg*> args(n, nullptr);  // owned by the callback, or by us once cancelled
-    std::vector<Clock::time_point> deadline(n);
+    std::vector<Clock::time_point> give_up(n);   // per question
     size_t next = 0;
     const size_t limit = static_cast<size_t>(std::max(1, concurrency));
     std::vector<size_t> active;  // submitted, not yet seen done
@@ -239,6 +240,15 @@ class UnboundResolver : public Resolver {
       // Keep `limit` queries in flight.
       while (next < n && active.size() < limit) {
         size_t i = next++;
+        // Past the deadline a question is not asked: it is as unanswered
+        // as one that timed out, and says nothing about the name.
+        if (deadline_.expired()) {
+          batch->answers[i].status = DnsStatus::kTimeout;
+          batch->answers[i].error = "not asked: the deadline was reached";
+          batch->done[i] = 1;
+          ++batch->completed;
+          continue;
+        }
         auto* arg = new CallbackArg{batch, i, questions[i].type};
         args[i] = arg;
         lock.unlock();
@@ -255,24 +265,23 @@ class UnboundResolver : public Resolver {
           ++batch->completed;
           continue;
         }
-        deadline[i] = Clock::now() + std::chrono::milliseconds(timeout_ms_);
+        give_up[i] = deadline_.Until(std::chrono::milliseconds(timeout_ms_));
         active.push_back(i);
       }
       std::erase_if(active, [&](size_t i) { return batch->done[i] != 0; });
       if (batch->completed >= n) break;
       if (active.empty()) continue;
       auto earliest =
-          deadline[*std::min_element(active.begin(), active.end(), [&](size_t a, size_t b) {
-            return deadline[a] < deadline[b];
-          })];
+          give_up[*std::min_element(active.begin(), active.end(),
+                                    [&](size_t a, size_t b) { return give_up[a] < give_up[b]; })];
       size_t before = batch->completed;
       batch->cv.wait_until(lock, earliest, [&] { return batch->completed != before; });
       if (batch->completed != before) continue;
-      // Our own deadline: libunbound would keep retrying and finally report
+      // Our own time limit: libunbound would keep retrying and finally report
       // SERVFAIL, which must not be confused with a server that said so.
       auto now = Clock::now();
       for (size_t i : active) {
-        if (batch->done[i] || deadline[i] > now) continue;
+        if (batch->done[i] || give_up[i] > now) continue;
         lock.unlock();
         int rc = ub_cancel(ctx_, ids[i]);
         lock.lock();
@@ -282,7 +291,9 @@ class UnboundResolver : public Resolver {
         if (rc == 0) delete args[i];
         if (rc == 0 && !batch->done[i]) {
           batch->answers[i].status = DnsStatus::kTimeout;
-          batch->answers[i].error = fmt::format("no answer within {} ms", timeout_ms_);
+          batch->answers[i].error = deadline_.expired()
+                                        ? std::string("no answer before the deadline")
+                                        : fmt::format("no answer within {} ms", timeout_ms_);
           batch->done[i] = 1;
           ++batch->completed;
         }
@@ -308,6 +319,7 @@ class UnboundResolver : public Resolver {
 
   ub_ctx* ctx_;
   int timeout_ms_;
+  Deadline deadline_;
   int wake_[2];
   std::thread pump_;
 };
@@ -364,7 +376,8 @@ Result<std::unique_ptr<Resolver>> MakeUnboundResolver(const ResolverOptions& opt
   if (Status s = apply(); !s.ok()) return fail(s);
   int wake[2];
   if (pipe(wake) != 0) return fail(Status::FromErrno("pipe", errno));
-  return std::unique_ptr<Resolver>(new UnboundResolver(ctx, std::max(1, options.timeout_ms), wake));
+  return std::unique_ptr<Resolver>(
+      new UnboundResolver(ctx, std::max(1, options.timeout_ms), options.deadline, wake));
 }
 
 }  // namespace cloudkeep::mail

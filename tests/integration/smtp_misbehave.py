@@ -5,6 +5,9 @@ usage: smtp_misbehave.py MODE PORT
   dribble   greets one byte a second (a reply that never completes in time)
   hangup    greets and answers EHLO, then closes the connection at MAIL
   silent    accepts the connection and never says anything
+  slow      answers every command correctly, each reply after 0.7 s (within a
+            1 s timeout, but a whole relay probe takes a minute); refuses relaying
+  slow-open the same, but relays: RCPT TO gets 250
 Prints "ready PORT" once listening (PORT 0: any); serves until killed.
 """
 import socket
@@ -37,9 +40,39 @@ def silent(c):
     time.sleep(600)
 
 
+SLOW_REPLY_S = 0.7
+
+
+def slow(c, relays=False):
+    def reply(text):
+        time.sleep(SLOW_REPLY_S)
+        c.sendall(text)
+
+    reply(b"220 mx.slow.test ESMTP\r\n")
+    for line in c.makefile("rb"):
+        verb = line.split(b" ")[0].strip().upper()
+        if verb in (b"EHLO", b"HELO"):
+            reply(b"250-mx.slow.test\r\n250 8BITMIME\r\n")
+        elif verb in (b"MAIL", b"RSET", b"NOOP"):
+            reply(b"250 2.0.0 Ok\r\n")
+        elif verb == b"RCPT":
+            reply(b"250 2.1.5 Ok\r\n" if relays else b"554 5.7.1 Relay access denied\r\n")
+        elif verb == b"QUIT":
+            reply(b"221 2.0.0 Bye\r\n")
+            return
+        else:
+            reply(b"502 5.5.2 Error: command not recognized\r\n")
+
+
 def main():
     mode, port = sys.argv[1], int(sys.argv[2])
-    handler = {"dribble": dribble, "hangup": hangup, "silent": silent}[mode]
+    handler = {
+        "dribble": dribble,
+        "hangup": hangup,
+        "silent": silent,
+        "slow": slow,
+        "slow-open": lambda c: slow(c, relays=True),
+    }[mode]
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("127.0.0.1", port))
