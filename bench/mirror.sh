@@ -2,7 +2,8 @@
 # bench/mirror.sh [CLOUDKEEP]: the mirror against nbdkit's file plugin on
 # the same storage with no replication, in one run. Two hosts are network
 # namespaces; the standby sits behind a user-space delay bridge
-# (tests/integration/delay_bridge.py) holding every frame for 0.25 ms one
+# (tests/tools/delay_bridge, built next to CLOUDKEEP; CK_DELAY_BRIDGE
+# overrides; this kernel has no netem) holding every frame for 0.25 ms one
 # way (inside one zone) and then 1 ms (across zones). fio through NBD:
 # 4 KiB random writes at depth 1 and 16, 1 MiB sequential writes at depth 4.
 # The initial full sync of the 1 GiB device is the resync measurement
@@ -10,6 +11,10 @@
 set -euo pipefail
 CK="$(realpath "${1:-build/src/cli/cloudkeep}")"
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
+# CLOUDKEEP is BUILD/src/cli/cloudkeep; the bridge is BUILD/tests/tools/delay_bridge.
+DELAY_BRIDGE="${CK_DELAY_BRIDGE:-$(dirname "$CK")/../../tests/tools/delay_bridge}"
+[ -x "$DELAY_BRIDGE" ] || { echo "bench/mirror.sh needs $DELAY_BRIDGE (cmake --build BUILD --target delay_bridge)" >&2; exit 1; }
+DELAY_BRIDGE="$(realpath "$DELAY_BRIDGE")"
 RUNTIME=${RUNTIME:-10}
 SIZE_MB=${SIZE_MB:-1024}
 for c in fio nbdkit iperf3 ip openssl; do command -v $c >/dev/null || { echo "bench/mirror.sh needs $c" >&2; exit 1; }; done
@@ -37,7 +42,7 @@ ip -n "$P-w" link set yb up
 BRIDGE=""
 bridge() {
   [ -n "$BRIDGE" ] && { kill "$BRIDGE"; wait "$BRIDGE" 2>/dev/null || true; }
-  ip netns exec "$P-w" /usr/bin/python3 "$HERE/tests/integration/delay_bridge.py" ya yb "$1" &
+  ip netns exec "$P-w" "$DELAY_BRIDGE" ya yb "$1" 2>>"$W/bridge.log" &
   BRIDGE=$!
   PIDS+=("$BRIDGE")
   sleep 0.5

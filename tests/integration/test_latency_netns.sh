@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # latency serve/probe/mesh/throughput across real hosts: four network
 # namespaces, two per zone. Each zone is a bridge (in a "switch"
-# namespace); the zones are joined through a "wan" namespace where a small
-# user-space bridge (AF_PACKET) holds every frame for 1 ms, so a cross-zone
-# round trip costs at least 2 ms more than an in-zone one. (netem would do
+# namespace); the zones are joined through a "wan" namespace where
+# tests/tools/delay_bridge ($CK_DELAY_BRIDGE from ctest), a user-space
+# AF_PACKET forwarder, holds every frame for 1 ms, so a cross-zone round
+# trip costs at least 2 ms more than an in-zone one. (netem would do
 # this, but it is not built into every kernel — this machine's lacks it.)
 . "$(dirname "$0")/lib.sh"
 need_root
-need ip /usr/bin/python3
+BRIDGE="${CK_DELAY_BRIDGE:-delay_bridge}"
+need ip /usr/bin/python3 "$BRIDGE"
 
 P="ck-lat-$$"
 SW="$P-sw"
@@ -32,8 +34,8 @@ for z in a b; do
   ip -n "$WAN" link set "y-$z" up
 done
 # The user-space delay bridge shared with the mirror tests (no netem here).
-ip netns exec "$WAN" /usr/bin/python3 "$(dirname "$0")/delay_bridge.py" y-a y-b 0.001 &
-defer "kill $!"
+ip netns exec "$WAN" "$BRIDGE" y-a y-b 0.001 2>"$WORK/bridge.err" &
+defer "kill $!; wait $! 2>/dev/null"
 
 for h in "${HOSTS[@]}"; do
   ip netns add "$P-$h"

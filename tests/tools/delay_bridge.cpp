@@ -204,6 +204,9 @@ struct Counters {
   uint64_t over_mtu = 0;
   uint64_t rate_drops = 0;
   uint64_t send_errors = 0;
+  uint64_t untimed = 0;     // no usable kernel receive timestamp: timed on reading
+  int64_t late_sum_ns = 0;  // how long after its due time each frame was sent
+  int64_t late_max_ns = 0;
 };
 
 // One direction: frames received on in_fd leave on out_fd after the delay.
@@ -257,12 +260,16 @@ class Direction {
     }
     fprintf(stderr,
             "delay_bridge: %s: %llu frames forwarded (%llu checksums completed), %llu above the "
-            "MTU dropped, %llu dropped by the rate limit's queue, %llu send errors%s\n",
+            "MTU dropped, %llu dropped by the rate limit's queue, %llu send errors, %llu without a "
+            "kernel timestamp; sent %.1f us after due on average, %.1f us at most%s\n",
             name_.c_str(), static_cast<unsigned long long>(c_.forwarded),
             static_cast<unsigned long long>(c_.checksummed),
             static_cast<unsigned long long>(c_.over_mtu),
             static_cast<unsigned long long>(c_.rate_drops),
-            static_cast<unsigned long long>(c_.send_errors), kernel.c_str());
+            static_cast<unsigned long long>(c_.send_errors),
+            static_cast<unsigned long long>(c_.untimed),
+            c_.forwarded ? static_cast<double>(c_.late_sum_ns) / 1e3 / c_.forwarded : 0.0,
+            static_cast<double>(c_.late_max_ns) / 1e3, kernel.c_str());
   }
 
  private:
@@ -316,7 +323,7 @@ class Direction {
     // A frame of this batch was dropped before this one: close the gap.
     if (slot != tail) memcpy(f, Slot(slot) + kHeadroom, std::min(len, slot_size_ - kHeadroom));
     const tpacket_auxdata* aux = nullptr;
-    int64_t arrival = mono;
+    int64_t arrival = -1;
     for (cmsghdr* c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
       if (c->cmsg_level == SOL_PACKET && c->cmsg_type == PACKET_AUXDATA) {
         aux = reinterpret_cast<const tpacket_auxdata*>(CMSG_DATA(c));
@@ -326,6 +333,10 @@ class Direction {
         const int64_t age = real - (int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec);
         if (age >= 0 && age < kMaxTsAge) arrival = mono - age;
       }
+    }
+    if (arrival < 0) {
+      arrival = mono;
+      c_.untimed++;
     }
     const bool vlan = aux && (aux->tp_status & TP_STATUS_VLAN_VALID);
     size_t limit = max_frame_;
@@ -388,6 +399,12 @@ class Direction {
         sent = 1;
       } else {
         c_.forwarded += sent;
+        const int64_t after = NowNs(CLOCK_MONOTONIC);
+        for (int i = 0; i < sent; i++) {
+          const int64_t late = after - frames_[(head_ + i) % cap_].due;
+          c_.late_sum_ns += late;
+          c_.late_max_ns = std::max(c_.late_max_ns, late);
+        }
       }
       head_ = (head_ + sent) % cap_;
       count_ -= sent;
