@@ -19,6 +19,7 @@ constexpr size_t kMaxReplyBytes = 16 << 20;
 constexpr int kRefused = ECONNREFUSED;  // no endpoint accepted a connection
 constexpr int kTimedOut = ETIMEDOUT;    // the call's timeout passed
 constexpr int kBroken = ECONNRESET;     // the connection failed after the request was sent
+constexpr int kTls = EPROTO;            // TLS failed: handshake, certificate, alert
 constexpr int kUndecided = EAGAIN;      // etcd answered that it could not decide
 
 void GlobalInit() {
@@ -62,6 +63,7 @@ bool IsUnreachable(const Status& status) {
     case kRefused:
     case kTimedOut:
     case kBroken:
+    case kTls:
     case kUndecided:
       return true;
     default:
@@ -126,6 +128,7 @@ Result<nlohmann::json> EtcdClient::CallAt(const std::string& path, const std::st
   const size_t first = preferred_.load() % n;
   std::vector<std::string> why;  // one reason per endpoint tried
   int err = kRefused;
+  bool any_sent = false;  // some endpoint may have received the request
   for (size_t i = 0; i < n; ++i) {
     const size_t idx = (first + i) % n;
     const std::string& endpoint = options_.endpoints[idx];
@@ -184,10 +187,15 @@ Result<nlohmann::json> EtcdClient::CallAt(const std::string& path, const std::st
       why.push_back(endpoint + ": " + reason);
       if (rc == CURLE_OPERATION_TIMEDOUT)
         err = kTimedOut;
+      else if (rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_PEER_FAILED_VERIFICATION ||
+               rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_SSL_CACERT_BADFILE ||
+               std::string_view(reason).find("SSL") != std::string_view::npos)
+        err = kTls;
       else if (sent == 0)
         err = kRefused;
       else
         err = kBroken;
+      if (sent != 0) any_sent = true;
       // Nothing was sent (refused, unresolvable, no route, TLS handshake):
       // the next endpoint is safe. After sending, only a repeatable request.
       if (sent == 0 || repeatable) continue;
@@ -201,6 +209,7 @@ Result<nlohmann::json> EtcdClient::CallAt(const std::string& path, const std::st
       if (http >= 500) {
         why.push_back(fmt::format("{}: HTTP {}: {}", endpoint, http, text));
         err = kUndecided;
+        any_sent = true;
         if (repeatable) continue;
         break;
       }
@@ -211,6 +220,7 @@ Result<nlohmann::json> EtcdClient::CallAt(const std::string& path, const std::st
       if (OutcomeUnknown(e->code)) {
         why.push_back(fmt::format("{}: {} (code {})", endpoint, e->message, int(e->code)));
         err = kUndecided;
+        any_sent = true;
         if (repeatable) continue;
         break;
       }
@@ -226,7 +236,12 @@ Result<nlohmann::json> EtcdClient::CallAt(const std::string& path, const std::st
     preferred_.store(idx);
     return j;
   }
-  return Unreachable(fmt::format("etcd {}: outcome unknown: {}", path, fmt::join(why, "; ")), err);
+  // Nothing sent anywhere: etcd certainly did not apply it, but it did not
+  // answer either; both are IsUnreachable, the message says which.
+  return Unreachable(
+      fmt::format("etcd {}: {}: {}", path, any_sent ? "no answer, outcome unknown" : "unreachable",
+                  fmt::join(why, "; ")),
+      err);
 }
 
 Status EtcdClient::Authenticate(uint64_t deadline_ns) {

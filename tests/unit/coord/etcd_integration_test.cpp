@@ -29,6 +29,7 @@
 #include "coord/etcd_client.h"
 #include "coord/lease.h"
 #include "core/fs.h"
+#include "core/subprocess.h"
 
 namespace cloudkeep::coord {
 namespace {
@@ -101,7 +102,16 @@ class EtcdServer {
     if (!dir_.empty()) fs::remove_all(dir_, ec);
   }
 
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(client_port_); }
+  std::string url() const {
+    return (tls_ ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(client_port_);
+  }
+  const std::string& dir() const { return dir_; }
+  // Serve clients over TLS with DIR/server.{crt,key}, requiring a client
+  // certificate signed by DIR/ca.crt.
+  void UseTls(std::string cert_dir) {
+    tls_ = true;
+    cert_dir_ = std::move(cert_dir);
+  }
 
   void Start() {
     ASSERT_EQ(pid_, -1);
@@ -118,6 +128,12 @@ class EtcdServer {
                                      peer,           "--initial-cluster",
                                      "ck=" + peer,   "--log-level",
                                      "warn"};
+    if (tls_) {
+      args.push_back("--cert-file=" + cert_dir_ + "/server.crt");
+      args.push_back("--key-file=" + cert_dir_ + "/server.key");
+      args.push_back("--trusted-ca-file=" + cert_dir_ + "/ca.crt");
+      args.push_back("--client-cert-auth");
+    }
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -171,7 +187,32 @@ class EtcdServer {
   uint16_t client_port_ = 0;
   uint16_t peer_port_ = 0;
   pid_t pid_ = -1;
+  bool tls_ = false;
+  std::string cert_dir_;
 };
+
+// A CA, a server certificate for 127.0.0.1 and a client certificate, made
+// with the openssl command. Returns "" on success, else what failed.
+std::string MakeCertificates(const std::string& dir) {
+  const std::string script =
+      "set -e; cd '" + dir +
+      "'\n"
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=ck-test-ca "
+      "-keyout ca.key -out ca.crt\n"
+      "for who in server client; do\n"
+      "  openssl req -newkey rsa:2048 -nodes -subj /CN=ck-$who -keyout $who.key -out $who.csr\n"
+      "  printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth,clientAuth\\n' "
+      "> $who.ext\n"
+      "  openssl x509 -req -in $who.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
+      "-extfile $who.ext -out $who.crt\n"
+      "done\n";
+  SubprocessOptions o;
+  o.timeout = std::chrono::seconds(60);
+  auto r = RunShell(script, o);
+  if (!r.ok()) return r.status().message();
+  if (!r->success()) return r->Describe() + ": " + r->output;
+  return "";
+}
 
 std::unique_ptr<EtcdClient> MakeClient(std::vector<std::string> endpoints, std::string user = "",
                                        std::string password = "") {
@@ -198,6 +239,7 @@ class Etcd : public ::testing::Test {
                   "component is a failure, not a skip";
       GTEST_SKIP() << "etcd not found (set CK_ETCD or install etcd-server)";
     }
+    bin_ = bin;
     server_ = std::make_unique<EtcdServer>(bin);
     ASSERT_NO_FATAL_FAILURE(server_->Start());
     client_ = MakeClient({server_->url()});
@@ -216,6 +258,7 @@ class Etcd : public ::testing::Test {
     return o;
   }
 
+  std::string bin_;
   std::unique_ptr<EtcdServer> server_;
   std::unique_ptr<EtcdClient> client_;
 };
@@ -542,6 +585,50 @@ TEST_F(Etcd, AuthenticationAndReauthenticationWhenTheTokenIsRevoked) {
   ASSERT_TRUE(get.ok()) << get.status().message();
   ASSERT_TRUE(get->has_value());
   EXPECT_EQ((*get)->value, "v");
+}
+
+TEST_F(Etcd, TlsWithClientCertificates) {
+  EtcdServer tls(bin_);
+  ASSERT_FALSE(tls.dir().empty());
+  const std::string certs = tls.dir();
+  const std::string made = MakeCertificates(certs);
+  ASSERT_EQ(made, "") << "openssl";
+  tls.UseTls(certs);
+  ASSERT_NO_FATAL_FAILURE(tls.Start());
+
+  EtcdOptions o;
+  o.endpoints = {tls.url()};
+  o.ca_file = certs + "/ca.crt";
+  o.cert_file = certs + "/client.crt";
+  o.key_file = certs + "/client.key";
+  auto c = EtcdClient::Create(o);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  ASSERT_TRUE(tls.WaitHealthy(**c)) << tls.LogTail();
+  auto put = (*c)->Put("/ck/tls", "v", 0, kCall);
+  ASSERT_TRUE(put.ok()) << put.status().message();
+  auto lease = Lease::Grant(**c, ShortLease(5), kCall);
+  ASSERT_TRUE(lease.ok()) << lease.status().message();
+  auto camp = CampaignOnce(**c, "/ck/r/leader", "a", lease->id(), kCall);
+  ASSERT_TRUE(camp.ok() && camp->won);
+
+  // Without a client certificate, or trusting another CA: no success, and
+  // "unreachable" (no etcd this client can trust answered), not a refusal.
+  EtcdOptions anon = o;
+  anon.cert_file.clear();
+  anon.key_file.clear();
+  auto a = EtcdClient::Create(anon);
+  ASSERT_TRUE(a.ok());
+  auto r = (*a)->Put("/ck/tls", "x", 0, kCall);
+  EXPECT_TRUE(IsUnreachable(r.status())) << r.status().message();
+  EtcdOptions other_ca = o;
+  other_ca.ca_file = certs + "/client.crt";  // not the CA that signed the server
+  auto b = EtcdClient::Create(other_ca);
+  ASSERT_TRUE(b.ok());
+  r = (*b)->Put("/ck/tls", "x", 0, kCall);
+  EXPECT_TRUE(IsUnreachable(r.status())) << r.status().message();
+  auto still = (*c)->Get("/ck/tls", kCall);
+  ASSERT_TRUE(still.ok() && still->has_value());
+  EXPECT_EQ((*still)->value, "v");
 }
 
 }  // namespace
