@@ -653,7 +653,9 @@ Json MailCheckToJson(const MailCheckReport& r) {
   j["dmarc"] = {{"record", r.dmarc.text},
                 {"found_at", r.dmarc.record_domain},
                 {"policy", r.dmarc.record ? r.dmarc.effective_policy() : ""}};
-  j["dkim"] = DkimCheckToJson(r.dkim);
+  // DKIM never looked up (no DNS, or the deadline passed first) has no
+  // result at all: an empty report would read as "pass".
+  j["dkim"] = r.dkim.domain.empty() ? Json(nullptr) : DkimCheckToJson(r.dkim);
   return j;
 }
 

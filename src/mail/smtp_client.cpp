@@ -363,7 +363,12 @@ Status SmtpClient::Handshake() {
     if (rc == 1) break;
     int err = SSL_get_error(ssl_, rc);
     if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
-      result = Status::Failure(OpenSslError());
+      // Past the deadline the probe stops whatever the failure was (often
+      // a peer that gave up with us), so the deadline is named as the cause
+      // and the TLS finding stays UNKNOWN rather than FAIL.
+      result = options_.deadline.expired() ? TimedOut("the TLS handshake")
+                                           : Status::Failure(OpenSslError());
+      ERR_clear_error();
       break;
     }
     auto left = std::chrono::ceil<std::chrono::milliseconds>(end - Deadline::Clock::now()).count();

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # "Could not check" is never "checked and clean", end to end: a DNS server
 # that never answers, SMTP servers that dribble one byte a second, hang up
-# before the relay test ran or say nothing; DMARC records receivers ignore;
+# before the relay test ran, say nothing, or answer every reply correctly
+# but slowly until --deadline passes; DMARC records receivers ignore;
 # DKIM names that cannot be published. Every such audit exits 1 (never 0),
 # says UNKNOWN and how much was checked, and reports one root cause once.
 . "$(dirname "$0")/lib.sh"
@@ -90,6 +91,49 @@ expect_eq "$(json_get 'd["verdict"]' <<<"$OUT")" "unknown"
 expect_eq "$(json_get 'd["open_relay"]' <<<"$OUT")" "False"
 expect_eq "$(json_get 'd["tested"]' <<<"$OUT")" "0"
 
+# --- --deadline: a server that answers every reply correctly, each 0.7 s
+# late (inside --timeout 1s), cannot stretch the probe beyond the deadline.
+# What was not tested is untested, never "refused".
+start_daemon slow '^ready' /usr/bin/python3 "$HERE/smtp_misbehave.py" slow 0
+SLOW=$(awk '/^ready/{print $2}' "$WORK/slow.out")
+expect_rc 1 "$CK" --json mail relay "mx.slow.test:$SLOW" --ip 127.0.0.1 --timeout 1s --deadline 3s
+expect_eq "$(json_get 'd["complete"]' <<<"$OUT")" "False"
+expect_eq "$(json_get 'd["deadline_reached"]' <<<"$OUT")" "True"
+expect_eq "$(json_get 'd["verdict"]' <<<"$OUT")" "unknown"
+expect_eq "$(json_get 'd["open_relay"]' <<<"$OUT")" "False"
+expect_eq "$(json_get 'd["forms"]' <<<"$OUT")" "19"
+expect_eq "$(json_get 'd["tested"] < 19' <<<"$OUT")" "True"
+expect_eq "$(json_get 'd["error"]' <<<"$OUT")" "the deadline of 3s was reached"
+expect_eq "$(json_get 'sum(1 for a in d["attempts"] if not a["tested"]) == 19 - d["tested"]' <<<"$OUT")" "True"
+expect_eq "$(grep -c 'deadline of 3s was reached' <<<"$ERR")" "1"
+expect_rc 1 "$CK" mail relay "mx.slow.test:$SLOW" --ip 127.0.0.1 --timeout 1s --deadline 3s
+expect_contains "$OUT" "UNKNOWN: "
+expect_contains "$OUT" " of 19 relay forms tested"
+expect_contains "$OUT" "the deadline of 3s was reached"
+expect_contains "$OUT" "untested"
+expect_not_contains "$OUT" "not an open relay"
+expect_contains "$ERR" "the deadline of 3s was reached"
+# An open relay found before the deadline is still an open relay (exit 1),
+# reported as found on part of the battery.
+start_daemon slowopen '^ready' /usr/bin/python3 "$HERE/smtp_misbehave.py" slow-open 0
+SLOWOPEN=$(awk '/^ready/{print $2}' "$WORK/slowopen.out")
+expect_rc 1 "$CK" --json mail relay "mx.slow.test:$SLOWOPEN" --ip 127.0.0.1 --timeout 1s --deadline 5s
+expect_eq "$(json_get 'd["verdict"]' <<<"$OUT")" "open relay"
+expect_eq "$(json_get 'd["open_relay"]' <<<"$OUT")" "True"
+expect_eq "$(json_get 'd["complete"]' <<<"$OUT")" "False"
+expect_eq "$(json_get 'd["deadline_reached"]' <<<"$OUT")" "True"
+expect_eq "$(json_get 'd["tested"] < 19' <<<"$OUT")" "True"
+expect_contains "$ERR" "is an open relay"
+expect_contains "$ERR" "the deadline of 5s was reached"
+# Bad deadlines are usage errors naming the flag and the value.
+for bad in 0 0s -1s soon 5parsecs; do
+  expect_rc 2 "$CK" mail relay "mx.slow.test:$SLOW" --ip 127.0.0.1 "--deadline=$bad"
+  expect_contains "$ERR" "--deadline '$bad'"
+  expect_eq "$(wc -l <<<"$ERR")" "1"
+  expect_rc 2 "$CK" mail check cnc.test --no-smtp "--deadline=$bad"
+  expect_contains "$ERR" "--deadline '$bad'"
+done
+
 # --- mail check agrees with mail relay on the same servers (real DNS for the names).
 mkdir -p "$WORK/zones"
 dns_zone "$WORK/zones" cnc.test <<'ZONE'
@@ -118,6 +162,38 @@ for server in "$DRIB" "$HANG"; do
     [ "$server" = "$DRIB" ] && echo "[]" || echo "['FAIL']")"
   expect_not_contains "$(json_get '[f["message"] for f in d["findings"]]' <<<"$OUT")" "not an open relay"
 done
+
+# --- mail check --deadline: the slow server holds the relay probe until the
+# deadline; the probe stops, the checks not yet run are named in one UNKNOWN
+# finding, nothing is passed that was not checked, exit 1.
+expect_rc 1 "$CK" --json mail check cnc.test "${R[@]}" --smtp-port "$SLOW" --smtp-timeout 1s --deadline 3s --rbl bl.cnc.test --dkim-selector s1
+expect_eq "$(json_get 'd["complete"]' <<<"$OUT")" "False"
+expect_eq "$(json_get 'd["deadline_reached"]' <<<"$OUT")" "True"
+expect_eq "$(json_get '[f["level"] for f in d["findings"] if f["group"] == "1 relay"]' <<<"$OUT")" "['UNKNOWN']"
+expect_contains "$(json_get '[f["message"] for f in d["findings"] if f["group"] == "1 relay"][0]' <<<"$OUT")" " of 19 relay forms tested, none relayed (the deadline of 3s was reached)"
+expect_eq "$(json_get 'd["hosts"][0]["smtp"]["tested"] < 19' <<<"$OUT")" "True"
+expect_eq "$(json_get '[f["level"] for f in d["findings"] if f["group"] == "deadline"]' <<<"$OUT")" "['UNKNOWN']"
+expect_contains "$(json_get '[f["message"] for f in d["findings"] if f["group"] == "deadline"][0]' <<<"$OUT")" "the deadline of 3s was reached; not checked: "
+expect_eq "$(json_get '"DKIM of cnc.test" in d["not_checked"] and "the bulk-sender requirements" in d["not_checked"]' <<<"$OUT")" "True"
+# Never judged: no DKIM, DMARC or bulk-sender finding at all, no TLS pass.
+expect_eq "$(json_get '[f["group"] for f in d["findings"] if f["group"] in ("2 DKIM", "DMARC", "bulk")]' <<<"$OUT")" "[]"
+expect_not_contains "$(json_get '[f["message"] for f in d["findings"]]' <<<"$OUT")" "not an open relay"
+expect_eq "$(grep -c 'the deadline of 3s was reached' <<<"$ERR")" "1"
+expect_rc 1 "$CK" mail check cnc.test "${R[@]}" --smtp-port "$SLOW" --smtp-timeout 1s --deadline 3s --rbl bl.cnc.test --dkim-selector s1
+expect_contains "$OUT" "Deadline"
+expect_contains "$OUT" "could not check everything: the deadline of 3s was reached"
+# A relay open before the deadline still fails the audit.
+expect_rc 1 "$CK" --json mail check cnc.test "${R[@]}" --smtp-port "$SLOWOPEN" --smtp-timeout 1s --deadline 5s --rbl bl.cnc.test --dkim-selector s1
+expect_eq "$(json_get '[f["level"] for f in d["findings"] if f["group"] == "1 relay"]' <<<"$OUT")" "['FAIL']"
+expect_eq "$(json_get 'd["deadline_reached"]' <<<"$OUT")" "True"
+expect_eq "$(json_get 'd["complete"]' <<<"$OUT")" "False"
+# DNS waits are clamped too: a resolver that never answers, a 10 s query
+# timeout and a 2 s deadline: the deadline, not the query timeout, ends it.
+expect_rc 1 "$CK" --json mail check dead.test --resolver "127.0.0.1:$DEAD" --dns-timeout 10s --deadline 2s --no-smtp
+expect_eq "$(json_get 'd["deadline_reached"]' <<<"$OUT")" "True"
+expect_eq "$(json_get 'd["not_checked"]' <<<"$OUT")" "['the whole audit']"
+expect_eq "$(json_get '[f["group"] + " " + f["level"] for f in d["findings"]]' <<<"$OUT")" "['deadline UNKNOWN']"
+expect_eq "$(json_get 'd["counts"]["pass"]' <<<"$OUT")" "0"
 
 # --- DMARC records receivers ignore are reported, never skipped.
 expect_rc 1 "$CK" mail dmarc cnc.test "${R[@]}"
