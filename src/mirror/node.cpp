@@ -27,6 +27,7 @@
 #include "mirror/metadata.h"
 #include "mirror/wire.h"
 #include "nbd/backend.h"
+#include "nbd/file_backend.h"
 #include "nbd/server.h"
 
 namespace cloudkeep::mirror {
@@ -37,42 +38,6 @@ namespace {
 
 constexpr uint64_t kResyncBlock = 1024 * 1024;
 constexpr uint64_t kTargetSyncEvery = 64 * 1024 * 1024;
-
-Status PreadFull(int fd, void* buf, uint64_t n, uint64_t off) {
-  char* p = static_cast<char*>(buf);
-  while (n) {
-    ssize_t r = pread(fd, p, n, static_cast<off_t>(off));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno("pread", errno);
-    }
-    if (r == 0) return Status::FromErrno("pread past the device end", EIO);
-    p += r;
-    n -= static_cast<uint64_t>(r);
-    off += static_cast<uint64_t>(r);
-  }
-  return Status::Ok();
-}
-
-Status PwriteFull(int fd, const void* buf, uint64_t n, uint64_t off) {
-  const char* p = static_cast<const char*>(buf);
-  while (n) {
-    ssize_t r = pwrite(fd, p, n, static_cast<off_t>(off));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno("pwrite", errno);
-    }
-    p += r;
-    n -= static_cast<uint64_t>(r);
-    off += static_cast<uint64_t>(r);
-  }
-  return Status::Ok();
-}
-
-Status Sync(int fd) {
-  if (fdatasync(fd) != 0) return Status::FromErrno("fdatasync", errno);
-  return Status::Ok();
-}
 
 std::vector<uint8_t> Digests(const uint8_t* data, uint64_t len, uint64_t block) {
   std::vector<uint8_t> out;
@@ -135,6 +100,15 @@ struct Pending {
   std::set<uint64_t> bits;  // a flush: regions written since the previous flush
 };
 
+// Frames that change the peer's copy: marked out of sync if not acknowledged.
+bool ChangesData(wire::Type t) {
+  return t == wire::Type::kWrite || t == wire::Type::kZero;
+}
+// What a frame adds to protocol A's queue: the payload it carries.
+uint64_t QueuedBytes(const Pending& p) {
+  return p.type == wire::Type::kWrite ? p.length : 0;
+}
+
 enum class ResyncRole { kNone, kSource, kTarget };
 
 }  // namespace
@@ -143,8 +117,8 @@ struct Node::Impl {
   NodeOptions opt;
   const ResourceConfig& cfg() const { return opt.cfg; }
   NodeConfig self, peer;
-  std::string tag;  // "web/a" in log lines
-  UniqueFd dev;
+  std::string tag;                         // "web/a" in log lines
+  std::unique_ptr<nbd::FileBackend> disk;  // the locked backing device
   uint64_t size = 0;
   std::unique_ptr<Metadata> meta;
   std::unique_ptr<LinkAuth> auth;
@@ -511,7 +485,7 @@ struct Node::Impl {
       std::lock_guard pk(pend_mu);
       Bitmap mark(size, meta->granularity());
       for (auto& [seq, p] : pending) {
-        if (p->type == wire::Type::kWrite) mark.Set(p->offset, p->length);
+        if (ChangesData(p->type)) mark.Set(p->offset, p->length);
         for (uint64_t b : p->bits) mark.SetBit(b);
         p->done = true;
         p->ok = false;
@@ -535,7 +509,7 @@ struct Node::Impl {
     it->second->done = true;
     it->second->ok = ok;
     if (reply) it->second->reply = std::move(*reply);
-    if (it->second->type == wire::Type::kWrite) pending_bytes -= it->second->length;
+    pending_bytes -= QueuedBytes(*it->second);
     pending.erase(it);
     pend_cv.notify_all();
   }
@@ -566,14 +540,15 @@ struct Node::Impl {
         return;
       }
       switch (h.type) {
-        case wire::Type::kWrite: {
+        case wire::Type::kWrite:
+        case wire::Type::kZero: {
           bool is_primary;
           {
             std::lock_guard lk(mu);
             is_primary = primary;
           }
           if (is_primary) {
-            DropPeer(l, "peer sent a write to a primary");
+            DropPeer(l, std::string("peer sent a ") + wire::TypeName(h.type) + " to a primary");
             return;
           }
           if (h.token < max_token_seen) {
@@ -581,15 +556,15 @@ struct Node::Impl {
             break;
           }
           max_token_seen = h.token;
-          s = PwriteFull(dev.get(), payload.data(), h.length, h.offset);
-          if (s.ok() && (h.flags & wire::kFlagFua)) s = Sync(dev.get());
+          s = ApplyLocally(h.type, payload.data(), h.length, h.offset, h.flags);
           if (!s.ok())
-            log::Error("mirror {}: applying a write at {}: {}", tag, h.offset, s.message());
+            log::Error("mirror {}: applying a {} at {}: {}", tag, wire::TypeName(h.type), h.offset,
+                       s.message());
           s = reply(wire::Type::kAck, h.seq, s.ok() ? 0 : wire::kFlagError);
           break;
         }
         case wire::Type::kFlush:
-          s = Sync(dev.get());
+          s = disk->Flush();
           s = reply(wire::Type::kAck, h.seq, s.ok() ? 0 : wire::kFlagError);
           break;
         case wire::Type::kAck:
@@ -613,7 +588,7 @@ struct Node::Impl {
           break;
         }
         case wire::Type::kResyncData:
-          s = PwriteFull(dev.get(), payload.data(), h.length, h.offset);
+          s = disk->Pwrite(payload.data(), h.length, h.offset, false);
           if (!s.ok()) {
             DropPeer(l, "applying resync data: " + s.message());
             return;
@@ -622,7 +597,7 @@ struct Node::Impl {
           since_sync += h.length;
           resync_done += h.length;
           if (since_sync >= kTargetSyncEvery) {
-            s = Sync(dev.get());
+            s = disk->Flush();
             for (auto& [o, n] : to_clear) meta->ClearInMemory(o, n);
             if (s.ok()) s = meta->FlushBitmap();
             to_clear.clear();
@@ -646,7 +621,7 @@ struct Node::Impl {
         case wire::Type::kSyncDone: {
           Json j = Json::parse(payload.begin(), payload.end(), nullptr, false);
           uint64_t current = j.is_object() ? j.value("current", uint64_t{0}) : 0;
-          s = Sync(dev.get());
+          s = disk->Flush();
           if (s.ok()) {
             meta->ClearAllInMemory();
             s = meta->FlushBitmap();
@@ -680,7 +655,7 @@ struct Node::Impl {
                                : 0;
           if (block == 0) block = static_cast<uint32_t>(meta->granularity());
           std::vector<uint8_t> data(h.length);
-          s = PreadFull(dev.get(), data.data(), h.length, h.offset);
+          s = disk->Pread(data.data(), h.length, h.offset);
           auto d = Digests(data.data(), h.length, block);
           wire::Header r;
           r.type = wire::Type::kVerifyReply;
@@ -756,7 +731,7 @@ struct Node::Impl {
         }
         if (stopping || CurrentLink() != l) return ok = false;
         auto guard = ranges.Lock(off, len);
-        if (!PreadFull(dev.get(), buf.data(), len, off).ok()) return ok = false;
+        if (!disk->Pread(buf.data(), len, off).ok()) return ok = false;
         std::lock_guard ok2(order_mu);
         if (CurrentLink() != l) return ok = false;
         {
@@ -834,9 +809,9 @@ struct Node::Impl {
     {
       std::lock_guard pk(pend_mu);
       pending[h.seq] = p;
-      if (p->type == wire::Type::kWrite) pending_bytes += p->length;
+      pending_bytes += QueuedBytes(*p);
     }
-    if (p->type == wire::Type::kWrite) {
+    if (ChangesData(p->type)) {
       uint64_t g = meta->granularity();
       for (uint64_t b = p->offset / g; b <= (p->offset + p->length - 1) / g; b++)
         unflushed_bits.insert(b);
@@ -857,7 +832,7 @@ struct Node::Impl {
       lk.lock();
       if (!p->done) {  // l was already replaced: nobody else will complete it
         p->done = true;
-        if (p->type == wire::Type::kWrite) {
+        if (ChangesData(p->type)) {
           lk.unlock();
           (void)meta->MarkDirty(p->offset, p->length);
           lk.lock();
@@ -866,21 +841,41 @@ struct Node::Impl {
     }
   }
 
-  Status Write(const void* buf, uint64_t count, uint64_t offset, bool fua) {
+  // Applies one change to the local copy: a write, or a zeroing that may
+  // deallocate (kFlagMayTrim). Both copies apply the same call, so they stay
+  // byte-identical: a hole punched in a file reads as zeroes, and a block
+  // device gets BLKZEROOUT rather than BLKDISCARD, whose contents afterwards
+  // are the device's choice.
+  Status ApplyLocally(wire::Type type, const void* buf, uint64_t count, uint64_t offset,
+                      uint16_t flags) {
+    bool fua = flags & wire::kFlagFua;
+    if (type == wire::Type::kZero)
+      return disk->Zero(count, offset, flags & wire::kFlagMayTrim, /*fast=*/false, fua);
+    return disk->Pwrite(buf, count, offset, fua);
+  }
+
+  // The primary's data path for a write (buf) or a zeroing (type kZero,
+  // buf null): serialized against overlapping changes, recorded in the
+  // activity log, sent to the peer in stream order and applied locally at
+  // the same time; protocol C returns after both.
+  Status Replicate(wire::Type type, const void* buf, uint64_t count, uint64_t offset,
+                   uint16_t flags) {
+    if (count > UINT32_MAX) return Status::FromErrno("a change of over 4 GiB", EINVAL);
     uint64_t t0 = MonoNs();
     auto guard = ranges.Lock(offset, count);
     CK_RETURN_IF_ERROR(meta->AlBegin(offset, count));
     auto p = std::make_shared<Pending>();
-    p->type = wire::Type::kWrite;
+    p->type = type;
     p->offset = offset;
     p->length = count;
     std::shared_ptr<Link> l = CurrentLink();
     Status send_status;
     wire::Header h;
-    h.type = wire::Type::kWrite;
-    h.flags = fua ? wire::kFlagFua : 0;
+    h.type = type;
+    h.flags = flags;
     h.offset = offset;
-    h.length = h.payload_bytes = static_cast<uint32_t>(count);
+    h.length = static_cast<uint32_t>(count);
+    h.payload_bytes = type == wire::Type::kWrite ? h.length : 0;
     bool sent = SendTracked(l, h, buf, p, &send_status);
     if (!sent) {
       Status s = meta->MarkDirty(offset, count);
@@ -891,11 +886,13 @@ struct Node::Impl {
     } else if (!send_status.ok()) {
       DropPeer(l, "send: " + send_status.message());
     }
-    Status local = PwriteFull(dev.get(), buf, count, offset);
-    if (local.ok() && fua) local = Sync(dev.get());
+    Status local = ApplyLocally(type, buf, count, offset, flags);
     if (sent) {
       if (cfg().protocol == Protocol::kSync) {
         WaitAck(l, p);
+        // The peer answered but could not apply it (its disk failed, or it
+        // saw a newer fencing token): it lacks this change, so the bitmap says so.
+        if (!p->ok) (void)meta->MarkDirty(offset, count);
       } else {
         std::unique_lock lk(pend_mu);
         while (pending_bytes > cfg().async_max_queued_bytes && CurrentLink() == l)
@@ -912,8 +909,17 @@ struct Node::Impl {
     return local;
   }
 
+  Status Write(const void* buf, uint64_t count, uint64_t offset, bool fua) {
+    return Replicate(wire::Type::kWrite, buf, count, offset, fua ? wire::kFlagFua : 0);
+  }
+  Status Zero(uint64_t count, uint64_t offset, bool may_trim, bool fua) {
+    uint16_t flags = (fua ? wire::kFlagFua : 0) | (may_trim ? wire::kFlagMayTrim : 0);
+    return Replicate(wire::Type::kZero, nullptr, count, offset, flags);
+  }
+
+  // The FLUSH barrier goes to the peer first, so that both copies sync at
+  // the same time; it is answered after both.
   Status Flush() {
-    CK_RETURN_IF_ERROR(Sync(dev.get()));
     auto p = std::make_shared<Pending>();
     p->type = wire::Type::kFlush;
     std::shared_ptr<Link> l = CurrentLink();
@@ -922,8 +928,17 @@ struct Node::Impl {
     h.type = wire::Type::kFlush;
     bool sent = SendTracked(l, h, nullptr, p, &send_status);
     if (sent && !send_status.ok()) DropPeer(l, "send: " + send_status.message());
-    if (sent && cfg().protocol == Protocol::kSync) WaitAck(l, p);
-    return Status::Ok();
+    Status local = disk->Flush();
+    if (sent && cfg().protocol == Protocol::kSync) {
+      WaitAck(l, p);
+      // A failed flush on the peer: what it had not made durable is out of sync.
+      if (!p->ok) {
+        Bitmap mark(size, meta->granularity());
+        for (uint64_t b : p->bits) mark.SetBit(b);
+        (void)meta->MergeBitmap(mark);
+      }
+    }
+    return local;
   }
 };
 
@@ -935,6 +950,9 @@ class MirrorBackend : public nbd::Backend {
   nbd::BackendCaps Caps() const override {
     nbd::BackendCaps c;
     c.writable = c.flush = c.fua = c.multi_conn = true;
+    // TRIM and WRITE_ZEROES replicate as zeroing (ApplyLocally); never
+    // "fast", since the peer's copy may not be.
+    c.trim = c.zero = true;
     return c;
   }
   std::string Description() const override {
@@ -942,12 +960,20 @@ class MirrorBackend : public nbd::Backend {
            n_->peer.name + ")";
   }
   Status Pread(void* buf, uint64_t count, uint64_t offset) override {
-    return PreadFull(n_->dev.get(), buf, count, offset);
+    return n_->disk->Pread(buf, count, offset);
   }
   Status Pwrite(const void* buf, uint64_t count, uint64_t offset, bool fua) override {
     return n_->Write(buf, count, offset, fua);
   }
   Status Flush() override { return n_->Flush(); }
+  Status Trim(uint64_t count, uint64_t offset, bool fua) override {
+    return n_->Zero(count, offset, /*may_trim=*/true, fua);
+  }
+  Status Zero(uint64_t count, uint64_t offset, bool may_trim, bool fast, bool fua) override {
+    // Not advertised as fast (Caps), so the server never asks for fast.
+    if (fast) return Status::FromErrno("fast zero on a mirror", ENOTSUP);
+    return n_->Zero(count, offset, may_trim, fua);
+  }
 
  private:
   Node::Impl* n_;
@@ -1077,7 +1103,8 @@ Result<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
     return Status::Usage("device " + n.self.device + " is " + std::to_string(n.size) +
                          " bytes but its metadata " + n.self.meta + " says " +
                          std::to_string(sb.device_size));
-  CK_ASSIGN_OR_RETURN(n.dev, LockDevice(n.self.device));
+  CK_ASSIGN_OR_RETURN(UniqueFd dev, LockDevice(n.self.device));
+  CK_ASSIGN_OR_RETURN(n.disk, nbd::FileBackend::Adopt(std::move(dev), n.self.device, true));
   CK_ASSIGN_OR_RETURN(n.meta, Metadata::Open(n.self.meta));
   CK_ASSIGN_OR_RETURN(n.auth, LinkAuth::Create(n.opt.cfg));
   if (sb.flags & kFlagPrimary) {
@@ -1207,10 +1234,13 @@ uint64_t Node::Size() const {
   return impl_->size;
 }
 Status Node::Read(void* buf, uint64_t count, uint64_t offset) {
-  return PreadFull(impl_->dev.get(), buf, count, offset);
+  return impl_->disk->Pread(buf, count, offset);
 }
 Status Node::Write(const void* buf, uint64_t count, uint64_t offset, bool fua) {
   return impl_->Write(buf, count, offset, fua);
+}
+Status Node::Zero(uint64_t count, uint64_t offset, bool may_trim, bool fua) {
+  return impl_->Zero(count, offset, may_trim, fua);
 }
 Status Node::Flush() {
   return impl_->Flush();
@@ -1429,7 +1459,7 @@ Result<Json> Node::Verify(bool resync, uint64_t block) {
     std::vector<uint8_t> mine;
     {
       auto guard = n.ranges.Lock(off, len);
-      CK_RETURN_IF_ERROR(PreadFull(n.dev.get(), data.data(), len, off));
+      CK_RETURN_IF_ERROR(n.disk->Pread(data.data(), len, off));
       mine = Digests(data.data(), len, block);
       wire::Header h;
       h.type = wire::Type::kVerifyReq;

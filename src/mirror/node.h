@@ -14,8 +14,12 @@
 //    order) and written locally at the same time; protocol C answers after
 //    both, protocol A once it is queued. Without a peer, or after the peer
 //    timed out, the region is set in the bitmap (durably) before the write.
-//  - Flush: local fdatasync, then a FLUSH barrier that the peer answers
-//    after making every earlier write durable.
+//  - Zero (the export's TRIM and WRITE_ZEROES): replicated like a write,
+//    without data; both copies punch a hole or zero the range, so they stay
+//    byte-identical.
+//  - Flush: a FLUSH barrier that the peer answers after making every earlier
+//    write durable, and a local fdatasync at the same time.
+//  - A write the peer answers with an error is marked out of sync.
 //  - A peer that does not answer within peer_timeout is disconnected; its
 //    unacknowledged writes, and writes since its last flush, are marked.
 //
@@ -55,6 +59,8 @@ class Node {
   uint64_t Size() const;
   Status Read(void* buf, uint64_t count, uint64_t offset);
   Status Write(const void* buf, uint64_t count, uint64_t offset, bool fua);
+  // TRIM and WRITE_ZEROES: the range reads as zeroes on both copies (may_trim: holes allowed).
+  Status Zero(uint64_t count, uint64_t offset, bool may_trim, bool fua);
   Status Flush();
 
   // Control operations (the control socket calls these).

@@ -48,7 +48,7 @@ Result<Header> DecodeHeader(const uint8_t in[kHeaderBytes]) {
   if (std::memcmp(in, kMagic, 4) != 0) return Status::Failure("bad frame magic");
   if (in[4] != kVersion)
     return Status::Failure("unsupported protocol version " + std::to_string(in[4]));
-  if (in[5] < 1 || in[5] > static_cast<uint8_t>(Type::kSyncStart))
+  if (in[5] < 1 || in[5] > static_cast<uint8_t>(Type::kZero))
     return Status::Failure("unknown frame type " + std::to_string(in[5]));
   Header h;
   h.type = static_cast<Type>(in[5]);
@@ -63,6 +63,8 @@ Result<Header> DecodeHeader(const uint8_t in[kHeaderBytes]) {
   if ((h.type == Type::kWrite || h.type == Type::kResyncData) && h.payload_bytes != h.length)
     return Status::Failure("write frame length " + std::to_string(h.length) + " != payload " +
                            std::to_string(h.payload_bytes));
+  if (h.type == Type::kZero && h.payload_bytes != 0)
+    return Status::Failure("zero frame with a payload of " + std::to_string(h.payload_bytes));
   return h;
 }
 
@@ -98,6 +100,8 @@ const char* TypeName(Type t) {
       return "REFUSE";
     case Type::kSyncStart:
       return "SYNC_START";
+    case Type::kZero:
+      return "ZERO";
   }
   return "?";
 }

@@ -37,11 +37,13 @@ enum class Type : uint8_t {
   kState = 13,      // JSON: role, disk_state (sent on every change)
   kRefuse = 14,     // JSON: reason; the connection ends
   kSyncStart = 15,  // source -> target: resync begins (target marks itself Inconsistent)
+  kZero = 16,       // a client TRIM or WRITE_ZEROES: seq, offset, length; flags kFua, kMayTrim
 };
 
 enum Flags : uint16_t {
   kFlagFua = 1,
   kFlagError = 2,
+  kFlagMayTrim = 4,  // kZero: the range may be deallocated (reads as zeroes either way)
 };
 
 struct Header {

@@ -14,15 +14,21 @@ namespace cloudkeep::nbd {
 
 Result<std::unique_ptr<FileBackend>> FileBackend::Open(const std::string& path, bool writable) {
   if (path.empty()) return Status::Usage("the export path is empty");
-  std::unique_ptr<FileBackend> b(new FileBackend());
-  b->path_ = path;
-  b->writable_ = writable;
-  b->fd_ = UniqueFd(open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC));
-  if (!b->fd_.valid()) {
+  UniqueFd fd(open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC));
+  if (!fd.valid()) {
     int err = errno;
     if (err == ENOENT) return Status::Usage("'" + path + "' does not exist");
     return Status::FromErrno("open '" + path + "'", err);
   }
+  return Adopt(std::move(fd), path, writable);
+}
+
+Result<std::unique_ptr<FileBackend>> FileBackend::Adopt(UniqueFd fd, const std::string& path,
+                                                        bool writable) {
+  std::unique_ptr<FileBackend> b(new FileBackend());
+  b->path_ = path;
+  b->writable_ = writable;
+  b->fd_ = std::move(fd);
   struct stat st {};
   if (fstat(b->fd_.get(), &st) != 0) return Status::FromErrno("stat '" + path + "'", errno);
   if (S_ISBLK(st.st_mode)) {

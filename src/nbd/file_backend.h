@@ -20,6 +20,10 @@ class FileBackend : public Backend {
   // Opens `path` (O_RDWR when writable, else O_RDONLY). kUsage when it does
   // not exist or is neither a regular file nor a block device.
   static Result<std::unique_ptr<FileBackend>> Open(const std::string& path, bool writable);
+  // Takes over a descriptor already open on `path` (the mirror opens and
+  // locks its device before it serves it); kUsage as Open for other types.
+  static Result<std::unique_ptr<FileBackend>> Adopt(UniqueFd fd, const std::string& path,
+                                                    bool writable);
 
   uint64_t Size() const override { return size_; }
   BackendCaps Caps() const override;

@@ -48,6 +48,18 @@ TEST(MirrorWire, RejectsBadFrames) {
   h.length = 11;
   EncodeHeader(h, buf);
   EXPECT_FALSE(DecodeHeader(buf).ok());
+  // A zeroing carries no data: a payload on it is a broken peer.
+  h.type = Type::kZero;
+  h.length = 1 << 20;
+  h.payload_bytes = 0;
+  EncodeHeader(h, buf);
+  auto z = DecodeHeader(buf);
+  ASSERT_TRUE(z.ok()) << z.status().message();
+  EXPECT_EQ(z->length, 1u << 20);
+  EXPECT_STREQ(TypeName(z->type), "ZERO");
+  h.payload_bytes = 1;
+  EncodeHeader(h, buf);
+  EXPECT_FALSE(DecodeHeader(buf).ok());
 }
 
 }  // namespace
