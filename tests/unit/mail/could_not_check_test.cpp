@@ -4,6 +4,8 @@
 // records that receivers ignore are reported; DKIM names are validated.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "mail/check.h"
 #include "mail/dkim_check.h"
 #include "mail/dkim_verify.h"
@@ -19,6 +21,12 @@ namespace {
 int Count(const MailCheckReport& r, const std::string& group, CheckLevel level) {
   int n = 0;
   for (const auto& f : r.findings) n += f.group == group && f.level == level ? 1 : 0;
+  return n;
+}
+
+int Groups(const MailCheckReport& r, const std::string& group) {
+  int n = 0;
+  for (const auto& f : r.findings) n += f.group == group ? 1 : 0;
   return n;
 }
 
@@ -227,6 +235,80 @@ TEST(CouldNotCheck, DmarcRecordsReceiversIgnore) {
   EXPECT_TRUE(l.dns_error);
   ASSERT_FALSE(l.findings.empty());
   EXPECT_EQ(l.findings[0].severity, LintFinding::Severity::kUnknown);
+}
+
+// --deadline: past it the audit starts no more checks; one finding names
+// them, and none of them is judged.
+TEST(CheckDeadline, PassedBeforeTheStartChecksNothing) {
+  StaticResolver z;
+  GoodZone(z);
+  MailCheckOptions o = Options("good.test");
+  o.deadline = Deadline::After(Micros(0));
+  auto r = RunMailCheck(z, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(z.queries(), 0u);
+  ASSERT_EQ(r->findings.size(), 1u);
+  EXPECT_EQ(r->findings[0].group, "deadline");
+  EXPECT_EQ(r->findings[0].level, CheckLevel::kUnknown);
+  EXPECT_TRUE(r->deadline_reached);
+  EXPECT_EQ(r->not_checked, std::vector<std::string>{"the whole audit"});
+  Json j = MailCheckToJson(*r);
+  EXPECT_EQ(j["complete"], false);
+  EXPECT_EQ(j["deadline_reached"], true);
+  EXPECT_EQ(j["counts"]["pass"], 0);
+  EXPECT_TRUE(j["dkim"].is_null());  // never looked up: no "pass"
+}
+
+// DNS answers at once, except that the DKIM lookup is held until the
+// deadline has passed and then times out, as the real resolver's clamped
+// wait does.
+class DkimStallsResolver : public Resolver {
+ public:
+  DkimStallsResolver(StaticResolver& zone, Deadline deadline) : zone_(zone), deadline_(deadline) {}
+  DnsAnswer Query(const std::string& name, RrType type) override {
+    if (name.find("._domainkey.") == std::string::npos) return zone_.Query(name, type);
+    while (!deadline_.expired()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    DnsAnswer a;
+    a.status = DnsStatus::kTimeout;
+    a.error = "no answer before the deadline";
+    return a;
+  }
+
+ private:
+  StaticResolver& zone_;
+  Deadline deadline_;
+};
+
+TEST(CheckDeadline, StopsWhereTheDeadlinePassedAndNamesWhatWasNotChecked) {
+  StaticResolver z;
+  GoodZone(z);
+  MailCheckOptions o = Options("good.test");
+  o.deadline = Deadline::After(std::chrono::milliseconds(500));
+  DkimStallsResolver res(z, o.deadline);
+  auto r = RunMailCheck(res, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->deadline_reached);
+  EXPECT_EQ(r->not_checked,
+            (std::vector<std::string>{"DMARC of good.test", "the bulk-sender requirements"}));
+  // What ran before the deadline is judged as always; the DKIM lookup it
+  // cut short is UNKNOWN; DMARC and the bulk-sender rules are not judged at
+  // all (a missing DKIM result would otherwise fail them).
+  EXPECT_GT(Groups(*r, "2 SPF"), 0);
+  EXPECT_EQ(Groups(*r, "DMARC"), 0);
+  EXPECT_EQ(Groups(*r, "bulk"), 0);
+  for (const auto& f : r->findings) {
+    if (f.group == "2 DKIM") {
+      EXPECT_EQ(f.level, CheckLevel::kUnknown) << f.message;
+    }
+  }
+  ASSERT_EQ(Groups(*r, "deadline"), 1);
+  EXPECT_EQ(r->findings[0].group, "deadline");  // said first
+  EXPECT_NE(r->findings[0].message.find("the deadline of 500ms was reached; not checked: DMARC of "
+                                        "good.test, the bulk-sender requirements"),
+            std::string::npos)
+      << r->findings[0].message;
+  EXPECT_TRUE(r->incomplete());
+  EXPECT_FALSE(r->failed());
 }
 
 TEST(DkimNames, SelectorsAndDomainsAreDnsNames) {
