@@ -597,7 +597,8 @@ def main():
     ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer.request_queue_size = 256
     srv = ThreadingHTTPServer(("127.0.0.1", OPTS.port), Handler)
-    print(f"ec2-emulator listening on 127.0.0.1:{OPTS.port}", flush=True)
+    # --port 0 takes any free port; this line says which (tests wait for it).
+    print(f"ec2-emulator listening on 127.0.0.1:{srv.server_address[1]}", flush=True)
     srv.serve_forever()
 
 

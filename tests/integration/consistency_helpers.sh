@@ -2,23 +2,26 @@
 # MariaDB on a loop-mounted XFS, and a steady writer of sequence numbers.
 
 # start_mariadb NAME DATADIR PORT [init] [SERVER_ID]: a private mariadbd with its own
-# socket and port (13300-13399), binary log on, stopped at exit. With "init"
+# socket and port (PORT from lib.sh free_port), binary log on, stopped at exit. With "init"
 # the data directory is created first. Sets MY_SOCK_<NAME> and MY_CNF_<NAME>
 # (a client defaults file) and echoes nothing.
 start_mariadb() {
   local name=$1 datadir=$2 port=$3 init=${4:-} server_id=${5:-1}
   need mariadbd mariadb-install-db mariadb mariadb-admin
   local run="$WORK/mysql-$name"
-  mkdir -p "$run"
+  # A private tmpdir: mariadbd deletes every #sql* file in its tmpdir when it
+  # starts, which would remove another running server's temporary tables
+  # (a bootstrap beside it fails with "Unknown table mysql.tmp_proxies_priv").
+  mkdir -p "$run/tmp"
   if [ "$init" = init ]; then
     mkdir -p "$datadir"
     mariadb-install-db --no-defaults --datadir="$datadir" --user=root --auth-root-authentication-method=socket \
-      --skip-test-db >"$run/install.log" 2>&1 || { cat "$run/install.log" >&2; fail "mariadb-install-db failed"; }
+      --tmpdir="$run/tmp" --skip-test-db >"$run/install.log" 2>&1 || { cat "$run/install.log" >&2; fail "mariadb-install-db failed"; }
   fi
   # The binary log's path is relative to the data directory, so that a
   # restored copy reads its own binlog, not the primary's.
   mariadbd --no-defaults --datadir="$datadir" --user=root --socket="$run/sock" --port="$port" \
-    --bind-address=127.0.0.1 --pid-file="$run/pid" --log-error="$run/error.log" \
+    --tmpdir="$run/tmp" --bind-address=127.0.0.1 --pid-file="$run/pid" --log-error="$run/error.log" \
     --log-bin=binlog --server-id="$server_id" --skip-slave-start --binlog-format=STATEMENT --innodb-buffer-pool-size=64M \
     --innodb-log-file-size=48M --skip-name-resolve >"$run/stdout.log" 2>&1 &
   local pid=$!

@@ -7,6 +7,9 @@ answers a CONTROL frame with a correctly MACed CONTROL_REPLY whose "error"
 holds escape sequences too. For test_latency_hostile.sh.
 
     hostile_latency_peer.py PORT TOKEN
+
+PORT 0 takes any free port (UDP, then TCP on the same number); the peer
+prints "listening on 127.0.0.1:PORT" once both are bound.
 """
 import hashlib
 import hmac
@@ -23,9 +26,7 @@ ZONE = b"z\xc2\x9b31m\xe2\x80\xaeone"
 ERROR = "no\x1b[31m red\x1b]0;title\x07 \u009b2J"
 
 
-def udp(port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", port))
+def udp(s):
     while True:
         msg, peer = s.recvfrom(65536)
         if len(msg) < 32 or msg[:5] != MAGIC or msg[5] not in (1, 3):
@@ -65,11 +66,7 @@ def control(c, token):
         c.sendall(frame + hmac.new(token, frame, hashlib.sha256).digest())
 
 
-def tcp(port, token):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("127.0.0.1", port))
-    s.listen()
+def tcp(s, token):
     while True:
         c, _ = s.accept()
         threading.Thread(target=control, args=(c, token), daemon=True).start()
@@ -77,8 +74,16 @@ def tcp(port, token):
 
 def main():
     port, token = int(sys.argv[1]), sys.argv[2].encode()
-    threading.Thread(target=udp, args=(port,), daemon=True).start()
-    tcp(port, token)
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", port))
+    port = u.getsockname()[1]
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    t.bind(("127.0.0.1", port))
+    t.listen()
+    print(f"listening on 127.0.0.1:{port}", flush=True)
+    threading.Thread(target=udp, args=(u,), daemon=True).start()
+    tcp(t, token)
 
 
 if __name__ == "__main__":

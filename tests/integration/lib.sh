@@ -47,6 +47,9 @@ need() {
 
 need_root() { [ "$(id -u)" -eq 0 ] || skip_or_fail "root"; }
 
+# Ports reserved with free_port (below) are released last.
+defer "_port_release"
+
 # A private scratch directory, removed at exit.
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/ck-${TEST_NAME}.XXXXXX")"
 defer "rm -rf '$WORK'"
@@ -95,30 +98,118 @@ mkfs_loop() {
   defer "umount -l '$mnt'"
 }
 
-# wait_for CMD...: retries for up to 20 s.
+# wait_for CMD...: retries for up to $WAIT_FOR_SECONDS (60 s): a bound, not a
+# timed assertion — it only has to outlast a machine busy with other tests.
+WAIT_FOR_SECONDS=${WAIT_FOR_SECONDS:-60}
 wait_for() {
   local i
-  for ((i = 0; i < 200; i++)); do
+  for ((i = 0; i < WAIT_FOR_SECONDS * 10; i++)); do
     if "$@" >/dev/null 2>&1; then return 0; fi
     sleep 0.1
   done
   fail "timed out waiting for: $*"
 }
 
+# free_port: prints a TCP+UDP port number that nothing on this machine is
+# bound to (IPv4 or IPv6, any address) and that no other running test holds,
+# for tools that must be told their port up front (nsd, unbound, rbldnsd,
+# Postfix, MariaDB …) and for "nobody listens here" targets. Servers that
+# can bind port 0 and print the port should do that instead (start_daemon).
+# Ports come from 20000-32767, below the kernel's ephemeral range
+# (net.ipv4.ip_local_port_range, 32768-60999), so neither port-0 servers nor
+# outgoing connections take them. A port is reserved for the test's life by
+# an atomic mkdir in $CK_PORT_DIR (the one directory tests share; entries
+# carry the owner's pid and are removed at exit). Usable as $(free_port).
+CK_PORT_DIR=${CK_PORT_DIR:-/tmp/cloudkeep-test-ports}
+free_port() {
+  local port i
+  if [ ! -d "$CK_PORT_DIR" ]; then
+    mkdir -p "$CK_PORT_DIR" 2>/dev/null && chmod 1777 "$CK_PORT_DIR" 2>/dev/null
+  fi
+  _port_sweep
+  for ((i = 0; i < 1000; i++)); do
+    port=$((20000 + (RANDOM * 32768 + RANDOM) % 12768))
+    mkdir "$CK_PORT_DIR/$port" 2>/dev/null || continue
+    echo "$$" >"$CK_PORT_DIR/$port/pid"
+    if _port_unbound "$port"; then
+      echo "$port"
+      return 0
+    fi
+    # In use by something that is not a test: leave it reserved (by us) so
+    # that nobody else tries it either; released at exit.
+  done
+  fail "free_port: no free port in 20000-32767"
+}
+_port_unbound() {
+  /usr/bin/python3 - "$1" <<'PY'
+import socket, sys
+port = int(sys.argv[1])
+fams = [(socket.AF_INET, "0.0.0.0")]
+if socket.has_ipv6:
+    fams.append((socket.AF_INET6, "::"))
+for fam, host in fams:
+    for typ in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        try:
+            s = socket.socket(fam, typ)
+        except OSError:
+            continue  # no IPv6 here
+        try:
+            if fam == socket.AF_INET6:
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            s.bind((host, port))
+        except OSError:
+            sys.exit(1)
+        finally:
+            s.close()
+PY
+}
+# Releases this test's reservations (deferred first, so it runs last).
+_port_release() {
+  local d
+  for d in "$CK_PORT_DIR"/*/; do
+    [ "$(cat "$d/pid" 2>/dev/null)" = "$$" ] && rm -rf "$d"
+  done
+  return 0
+}
+# Reclaims reservations of tests that died without cleaning up (SIGKILL),
+# once per test, only those older than an hour.
+_PORT_SWEPT=""
+_port_sweep() {
+  [ -z "$_PORT_SWEPT" ] || return 0
+  _PORT_SWEPT=1
+  local d pid
+  for d in $(find "$CK_PORT_DIR" -mindepth 1 -maxdepth 1 -type d -mmin +60 2>/dev/null); do
+    pid=$(cat "$d/pid" 2>/dev/null) || continue
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && continue
+    mv "$d" "$d.stale.$$" 2>/dev/null && rm -rf "$d.stale.$$"
+  done
+  return 0
+}
+
 # start_daemon NAME PATTERN CMD...: starts CMD in the background with stdout
-# in $WORK/NAME.out and stderr in $WORK/NAME.err, waits (up to 20 s) until
-# a line of stdout matches the grep -E PATTERN, and kills it at exit. Sets
-# DAEMON_PID. Servers print their bound address there, so tests ask for
-# port 0 (or a Unix socket) and never collide on fixed ports.
+# in $WORK/NAME.out and stderr in $WORK/NAME.err, waits (up to
+# $WAIT_FOR_SECONDS) until a line of stdout or stderr matches the grep -E
+# PATTERN, and kills it at exit. Sets DAEMON_PID, DAEMON_LINE (the first
+# matching line) and DAEMON_PORT (the last :PORT or "port N" in that line,
+# if any). Servers print their bound address, so tests ask for port 0 (or a
+# Unix socket) and never collide on fixed ports:
+#   start_daemon agent '^cloudkeep: serving' "$CK" latency serve --listen 127.0.0.1:0
+#   "$CK" latency probe "127.0.0.1:$DAEMON_PORT"
 start_daemon() {
   local name=$1 pattern=$2
   shift 2
   "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
   DAEMON_PID=$!
+  DAEMON_LINE=""
+  DAEMON_PORT=""
   defer "kill -9 $DAEMON_PID 2>/dev/null; wait $DAEMON_PID 2>/dev/null"
   local i
-  for ((i = 0; i < 200; i++)); do
-    if grep -qE "$pattern" "$WORK/$name.out" 2>/dev/null; then return 0; fi
+  for ((i = 0; i < WAIT_FOR_SECONDS * 10; i++)); do
+    DAEMON_LINE=$(grep -hE -m1 "$pattern" "$WORK/$name.out" "$WORK/$name.err" 2>/dev/null | head -n1) || true
+    if [ -n "$DAEMON_LINE" ]; then
+      DAEMON_PORT=$(sed -nE 's/.*:([0-9]+)([^0-9].*)?$/\1/p; t; s/.*[Pp]ort[ =]([0-9]+).*/\1/p' <<<"$DAEMON_LINE" | head -n1)
+      return 0
+    fi
     if ! kill -0 "$DAEMON_PID" 2>/dev/null; then
       cat "$WORK/$name.err" >&2
       fail "$name exited before it was ready"
@@ -126,5 +217,5 @@ start_daemon() {
     sleep 0.1
   done
   cat "$WORK/$name.err" >&2
-  fail "$name did not print /$pattern/ within 20 s"
+  fail "$name did not print /$pattern/ within $WAIT_FOR_SECONDS s"
 }

@@ -7,14 +7,15 @@
 #   dns_zone "$WORK/zones" example.com <<'EOF'
 #   @    TXT "v=spf1 ip4:192.0.2.0/24 -all"
 #   EOF
-#   dns_start "$WORK/zones" 15310        # serves every ZONE_DIR/<origin>.zone
-#   $CK mail spf --resolver "127.0.0.1:15310" ...
+#   dns_start "$WORK/zones" "$(free_port)"   # serves every ZONE_DIR/<origin>.zone
+#   $CK mail spf --resolver "127.0.0.1:$DNS_PORT" ...
 #
 # Function names are stable: the SPF/DMARC, DKIM and mail-audit tests all
 # use them.
 #   dns_zone DIR ORIGIN           writes DIR/ORIGIN.zone from stdin, adding
 #                                 $ORIGIN, $TTL, SOA and NS records
-#   dns_start DIR PORT            starts nsd on 127.0.0.1:PORT (UDP and TCP)
+#   dns_start DIR PORT            starts nsd on 127.0.0.1:PORT (UDP and TCP;
+#                                 PORT from lib.sh free_port, never fixed)
 #                                 for DIR/*.zone; stopped at exit (defer);
 #                                 returns once the server answers for every zone
 #   dns_reload                    re-reads the zone files of the running server

@@ -1,7 +1,7 @@
 # Postfix on a loopback port, from a private configuration directory, for
 # the mail audit tests. Source after lib.sh.
 #
-#   postfix_start NAME PORT MODE [CERT KEY]
+#   postfix_start NAME PORT MODE [CERT KEY]   (PORT from lib.sh free_port)
 #     (POSTFIX_ADDR: listen address, default 127.0.0.1; POSTFIX_HOSTNAME: default mx.good.test)
 #     MODE closed: relays for nobody (mynetworks excludes loopback)
 #     MODE open:   an open relay (mynetworks = 0.0.0.0/0)

@@ -1,6 +1,7 @@
 # rbldnsd serving test blocklists, and an unbound resolver in front of it
 # and of the test zones, for the mail audit tests. Source after lib.sh.
 #
+# PORTs come from lib.sh free_port, never fixed numbers.
 #   rbl_start DIR PORT ZONESPEC...   rbldnsd on 127.0.0.1:PORT, e.g.
 #                                    "bl.test:ip4set:bl4 bl.test:ip6trie:bl6"
 #                                    (files relative to DIR); stopped at exit

@@ -15,7 +15,7 @@ mkfs_loop 1G xfs "$WORK/db"
 IMG="$LOOP_IMG"
 MNT="$WORK/db"
 STORE="$WORK/store"
-start_mariadb primary "$MNT/mysql" 13321 init
+start_mariadb primary "$MNT/mysql" "$(free_port)" init
 start_writer primary
 CREATE=("$CK" --store "$STORE" snapshot create "$IMG" --freeze --mysql --mysql-defaults-file "$MY_CNF_primary")
 

@@ -21,7 +21,7 @@ mkdir -p "$WORK/db"
 mount "$DB_LOOP" "$WORK/db"
 defer "umount -l '$WORK/db'"
 
-start_mariadb primary "$WORK/db/mysql" 13311 init
+start_mariadb primary "$WORK/db/mysql" "$(free_port)" init
 start_writer primary
 
 STORE="$WORK/store"
@@ -79,7 +79,7 @@ test -s "$WORK/restored/cloudkeep-mysql-status.json" || fail "status file not in
 grep -q "\"binlog_position\": \"$BINLOG_POS\"" "$WORK/restored/cloudkeep-mysql-status.json" ||
   fail "status file positions differ: $(cat "$WORK/restored/cloudkeep-mysql-status.json")"
 
-start_mariadb copy "$WORK/restored/mysql" 13312
+start_mariadb copy "$WORK/restored/mysql" "$(free_port)"
 for t in ck.seq ck.seq_aria; do
   RES="$(sql copy "CHECK TABLE $t EXTENDED" | awk -F'\t' '$3=="status"{print $4}')"
   expect_eq "$RES" "OK" "CHECK TABLE $t"

@@ -9,14 +9,15 @@
 need_root
 need mkfs.xfs losetup mariadbd mariadb mariadb-binlog
 
-start_mariadb primary "$WORK/primary-data" 13331 init 1
+PRIMARY_PORT=$(free_port)
+start_mariadb primary "$WORK/primary-data" "$PRIMARY_PORT" init 1
 sql primary "CREATE USER repl@'127.0.0.1' IDENTIFIED BY 'ck-repl';
              GRANT REPLICATION SLAVE ON *.* TO repl@'127.0.0.1';"
 
 mkfs_loop 1G xfs "$WORK/replica"
 IMG="$LOOP_IMG"
-start_mariadb replica "$WORK/replica/mysql" 13332 init 2
-sql replica "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=13331, MASTER_USER='repl',
+start_mariadb replica "$WORK/replica/mysql" "$(free_port)" init 2
+sql replica "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$PRIMARY_PORT, MASTER_USER='repl',
                MASTER_PASSWORD='ck-repl', MASTER_USE_GTID=slave_pos; START SLAVE;"
 start_writer primary
 replica_rows_above() { [ "$(sql replica 'SELECT COUNT(*) FROM ck.seq' 2>/dev/null || echo 0)" -gt "$1" ]; }
@@ -29,7 +30,7 @@ expect_eq "$(json_get 'd["snapshots"][0]["consistency"]' <<<"$OUT")" application
 RFILE="$(json_get 'd["snapshots"][0]["database"]["relay_master_log_file"]' <<<"$OUT")"
 RPOS="$(json_get 'd["snapshots"][0]["database"]["exec_master_log_pos"]' <<<"$OUT")"
 RGTID="$(json_get 'd["snapshots"][0]["database"]["gtid_slave_pos"]' <<<"$OUT")"
-expect_eq "$(json_get 'd["snapshots"][0]["database"]["master_port"]' <<<"$OUT")" 13331
+expect_eq "$(json_get 'd["snapshots"][0]["database"]["master_port"]' <<<"$OUT")" "$PRIMARY_PORT"
 expect_rc 0 "$CK" --store "$STORE" snapshot show "$SNAP"
 expect_contains "$OUT" "db exec_master_log_pos: $RPOS"
 assert_unlocked primary
@@ -55,7 +56,7 @@ defer "losetup -d '$R_LOOP'"
 mkdir -p "$WORK/restored"
 mount -o nouuid "$R_LOOP" "$WORK/restored"
 defer "umount -l '$WORK/restored'"
-start_mariadb copy "$WORK/restored/mysql" 13333 "" 3
+start_mariadb copy "$WORK/restored/mysql" "$(free_port)" "" 3
 expect_eq "$(sql copy "CHECK TABLE ck.seq" | awk -F'\t' '$3=="status"{print $4}')" OK "CHECK TABLE ck.seq"
 expect_eq "$(sql copy 'SELECT COUNT(*) FROM ck.seq')" "$EXPECTED" \
   "rows in the copy vs the primary's binlog at $RFILE:$RPOS"

@@ -29,11 +29,12 @@ expect_rc 2 env -u CLOUDKEEP_MESH_TOKEN "$CK" latency mesh --peers "$WORK/ok.csv
 expect_contains "$ERR" "needs a token"
 
 # --- unreachable: lost after the timeout, never a hang ----------------------
-expect_rc 1 "$CK" --json latency probe 127.0.0.1:17009 --count 3 --interval 10ms --timeout 100ms
+DEAD=$(free_port)  # reserved, nothing listens there
+expect_rc 1 "$CK" --json latency probe "127.0.0.1:$DEAD" --count 3 --interval 10ms --timeout 100ms
 expect_eq "$(json_get 'd["targets"][0]["lost"]' <<<"$OUT")" 3 "lost"
 expect_eq "$(json_get 'd["targets"][0]["loss_ratio"]' <<<"$OUT")" 1.0 "loss ratio"
-expect_rc 1 "$CK" latency probe 127.0.0.1:17009 --proto tcp --count 2 --timeout 100ms
-expect_contains "$OUT" "127.0.0.1:17009"
+expect_rc 1 "$CK" latency probe "127.0.0.1:$DEAD" --proto tcp --count 2 --timeout 100ms
+expect_contains "$OUT" "127.0.0.1:$DEAD"
 
 # --- zone from IMDSv2 (a local emulator; never the real link-local address) --
 cat >"$WORK/imds.py" <<'PY'
@@ -51,66 +52,68 @@ class H(http.server.BaseHTTPRequestHandler):
         if self.path != "/latest/meta-data/placement/availability-zone-id":
             self.send_response(404); self.end_headers(); return
         self.send_response(200); self.end_headers(); self.wfile.write(b"use1-az4")
-http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+print("listening on 127.0.0.1:%d" % srv.server_address[1], flush=True)
+srv.serve_forever()
 PY
-/usr/bin/python3 "$WORK/imds.py" 17480 &
-defer "kill $!"
-wait_for /usr/bin/python3 -c "import socket; socket.create_connection(('127.0.0.1', 17480))"
+start_daemon imds '^listening on' /usr/bin/python3 "$WORK/imds.py"
+IMDS=$DAEMON_PORT
+# Each agent binds port 0 and logs "serving NAME (zone Z) on ADDR:PORT udp+tcp".
+SERVING='^cloudkeep: serving'
 
-AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:17480 "$CK" latency serve --listen 127.0.0.1:17471 --name imds-host \
-  2>"$WORK/serve1.log" &
-defer "kill $!"
-wait_for "$CK" latency probe 127.0.0.1:17471 --count 1 --warmup 0 --timeout 100ms
-expect_rc 0 "$CK" --json latency probe 127.0.0.1:17471 --count 2 --interval 1ms
+AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:$IMDS start_daemon serve1 "$SERVING" \
+  "$CK" latency serve --listen 127.0.0.1:0 --name imds-host
+P1=$DAEMON_PORT
+wait_for "$CK" latency probe 127.0.0.1:$P1 --count 1 --warmup 0 --timeout 100ms
+expect_rc 0 "$CK" --json latency probe 127.0.0.1:$P1 --count 2 --interval 1ms
 expect_eq "$(json_get 'd["targets"][0]["zone"]' <<<"$OUT")" use1-az4 "zone from IMDSv2"
 expect_eq "$(json_get 'd["targets"][0]["name"]' <<<"$OUT")" imds-host "name"
 
-AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:17480 AWS_EC2_METADATA_DISABLED=true \
-  "$CK" latency serve --listen 127.0.0.1:17472 2>"$WORK/serve2.log" &
-defer "kill $!"
-wait_for "$CK" latency probe 127.0.0.1:17472 --count 1 --warmup 0 --timeout 100ms
-expect_rc 0 "$CK" --json latency probe 127.0.0.1:17472 --count 1
+AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:$IMDS AWS_EC2_METADATA_DISABLED=true \
+  start_daemon serve2 "$SERVING" "$CK" latency serve --listen 127.0.0.1:0
+P2=$DAEMON_PORT
+wait_for "$CK" latency probe 127.0.0.1:$P2 --count 1 --warmup 0 --timeout 100ms
+expect_rc 0 "$CK" --json latency probe 127.0.0.1:$P2 --count 1
 expect_eq "$(json_get 'd["targets"][0]["zone"]' <<<"$OUT")" unknown "IMDS disabled"
-expect_contains "$(cat "$WORK/serve2.log")" "zone unknown"
-expect_contains "$(cat "$WORK/serve2.log")" "no mesh token"
+expect_contains "$(cat "$WORK/serve2.err")" "zone unknown"
+expect_contains "$(cat "$WORK/serve2.err")" "no mesh token"
 
 # An IMDS endpoint that does not answer: warning, zone unknown, still serves.
-AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:17489 "$CK" latency serve --listen 127.0.0.1:17473 --zone z1 \
-  2>"$WORK/serve3.log" &
-defer "kill $!"
-wait_for "$CK" latency probe 127.0.0.1:17473 --count 1 --warmup 0 --timeout 100ms
+AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:$(free_port) start_daemon serve3 "$SERVING" \
+  "$CK" latency serve --listen 127.0.0.1:0 --zone z1
+wait_for "$CK" latency probe 127.0.0.1:$DAEMON_PORT --count 1 --warmup 0 --timeout 100ms
 
 # --- the per-source limit: back-to-back probes beyond it are lost, and said so
-expect_rc 2 "$CK" latency serve --listen 127.0.0.1:17476 --rate-per-source -1
+expect_rc 2 "$CK" latency serve --listen 127.0.0.1:0 --rate-per-source -1
 expect_contains "$ERR" "--rate-per-source '-1'"
-"$CK" latency serve --listen 127.0.0.1:17476 --zone z1 --rate-per-source 10 --burst-per-source 5 2>"$WORK/serve6.log" &
-defer "kill $!"
-wait_for "$CK" latency probe 127.0.0.1:17476 --count 1 --warmup 0 --timeout 100ms
+start_daemon serve6 "$SERVING" "$CK" latency serve --listen 127.0.0.1:0 --zone z1 --rate-per-source 10 --burst-per-source 5
+P6=$DAEMON_PORT
+wait_for "$CK" latency probe 127.0.0.1:$P6 --count 1 --warmup 0 --timeout 100ms
 sleep 0.6  # the bucket refills (5 tokens at 10/s)
 # A lost probe waits its 1 ms timeout: 200 probes take at least 0.2 s, in
 # which the bucket earns 2 tokens or a few more on a slow machine.
-expect_rc 0 "$CK" --json latency probe 127.0.0.1:17476 --count 200 --interval 0 --warmup 0 --timeout 1ms
+expect_rc 0 "$CK" --json latency probe 127.0.0.1:$P6 --count 200 --interval 0 --warmup 0 --timeout 1ms
 expect_eq "$(json_get '4 <= d["targets"][0]["received"] < 60' <<<"$OUT")" True "limited to the burst plus the rate"
 expect_contains "$ERR" "--rate-per-source"
-expect_rc 0 "$CK" --json latency probe 127.0.0.1:17476 --proto tcp --count 10 --interval 0 --warmup 0
+expect_rc 0 "$CK" --json latency probe 127.0.0.1:$P6 --proto tcp --count 10 --interval 0 --warmup 0
 expect_eq "$(json_get 'd["targets"][0]["received"]' <<<"$OUT")" 10 "tcp probes wait instead of being lost"
 
 # --- an agent without a token refuses mesh runs; tokens must match ----------
-printf 'name,address,zone\na,127.0.0.1:17472,z\nb,127.0.0.1:17471,z\n' >"$WORK/peers.csv"
+printf 'name,address,zone\na,127.0.0.1:%s,z\nb,127.0.0.1:%s,z\n' "$P2" "$P1" >"$WORK/peers.csv"
 expect_rc 1 env CLOUDKEEP_MESH_TOKEN=t1 "$CK" latency mesh --peers "$WORK/peers.csv" --count 1
 expect_contains "$ERR" "authentication failed"
 echo t1 >"$WORK/t1"
-CLOUDKEEP_MESH_TOKEN=t1 "$CK" latency serve --listen 127.0.0.1:17474 --zone z1 --name n1 2>"$WORK/serve4.log" &
-defer "kill $!"
-CLOUDKEEP_MESH_TOKEN=t1 "$CK" latency serve --listen '[::1]:17475' --zone z2 --name n2 2>"$WORK/serve5.log" &
-defer "kill $!"
-wait_for "$CK" latency probe 127.0.0.1:17474 --count 1 --warmup 0 --timeout 100ms
-wait_for "$CK" latency probe '[::1]:17475' --count 1 --warmup 0 --timeout 100ms
-printf 'name,address,zone\nn1,127.0.0.1:17474,z1\nn2,[::1]:17475,z2\n' >"$WORK/mesh.csv"
+CLOUDKEEP_MESH_TOKEN=t1 start_daemon serve4 "$SERVING" "$CK" latency serve --listen 127.0.0.1:0 --zone z1 --name n1
+P4=$DAEMON_PORT
+CLOUDKEEP_MESH_TOKEN=t1 start_daemon serve5 "$SERVING" "$CK" latency serve --listen '[::1]:0' --zone z2 --name n2
+P5=$DAEMON_PORT
+wait_for "$CK" latency probe 127.0.0.1:$P4 --count 1 --warmup 0 --timeout 100ms
+wait_for "$CK" latency probe "[::1]:$P5" --count 1 --warmup 0 --timeout 100ms
+printf 'name,address,zone\nn1,127.0.0.1:%s,z1\nn2,[::1]:%s,z2\n' "$P4" "$P5" >"$WORK/mesh.csv"
 expect_rc 0 "$CK" --json latency mesh --peers "$WORK/mesh.csv" --token-file "$WORK/t1" --count 3 --interval 1ms
 expect_eq "$(json_get 'len(d["pairs"]) == 2 and all(p["received"] == 3 for p in d["pairs"])' <<<"$OUT")" True "loopback mesh"
 expect_rc 0 "$CK" --json latency mesh --peers "$WORK/mesh.csv" --token-file "$WORK/t1" --count 1 --proto tcp
-expect_rc 0 "$CK" --json latency throughput 127.0.0.1:17474 --duration 200ms --token-file "$WORK/t1"
+expect_rc 0 "$CK" --json latency throughput 127.0.0.1:$P4 --duration 200ms --token-file "$WORK/t1"
 expect_eq "$(json_get 'd["bits_per_second"] > 0' <<<"$OUT")" True "throughput with token"
-expect_rc 1 "$CK" latency throughput 127.0.0.1:17474 --duration 200ms
+expect_rc 1 "$CK" latency throughput 127.0.0.1:$P4 --duration 200ms
 expect_contains "$ERR" "authentication failed"

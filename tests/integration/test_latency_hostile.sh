@@ -35,13 +35,13 @@ sys.exit(1 if 0x1b in b or 0x07 in b else 0)'
 
 # --- names and zones that do not fit the wire format: exit 2 -------------
 long=$(printf 'n%.0s' $(seq 1 120))
-expect_rc 2 "$CK" latency serve --listen 127.0.0.1:17490 --name "$long" --zone use1-az1
+expect_rc 2 "$CK" latency serve --listen 127.0.0.1:0 --name "$long" --zone use1-az1
 expect_contains "$ERR" "--name '$long'"
 expect_contains "$ERR" "126"
-expect_rc 2 "$CK" latency serve --listen 127.0.0.1:17490 --name "$(printf 'a\033[2Jb')" --zone z
+expect_rc 2 "$CK" latency serve --listen 127.0.0.1:0 --name "$(printf 'a\033[2Jb')" --zone z
 expect_contains "$ERR" "--name 'a\\x1b[2Jb'"
 raw_clean "$ERR" || fail "usage error printed a raw control character: $ERR"
-expect_rc 2 "$CK" latency serve --listen 127.0.0.1:17490 --name n --zone "$(printf 'z\377')"
+expect_rc 2 "$CK" latency serve --listen 127.0.0.1:0 --name n --zone "$(printf 'z\377')"
 expect_contains "$ERR" "--zone 'z\\xff'"
 printf 'name,address,zone\na,127.0.0.1:1,z\nb,127.0.0.1:2,%s\n' "$(printf 'z\302\233')" >"$WORK/bad.csv"
 expect_rc 2 "$CK" latency mesh --peers "$WORK/bad.csv" --token-file /dev/null
@@ -50,15 +50,15 @@ expect_contains "$ERR" "z\\u009b"
 
 # --- a hostile peer: probe prints its name and zone escaped -----------------
 echo t-hostile >"$WORK/token"
-/usr/bin/python3 "$HERE/hostile_latency_peer.py" 17491 t-hostile &
-defer "kill $!"
-CLOUDKEEP_MESH_TOKEN=t-hostile "$CK" latency serve --listen 127.0.0.1:17492 --zone z1 --name good \
-  2>"$WORK/serve.log" &
-defer "kill $!"
-wait_for "$CK" latency probe 127.0.0.1:17491 --count 1 --warmup 0 --timeout 100ms
-wait_for "$CK" latency probe 127.0.0.1:17492 --count 1 --warmup 0 --timeout 100ms
+start_daemon evil '^listening on' /usr/bin/python3 "$HERE/hostile_latency_peer.py" 0 t-hostile
+EVIL=127.0.0.1:$DAEMON_PORT
+CLOUDKEEP_MESH_TOKEN=t-hostile start_daemon serve '^cloudkeep: serving' \
+  "$CK" latency serve --listen 127.0.0.1:0 --zone z1 --name good
+GOOD=127.0.0.1:$DAEMON_PORT
+wait_for "$CK" latency probe "$EVIL" --count 1 --warmup 0 --timeout 100ms
+wait_for "$CK" latency probe "$GOOD" --count 1 --warmup 0 --timeout 100ms
 
-expect_rc 0 "$CK" latency probe 127.0.0.1:17491 --count 3 --interval 1ms
+expect_rc 0 "$CK" latency probe "$EVIL" --count 3 --interval 1ms
 raw_clean "$OUT" || fail "probe table holds raw control characters: $OUT"
 expect_contains "$OUT" 'evil\x1b[2J\x1b]0;pwned\x07\xff'
 expect_contains "$OUT" 'z\u009b31m\u202eone'
@@ -68,13 +68,13 @@ import sys
 hdr, row = sys.stdin.read().splitlines()[:2]
 print(hdr.index("SENT") + 3 == row.index(" 3 ") + 1)')" True "columns aligned after escaping"
 
-expect_rc 0 "$CK" --json latency probe 127.0.0.1:17491 --count 3 --interval 1ms
+expect_rc 0 "$CK" --json latency probe "$EVIL" --count 3 --interval 1ms
 expect_eq "$(json_get 'd["targets"][0]["name"].startswith("evil\x1b[2J")' <<<"$OUT")" True "json keeps the name"
 expect_eq "$(json_get 'd["targets"][0]["zone"]' <<<"$OUT" | cut -c1)" z "json zone"
 json_clean "$OUT" || fail "--json output is not clean JSON: $OUT"
 
 # --- a mesh with a hostile agent: exit 1, tables printed, text escaped -------
-printf 'name,address,zone\ngood,127.0.0.1:17492,z1\nevil,127.0.0.1:17491,z2\n' >"$WORK/mesh.csv"
+printf 'name,address,zone\ngood,%s,z1\nevil,%s,z2\n' "$GOOD" "$EVIL" >"$WORK/mesh.csv"
 expect_rc 1 "$CK" latency mesh --peers "$WORK/mesh.csv" --token-file "$WORK/token" --count 3 --interval 1ms
 raw_clean "$OUT" || fail "mesh text holds raw control characters: $OUT"
 raw_clean "$ERR" || fail "mesh log holds raw control characters: $ERR"

@@ -31,7 +31,8 @@ dns_zone "$Z" 0.0.127.in-addr.arpa <<'ZONE'
 20             PTR host-20.cloud.test.
 30             PTR mx.good.test.
 ZONE
-dns_start "$Z" 15521
+AUTH=$(free_port)
+dns_start "$Z" "$AUTH"
 
 RBL="$WORK/rbl"
 mkdir -p "$RBL"
@@ -40,39 +41,43 @@ cat >"$RBL/bl4" <<'ZONE'
 127.0.0.20
 127.0.0.100-127.0.0.199
 ZONE
-rbl_start "$RBL" 15522 bl.test:ip4set:bl4
-resolver_start 15520 15521 "good.test bad.test cloud.test 0.0.127.in-addr.arpa" 15522 "bl.test"
+RBLPORT=$(free_port)
+rbl_start "$RBL" "$RBLPORT" bl.test:ip4set:bl4
+resolver_start "$(free_port)" "$AUTH" "good.test bad.test cloud.test 0.0.127.in-addr.arpa" "$RBLPORT" "bl.test"
 
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=mx.good.test" \
   -addext "subjectAltName=DNS:mx.good.test" -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
 chmod 644 "$WORK/key.pem" "$WORK/cert.pem"
-POSTFIX_ADDR=127.0.0.10 postfix_start good 26020 closed "$WORK/cert.pem" "$WORK/key.pem"
+# One SMTP port for both Postfix instances (mail check takes one --smtp-port).
+SMTP=$(free_port)
+TRICK=$(free_port)
+POSTFIX_ADDR=127.0.0.10 postfix_start good "$SMTP" closed "$WORK/cert.pem" "$WORK/key.pem"
 GOOD_LOG=$POSTFIX_LOG
-POSTFIX_ADDR=127.0.0.20 postfix_start bad 26020 open
+POSTFIX_ADDR=127.0.0.20 postfix_start bad "$SMTP" open
 BAD_LOG=$POSTFIX_LOG
-trick_server_start 127.0.0.30 26021
+trick_server_start 127.0.0.30 "$TRICK"
 
 COMMON=(--resolver "$RESOLVER" --rbl bl.test --dkim-selector s1 --ca-file "$WORK/cert.pem")
 
 # --- the good domain passes everything
-expect_rc 0 "$CK" mail check good.test "${COMMON[@]}" --smtp-port 26020
+expect_rc 0 "$CK" mail check good.test "${COMMON[@]}" --smtp-port "$SMTP"
 for t in "Rule 1" "Rule 2: SPF" "Rule 2: DKIM" "Rule 3" "Rule 4" "DMARC" "TLS" "Bulk-sender"; do expect_contains "$OUT" "$t"; done
 expect_contains "$OUT" "not an open relay: all 19 relay forms refused"
 expect_contains "$OUT" "PTR mx.good.test resolves back to 127.0.0.10"
 expect_contains "$OUT" "0 failed"
-expect_rc 0 "$CK" --json mail check good.test "${COMMON[@]}" --smtp-port 26020
+expect_rc 0 "$CK" --json mail check good.test "${COMMON[@]}" --smtp-port "$SMTP"
 expect_eq "$(json_get 'd["failed"]' <<<"$OUT")" "False"
 expect_eq "$(json_get 'd["hosts"][0]["smtp"]["tls"]["certificate_valid"]' <<<"$OUT")" "True"
 expect_eq "$(json_get 'd["hosts"][0]["spf"][0]["result"]' <<<"$OUT")" "pass"
 expect_eq "$(json_get 'd["hosts"][0]["ptr"]["ok"]' <<<"$OUT")" "True"
 expect_eq "$(json_get '[f["level"] for f in d["findings"] if f["group"]=="1 relay"]' <<<"$OUT")" "['PASS']"
 # The dirty neighbourhood (127.0.0.20, .100-.199) is a warning, not a failure.
-expect_rc 0 "$CK" --json mail check good.test "${COMMON[@]}" --smtp-port 26020 --block-prefix 24 --no-relay-test
+expect_rc 0 "$CK" --json mail check good.test "${COMMON[@]}" --smtp-port "$SMTP" --block-prefix 24 --no-relay-test
 expect_eq "$(json_get '[f["message"] for f in d["findings"] if f["group"]=="4 RBL" and f["level"]=="WARN"][0]' <<<"$OUT")" \
   "neighbours listed: 101 on bl.test (of 256 addresses)"
 
 # --- the broken domain fails each rule, with a fix for each
-expect_rc 1 "$CK" --json mail check bad.test "${COMMON[@]}" --smtp-port 26020
+expect_rc 1 "$CK" --json mail check bad.test "${COMMON[@]}" --smtp-port "$SMTP"
 expect_eq "$(json_get 'd["failed"]' <<<"$OUT")" "True"
 FAILS="$(json_get 'sorted(set(f["group"] for f in d["findings"] if f["level"]=="FAIL"))' <<<"$OUT")"
 expect_eq "$FAILS" "['1 relay', '2 DKIM', '2 SPF', '3 PTR', '4 RBL', 'DMARC', 'TLS', 'bulk']"
@@ -84,23 +89,23 @@ expect_contains "$(json_get '[f["fix"] for f in d["findings"] if f["group"]=="DM
 expect_contains "$(json_get '[f["fix"] for f in d["findings"] if f["group"]=="2 SPF" and f["level"]=="FAIL"][0]' <<<"$OUT")" \
   'bad.test. TXT "v=spf1 mx ip4:127.0.0.20 -all"'
 expect_eq "$(json_get 'd["hosts"][0]["smtp"]["open_relay"]' <<<"$OUT")" "True"
-expect_rc 1 "$CK" mail check bad.test "${COMMON[@]}" --smtp-port 26020
+expect_rc 1 "$CK" mail check bad.test "${COMMON[@]}" --smtp-port "$SMTP"
 expect_contains "$OUT" "OPEN RELAY"
 expect_contains "$ERR" "check(s) failed"
 
 # --- a host that relays through one trick only: told apart from open and closed
-expect_rc 1 "$CK" --json mail check good.test "${COMMON[@]}" --host mx.good.test --ip 127.0.0.30 --smtp-port 26021
+expect_rc 1 "$CK" --json mail check good.test "${COMMON[@]}" --host mx.good.test --ip 127.0.0.30 --smtp-port "$TRICK"
 expect_contains "$(json_get '[f["message"] for f in d["findings"] if f["group"]=="1 relay"][0]' <<<"$OUT")" \
   "2 of 19 forms relayed (percent hack via [ip], percent hack via server name)"
 
 # --- --no-smtp makes no connection; --no-relay-test sends no MAIL
 sleep 0.5
 BEFORE=$(grep -c "connect from" "$GOOD_LOG")
-expect_rc 0 "$CK" --json mail check good.test "${COMMON[@]}" --smtp-port 26020 --no-smtp
+expect_rc 0 "$CK" --json mail check good.test "${COMMON[@]}" --smtp-port "$SMTP" --no-smtp
 expect_eq "$(json_get '[f["level"] for f in d["findings"] if f["group"] in ("1 relay","TLS")]' <<<"$OUT")" "['SKIP', 'SKIP']"
 sleep 0.5
 expect_eq "$(grep -c "connect from" "$GOOD_LOG")" "$BEFORE" "--no-smtp connected"
-expect_rc 0 "$CK" --json mail check good.test "${COMMON[@]}" --smtp-port 26020 --no-relay-test
+expect_rc 0 "$CK" --json mail check good.test "${COMMON[@]}" --smtp-port "$SMTP" --no-relay-test
 sleep 0.5
 expect_not_contains "$(grep 'disconnect from' "$GOOD_LOG" | tail -1)" "mail="
 

@@ -30,8 +30,10 @@ cat >"$RBL/refuse" <<'Z'
 :127.255.255.254:public resolver refused
 127.0.0.0/8
 Z
-rbl_start "$RBL" 15511 bl.test:ip4set:bl4 bl.test:ip6trie:bl6 codes.test:ip4set:codes refuse.test:ip4set:refuse
-resolver_start 15510 15599 "" 15511 "bl.test codes.test refuse.test"
+RBLPORT=$(free_port)
+rbl_start "$RBL" "$RBLPORT" bl.test:ip4set:bl4 bl.test:ip6trie:bl6 codes.test:ip4set:codes refuse.test:ip4set:refuse
+# No authoritative zones: its port is never asked.
+resolver_start "$(free_port)" "$(free_port)" "" "$RBLPORT" "bl.test codes.test refuse.test"
 
 # A listed address: exit 1, the code, the list's TXT.
 expect_rc 1 "$CK" mail rbl 127.0.0.20 --rbl bl.test --rbl codes.test --resolver "$RESOLVER"

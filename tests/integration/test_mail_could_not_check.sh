@@ -142,7 +142,7 @@ ZONE
 dns_zone "$WORK/zones" 127.in-addr.arpa <<'ZONE'
 1.0.0   PTR mx.cnc.test.
 ZONE
-dns_start "$WORK/zones" 15340
+dns_start "$WORK/zones" "$(free_port)"
 R=(--resolver "127.0.0.1:$DNS_PORT")
 for server in "$DRIB" "$HANG"; do
   t0=$(date +%s)

@@ -18,7 +18,7 @@ need dkimsign dknewkey opendkim-testmsg opendkim-genkey openssl unshare nsd /usr
 /usr/bin/python3 -c 'import dkim, dns.query' 2>/dev/null || skip_or_fail "python3-dkim and python3-dnspython"
 need_root
 
-PORT=15400
+PORT=$(free_port)
 D=dkim.test
 R=(--resolver "127.0.0.1:$PORT")
 K="$WORK/keys"
@@ -211,7 +211,7 @@ expect_rc 0 "$CK" mail dkim sign --key "$K/rsa2048.pem" --domain $D --selector r
 expect_rc 1 "$CK" mail dkim verify "${R[@]}" "$WORK/s.eml"
 expect_contains "$OUT" "revoked"
 # A server that does not answer: temperror, not a hang and not a fail.
-expect_rc 1 "$CK" --json mail dkim verify --resolver 127.0.0.1:15499 --timeout 1s "$WORK/py.eml"
+expect_rc 1 "$CK" --json mail dkim verify --resolver "127.0.0.1:$(free_port)" --timeout 1s "$WORK/py.eml"
 expect_eq "$(json_get 'd["signatures"][0]["result"]' <<<"$OUT")" temperror
 
 # --- RFC 8463 Appendix A, offline keys

@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_dns.sh"
 
-PORT=15310
+PORT=$(free_port)
 R=(--resolver "127.0.0.1:$PORT")
 Z="$WORK/zones"
 
@@ -123,7 +123,7 @@ spf 1 --ip 192.0.2.1 --domain nx.mailauth.test
 expect_eq "$(field "['result']")" none
 
 # A resolver that does not answer: temperror, not a hang.
-expect_rc 1 "$CK" --json mail spf --resolver 127.0.0.1:15398 --timeout 1s --ip 192.0.2.1 --domain mailauth.test
+expect_rc 1 "$CK" --json mail spf --resolver "127.0.0.1:$(free_port)" --timeout 1s --ip 192.0.2.1 --domain mailauth.test
 expect_eq "$(json_get "d['result']" <<<"$OUT")" temperror
 
 # Text output.

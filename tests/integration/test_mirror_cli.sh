@@ -4,9 +4,8 @@
 # wrong key is refused and logged; two nodes on loopback sync.
 . "$(dirname "$0")/lib.sh"
 need openssl /usr/bin/python3 md5sum
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-PA=$(port)
-PB=$(port)
+PA=$(free_port)
+PB=$(free_port)
 openssl rand -hex 32 >"$WORK/web.psk"
 head -c $((8 * 1024 * 1024)) /dev/urandom >"$WORK/a.img"
 truncate -s $((8 * 1024 * 1024)) "$WORK/b.img"
