@@ -3,7 +3,7 @@
 // Per-step timeouts bound each wait, but a peer that answers every step just
 // inside its timeout can stretch many steps over many timeouts. A Deadline is
 // one value handed down to every step: each wait is its own timeout clamped
-// to the time left (Clamp), and a step that finds the deadline passed does
+// to the time left (ClampMillis, Until), and a step that finds the deadline passed does
 // not start (expired). It reads the monotonic clock (steady_clock), never
 // the wall clock, so that a clock step (NTP, a VM resumed) neither fires nor
 // extends it. The overloads taking `now` are for tests.
@@ -27,7 +27,10 @@ class Deadline {
   // `budget` from now; a budget of 0 or less has passed already.
   static Deadline After(Micros budget) { return After(budget, Clock::now()); }
   static Deadline After(Micros budget, Clock::time_point now) {
-    return Deadline(now + budget, budget);
+    // Saturated: a budget of centuries ("--deadline 100000w") must not
+    // overflow the clock's nanoseconds and wrap into the past.
+    const auto room = std::chrono::duration_cast<Micros>(Clock::time_point::max() - now);
+    return Deadline(budget < room ? now + budget : Clock::time_point::max(), budget);
   }
 
   bool never() const { return never_; }

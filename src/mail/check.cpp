@@ -121,14 +121,14 @@ class Auditor {
     return hosts;
   }
 
-  // A step of the audit starts only while there is time left; past the
-  // deadline it is listed as not checked instead (one finding names them
-  // all, see RunMailCheck). A step under way when the deadline passes has
-  // its waits cut short and reports what it could not check itself.
   std::string DeadlineReached() const {
     return fmt::format("the deadline of {} was reached", FormatDuration(o_.deadline.budget()));
   }
 
+  // A step of the audit starts only while there is time left; past the
+  // deadline it is listed as not checked instead (one finding names them
+  // all, ReportDeadline). A step under way when the deadline passes has its
+  // waits cut short and reports what it could not check itself.
   bool Start(std::string step) {
     if (!o_.deadline.expired()) return true;
     r_.deadline_reached = true;

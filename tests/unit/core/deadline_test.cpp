@@ -62,6 +62,12 @@ TEST(Deadline, ZeroOrNegativeBudgetHasPassedAlready) {
   EXPECT_FALSE(Deadline::After(std::chrono::hours(1)).expired());
 }
 
+TEST(Deadline, AHugeBudgetSaturatesInsteadOfWrappingIntoThePast) {
+  Deadline d = Deadline::After(Micros(60'000'000'000'000'000), kStart);  // ~1900 years
+  EXPECT_FALSE(d.expired(kStart + std::chrono::hours(24 * 365)));
+  EXPECT_EQ(d.ClampMillis(10'000, kStart), 10'000);
+}
+
 TEST(Deadline, CopiesShareTheEndNotTheStart) {
   Deadline d = Deadline::After(seconds(3), kStart);
   Deadline copy = d;  // handed down to a step later: the same instant
