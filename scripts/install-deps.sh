@@ -10,6 +10,8 @@
 #                                   clients, etcd, QEMU …), clang for the fuzz build, and
 #                                   the npm packages of tests/fakes
 #   scripts/install-deps.sh bench   test + the benchmark anchors (restic, borg, sockperf …)
+#   scripts/install-deps.sh demo-mirror  demo + what `make demo-mirror` runs: QEMU, the Debian
+#                                   kernel and busybox-static for its VM, arping (also in test)
 #
 # Add --list to print the profile's packages and which are missing, installing nothing.
 set -euo pipefail
@@ -36,6 +38,14 @@ TEST=(
   nbdkit libnbd-bin python3-libnbd qemu-utils fio fuse3 etcd-server qemu-system-x86
   nodejs # ships npm (a separate Debian npm package conflicts with it)
 )
+# demo/mirror-vm (make demo-mirror, tests/integration/test_mirror_vm.sh): a qemu VM
+# booting the Debian kernel (/boot/vmlinuz-*, virtio modules from /lib/modules)
+# with a busybox-static initramfs, three network namespaces, a gratuitous ARP.
+# linux-image-amd64 only adds files under /boot and /lib/modules (and builds an
+# initrd the demo does not use); no bootloader is installed or run.
+MIRROR_VM=(
+  qemu-system-x86 linux-image-amd64 busybox-static iputils-arping iproute2 kmod openssl python3
+)
 # Anchors for the benchmarks.
 BENCH=(
   python3-boto3 restic borgbackup sockperf qperf iperf3 spfquery libmail-spf-perl spf-tools-perl
@@ -43,7 +53,7 @@ BENCH=(
 )
 
 usage() {
-  echo "usage: scripts/install-deps.sh build|demo|test|bench [--list]" >&2
+  echo "usage: scripts/install-deps.sh build|demo|demo-mirror|test|bench [--list]" >&2
   exit 2
 }
 [ $# -ge 1 ] || usage
@@ -57,14 +67,17 @@ esac
 case "$profile" in
   build) PACKAGES=("${BUILD[@]}") ;;
   demo) PACKAGES=("${BUILD[@]}" "${DEMO[@]}") ;;
-  test) PACKAGES=("${BUILD[@]}" "${DEMO[@]}" "${TEST[@]}") ;;
-  bench) PACKAGES=("${BUILD[@]}" "${DEMO[@]}" "${TEST[@]}" "${BENCH[@]}") ;;
+  demo-mirror) PACKAGES=("${BUILD[@]}" "${DEMO[@]}" "${MIRROR_VM[@]}") ;;
+  test) PACKAGES=("${BUILD[@]}" "${DEMO[@]}" "${TEST[@]}" "${MIRROR_VM[@]}") ;;
+  bench) PACKAGES=("${BUILD[@]}" "${DEMO[@]}" "${TEST[@]}" "${MIRROR_VM[@]}" "${BENCH[@]}") ;;
   *)
     echo "install-deps: unknown profile '$profile'" >&2
     usage
     ;;
 esac
 
+# A package in two of the lists is listed and installed once.
+mapfile -t PACKAGES < <(printf '%s\n' "${PACKAGES[@]}" | awk '!seen[$0]++')
 missing=()
 for p in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

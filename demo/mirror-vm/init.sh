@@ -1,0 +1,29 @@
+#!/bin/sh
+# /init of the demo VM (busybox sh): load the virtio modules, find the
+# virtio disk, run the guest writer on it. Kernel command-line options
+# (passed to init as environment variables by the kernel):
+#   ck_interval_ms=N   pause between records (default 5)
+#   ck_dev=/dev/vda    the disk
+mount -t devtmpfs devtmpfs /dev
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+exec </dev/console >/dev/console 2>&1
+echo "INIT kernel $(cat /proc/sys/kernel/osrelease) up $(cat /proc/uptime)"
+for m in $(cat /lib/modules/load-order); do
+  insmod "/lib/modules/$m.ko" || echo "INIT insmod $m failed"
+done
+dev=${ck_dev:-/dev/vda}
+i=0
+while [ ! -b "$dev" ] && [ $i -lt 100 ]; do
+  sleep 0.1
+  i=$((i + 1))
+done
+if [ ! -b "$dev" ]; then
+  echo "INIT FATAL: no $dev after 10 s"
+  ls /sys/block
+  poweroff -f
+fi
+echo "INIT disk $dev: $(cat /sys/block/${dev#/dev/}/size) sectors, modules loaded, up $(cat /proc/uptime)"
+/bin/guest_writer "$dev" "${ck_interval_ms:-5}"
+echo "INIT guest_writer exited with $?"
+poweroff -f
