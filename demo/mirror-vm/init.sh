@@ -23,7 +23,7 @@ if [ ! -b "$dev" ]; then
   ls /sys/block
   poweroff -f
 fi
-echo "INIT disk $dev: $(cat /sys/block/${dev#/dev/}/size) sectors, modules loaded, up $(cat /proc/uptime)"
+echo "INIT disk $dev: $(cat "/sys/block/${dev#/dev/}/size") sectors, modules loaded, up $(cat /proc/uptime)"
 /bin/guest_writer "$dev" "${ck_interval_ms:-5}"
 echo "INIT guest_writer exited with $?"
 poweroff -f

@@ -27,6 +27,8 @@
 #   DEMO_WRITE_SECONDS=5    how long the VM writes through A before the kill
 #   DEMO_AFTER_ACKS=200     acknowledgements to wait for after the failover
 #   DEMO_RECONNECT_DELAY=20 qemu's NBD reconnect-delay (s): requests wait this long for a server
+#   DEMO_LINKS_FIRST=1      take A's links down before the SIGKILL (a power loss: no RST or FIN
+#                           from A's kernel reaches B or the client)
 #   DEMO_RESULT=FILE        write the measured numbers there as shell assignments
 #   DEMO_KEEP=DIR           keep the logs, images and serial console in DIR
 set -euo pipefail
@@ -37,10 +39,11 @@ BUILD_DIR=${2:-$REPO/build}
 WRITE_SECONDS=${DEMO_WRITE_SECONDS:-5}
 AFTER_ACKS=${DEMO_AFTER_ACKS:-200}
 RECONNECT_DELAY=${DEMO_RECONNECT_DELAY:-20}
+LINKS_FIRST=${DEMO_LINKS_FIRST:-0}
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "run-demo: network namespaces need root; re-running under sudo" >&2
-  exec sudo --preserve-env=DEMO_WRITE_SECONDS,DEMO_AFTER_ACKS,DEMO_RECONNECT_DELAY,DEMO_RESULT,DEMO_KEEP \
+  exec sudo --preserve-env=DEMO_WRITE_SECONDS,DEMO_AFTER_ACKS,DEMO_RECONNECT_DELAY,DEMO_LINKS_FIRST,DEMO_RESULT,DEMO_KEEP \
     bash "${BASH_SOURCE[0]}" "$@"
 fi
 [ -x "$CK" ] || {
@@ -60,6 +63,7 @@ T0=$EPOCHREALTIME
 W=$(mktemp -d /tmp/cloudkeep-demo-mirror.XXXXXX)
 NS_A=ckvm$$-a NS_B=ckvm$$-b NS_C=ckvm$$-c
 PIDS=()
+declare -A PID=() # the mirror daemons by node
 NSS=()
 OK=0
 since() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; } # since T0 T1: T1 - T0 in seconds
@@ -192,7 +196,7 @@ start_node() {
   local n=$1 ns=$2
   ip netns exec "$ns" "$CK" mirror run web --config "$W/mirror.toml" --node "$n" --run-dir "$W/run" \
     --export-listen "$SERVICE:10809" >>"$W/$n.log" 2>&1 &
-  eval "PID_$n=$!"
+  PID[$n]=$!
   PIDS+=("$!")
   local i
   for ((i = 0; i < 200; i++)); do
@@ -238,26 +242,40 @@ sleep "$WRITE_SECONDS"
 note "the VM has $(acks_after 0) records acknowledged through A"
 
 # --- MANUAL FAILOVER (issue 13 replaces the steps of this section) --------------------
-step "Host A dies: SIGKILL of its mirror daemon, then its links go down"
+if [ "$LINKS_FIRST" = 1 ]; then
+  step "Host A dies: its links go down, then SIGKILL of its mirror daemon"
+else
+  step "Host A dies: SIGKILL of its mirror daemon, then its links go down"
+fi
 echo "    (MANUAL FAILOVER from here on: the script does what issue 13's daemons will do)"
 T_KILL=$EPOCHREALTIME
-kill -9 "$PID_a"
-wait "$PID_a" 2>/dev/null || true
-ip -n "$NS_A" link set eth1 down
-ip -n "$NS_A" link set eth0 down
+if [ "$LINKS_FIRST" = 1 ]; then
+  # A host that loses power sends nothing: links first, so neither B nor the
+  # client gets A's kernel's RST/FIN. B then detects by peer_timeout, and the
+  # client once its retransmitted request reaches B (which answers with RST).
+  ip -n "$NS_A" link set eth1 down
+  ip -n "$NS_A" link set eth0 down
+  kill -9 "${PID[a]}"
+  wait "${PID[a]}" 2>/dev/null || true
+else
+  kill -9 "${PID[a]}"
+  wait "${PID[a]}" 2>/dev/null || true
+  ip -n "$NS_A" link set eth1 down
+  ip -n "$NS_A" link set eth0 down
+fi
 T_DOWN=$EPOCHREALTIME
 ACKS_AT_KILL=$(acks_after 0)
 note "A is dead and unreachable ($(since "$T_KILL" "$T_DOWN") s); $ACKS_AT_KILL records were acknowledged before"
 
 # issue 13: B detects the loss itself (peer_timeout / the etcd lease) ...
 # (B's log line for the state change: polling it is quicker than `mirror status`.)
-for ((i = 0; i < 500; i++)); do
+for ((i = 0; i < 1000; i++)); do
   grep -q 'connection Connected -> ' "$W/b.log" && break
   sleep 0.02
 done
 T_DETECT=$EPOCHREALTIME
 LOST=$(grep -o 'connection Connected -> .*' "$W/b.log" | tail -1)
-[ -n "$LOST" ] || die "B did not notice the loss of A within 10 s"
+[ -n "$LOST" ] || die "B did not notice the loss of A within 20 s"
 note "B sees its peer gone (+$(since "$T_KILL" "$T_DETECT") s after the kill): $LOST"
 
 step "Move the service address $SERVICE to B (ip addr add + gratuitous ARP)"
@@ -292,8 +310,8 @@ grep -v '^$' "$W/qemu.err" | sed 's/^/    qemu: /' | head -5 || true
 step "Stop the VM and B; check every acknowledged record on B's backing file"
 kill -TERM "$QEMU_PID" 2>/dev/null || true
 wait "$QEMU_PID" 2>/dev/null || true
-kill -TERM "$PID_b" 2>/dev/null || true
-wait "$PID_b" 2>/dev/null || true
+kill -TERM "${PID[b]}" 2>/dev/null || true
+wait "${PID[b]}" 2>/dev/null || true
 sleep 0.2 # the timestamper drains the console
 VERIFY_RC=0
 python3 "$HERE/verify.py" "$W/b.img" "$W/serial.log" --since "$T_MOVED" --env "$W/verify.env" | sed 's/^/    /' || VERIFY_RC=$?
