@@ -7,8 +7,8 @@
 #   scripts/install-deps.sh demo    build + what scripts/demo.sh runs (mkfs, loop devices, python3)
 #   scripts/install-deps.sh test    build + demo + every real component the tests start
 #                                   (MariaDB, Postfix, nsd, unbound, rbldnsd, tshark, NBD
-#                                   clients, etcd, QEMU …), clang for the fuzz build, and
-#                                   the npm packages of tests/fakes
+#                                   clients, etcd, QEMU …), clang for the fuzz build, pandoc
+#                                   for the man pages, and the npm packages of tests/fakes
 #   scripts/install-deps.sh bench   test + the benchmark anchors (restic, borg, sockperf …)
 #   scripts/install-deps.sh demo-mirror  demo + what `make demo-mirror` runs: QEMU, the Debian
 #                                   kernel and busybox-static for its VM, arping (also in test)
@@ -37,6 +37,7 @@ TEST=(
   python3-dkim python3-dnslib python3-yaml opendkim-tools publicsuffix
   nbdkit libnbd-bin python3-libnbd qemu-utils fio fuse3 etcd-server qemu-system-x86
   nodejs # ships npm (a separate Debian npm package conflicts with it)
+  pandoc # the man pages of docs/manual: built when present, checked by check-manuals.sh
 )
 # demo/mirror-vm (make demo-mirror, tests/integration/test_mirror_vm.sh): a qemu VM
 # booting the Debian kernel (/boot/vmlinuz-*, virtio modules from /lib/modules)
