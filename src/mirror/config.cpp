@@ -1,5 +1,6 @@
 #include "mirror/config.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <sys/file.h>
@@ -90,6 +91,117 @@ Result<Micros> GetDuration(const toml::table& t, const std::string& key, const s
   return *d;
 }
 
+Result<std::vector<std::string>> GetStringList(const toml::table& t, const std::string& key,
+                                               const std::string& where) {
+  std::vector<std::string> out;
+  const toml::node* n = t.get(key);
+  if (!n) return out;
+  if (auto s = n->value<std::string>()) {
+    out.push_back(*s);
+    return out;
+  }
+  const toml::array* a = n->as_array();
+  if (!a) return Status::Usage(where + ": '" + key + "' must be a list of strings");
+  for (const auto& e : *a) {
+    auto s = e.value<std::string>();
+    if (!s) return Status::Usage(where + ": '" + key + "' must be a list of strings");
+    out.push_back(*s);
+  }
+  return out;
+}
+
+// "10.0.5.10/24": an IPv4 or IPv6 address with a prefix length.
+bool ValidCidr(const std::string& text) {
+  size_t slash = text.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 >= text.size()) return false;
+  std::string addr = text.substr(0, slash), len = text.substr(slash + 1);
+  if (len.find_first_not_of("0123456789") != std::string::npos || len.size() > 3) return false;
+  int bits = std::stoi(len);
+  unsigned char buf[16];
+  if (inet_pton(AF_INET, addr.c_str(), buf) == 1) return bits <= 32;
+  if (inet_pton(AF_INET6, addr.c_str(), buf) == 1) return bits <= 128;
+  return false;
+}
+
+Status ParseFencing(const toml::table& t, const std::string& where, ResourceConfig* cfg) {
+  CK_ASSIGN_OR_RETURN(std::string fencing, GetString(t, "fencing", where, false));
+  if (fencing.empty() || fencing == "none")
+    cfg->fencing = Fencing::kNone;
+  else if (fencing == "etcd")
+    cfg->fencing = Fencing::kEtcd;
+  else
+    return Status::Usage(where + ": fencing must be \"etcd\" or \"none\", got '" + fencing + "'");
+  CK_ASSIGN_OR_RETURN(cfg->etcd_endpoints, GetStringList(t, "etcd_endpoints", where));
+  for (const auto& e : cfg->etcd_endpoints)
+    if (e.rfind("http://", 0) != 0 && e.rfind("https://", 0) != 0)
+      return Status::Usage(where + ": etcd endpoint '" + e +
+                           "' must start with http:// or https://");
+  if (cfg->fencing == Fencing::kEtcd && cfg->etcd_endpoints.empty())
+    return Status::Usage(where + ": fencing = \"etcd\" needs etcd_endpoints");
+  CK_ASSIGN_OR_RETURN(std::string prefix, GetString(t, "etcd_prefix", where, false));
+  if (!prefix.empty()) {
+    if (prefix[0] != '/')
+      return Status::Usage(where + ": etcd_prefix '" + prefix + "' must start with '/'");
+    while (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
+    cfg->etcd_prefix = prefix;
+  }
+  CK_ASSIGN_OR_RETURN(cfg->etcd_ca, GetString(t, "etcd_ca", where, false));
+  CK_ASSIGN_OR_RETURN(cfg->etcd_cert, GetString(t, "etcd_cert", where, false));
+  CK_ASSIGN_OR_RETURN(cfg->etcd_key, GetString(t, "etcd_key", where, false));
+  if (cfg->etcd_cert.empty() != cfg->etcd_key.empty())
+    return Status::Usage(where + ": etcd_cert and etcd_key are needed together");
+  CK_ASSIGN_OR_RETURN(cfg->lease_ttl, GetDuration(t, "lease_ttl", where, cfg->lease_ttl));
+  CK_ASSIGN_OR_RETURN(cfg->renew_interval,
+                      GetDuration(t, "renew_interval", where, cfg->renew_interval));
+  CK_ASSIGN_OR_RETURN(cfg->suspend_margin,
+                      GetDuration(t, "suspend_margin", where, cfg->suspend_margin));
+  CK_ASSIGN_OR_RETURN(cfg->etcd_timeout, GetDuration(t, "etcd_timeout", where, cfg->etcd_timeout));
+  if (cfg->lease_ttl.count() % 1'000'000 != 0 || cfg->lease_ttl < Micros(2'000'000))
+    return Status::Usage(where +
+                         ": lease_ttl must be whole seconds, at least 2s (etcd's minimum), "
+                         "got " +
+                         FormatDuration(cfg->lease_ttl));
+  // The lease must be renewed (one interval plus one request) before the
+  // holder stops trusting it, or a healthy primary suspends between renewals.
+  if (cfg->renew_interval + cfg->etcd_timeout >= cfg->lease_ttl - cfg->suspend_margin)
+    return Status::Usage(where + ": renew_interval " + FormatDuration(cfg->renew_interval) +
+                         " + etcd_timeout " + FormatDuration(cfg->etcd_timeout) +
+                         " must be less than lease_ttl " + FormatDuration(cfg->lease_ttl) +
+                         " - suspend_margin " + FormatDuration(cfg->suspend_margin));
+  CK_ASSIGN_OR_RETURN(std::string loss, GetString(t, "on_standby_loss", where, false));
+  if (loss.empty() || loss == "continue")
+    cfg->on_standby_loss = StandbyLoss::kContinue;
+  else if (loss == "suspend")
+    cfg->on_standby_loss = StandbyLoss::kSuspend;
+  else
+    return Status::Usage(where + ": on_standby_loss must be \"continue\" or \"suspend\", got '" +
+                         loss + "'");
+  CK_ASSIGN_OR_RETURN(cfg->service_address, GetString(t, "service_address", where, false));
+  CK_ASSIGN_OR_RETURN(cfg->service_interface, GetString(t, "service_interface", where, false));
+  if (!cfg->service_address.empty() && !ValidCidr(cfg->service_address))
+    return Status::Usage(where + ": service_address '" + cfg->service_address +
+                         "' must be an address with a prefix length, like \"10.0.5.10/24\"");
+  if (!cfg->service_address.empty() && cfg->service_interface.empty())
+    return Status::Usage(where +
+                         ": service_address needs service_interface (the interface it "
+                         "goes on)");
+  if (!cfg->service_interface.empty() &&
+      (cfg->service_interface.size() > 15 ||
+       cfg->service_interface.find_first_of("/ \t") != std::string::npos))
+    return Status::Usage(where + ": bad service_interface '" + cfg->service_interface + "'");
+  CK_ASSIGN_OR_RETURN(std::vector<std::string> hook, GetStringList(t, "on_promote", where));
+  if (!hook.empty()) {
+    if (hook[0].empty()) return Status::Usage(where + ": on_promote names no command");
+    cfg->on_promote = hook[0];
+    cfg->on_promote_args.assign(hook.begin() + 1, hook.end());
+  }
+  if (cfg->fencing == Fencing::kNone && (!cfg->service_address.empty() || !cfg->on_promote.empty()))
+    return Status::Usage(where +
+                         ": service_address and on_promote need fencing = \"etcd\" "
+                         "(only an elected primary may take the address)");
+  return Status::Ok();
+}
+
 bool IsPowerOfTwo(uint64_t v) {
   return v && !(v & (v - 1));
 }
@@ -114,12 +226,33 @@ Result<ResourceConfig> ParseResourceConfig(const std::string& text, const std::s
     return Bad(source, "unknown resource '" + resource + "' (known: " + known + ")");
   }
   const std::string where = source + ": resource." + resource;
-  static const std::set<std::string> kKeys = {
-      "protocol",       "psk_file",     "tls_cert",           "tls_key",
-      "tls_ca",         "node",         "bitmap_granularity", "al_extent_size",
-      "al_extents",     "peer_timeout", "connect_interval",   "async_max_queued_bytes",
-      "resync_window",  "fencing",      "etcd_endpoints",     "on_standby_loss",
-      "service_address"};
+  static const std::set<std::string> kKeys = {"protocol",
+                                              "psk_file",
+                                              "tls_cert",
+                                              "tls_key",
+                                              "tls_ca",
+                                              "node",
+                                              "bitmap_granularity",
+                                              "al_extent_size",
+                                              "al_extents",
+                                              "peer_timeout",
+                                              "connect_interval",
+                                              "async_max_queued_bytes",
+                                              "resync_window",
+                                              "fencing",
+                                              "etcd_endpoints",
+                                              "on_standby_loss",
+                                              "service_address",
+                                              "etcd_prefix",
+                                              "etcd_ca",
+                                              "etcd_cert",
+                                              "etcd_key",
+                                              "lease_ttl",
+                                              "renew_interval",
+                                              "suspend_margin",
+                                              "etcd_timeout",
+                                              "service_interface",
+                                              "on_promote"};
   for (auto& [k, v] : *t)
     if (!kKeys.count(std::string(k.str())))
       return Status::Usage(where + ": unknown key '" + std::string(k.str()) + "'");
@@ -145,12 +278,7 @@ Result<ResourceConfig> ParseResourceConfig(const std::string& text, const std::s
     return Status::Usage(where + ": psk_file and tls_cert/tls_key/tls_ca exclude each other");
   if (certs && (cfg.tls_cert.empty() || cfg.tls_key.empty() || cfg.tls_ca.empty()))
     return Status::Usage(where + ": tls_cert, tls_key and tls_ca are needed together");
-  if (const toml::node* f = t->get("fencing")) {
-    auto v = f->value<std::string>();
-    if (!v || *v != "none")
-      return Status::Usage(where + ": fencing '" + (v ? *v : std::string("?")) +
-                           "' is not supported by this version (only \"none\")");
-  }
+  CK_RETURN_IF_ERROR(ParseFencing(*t, where, &cfg));
 
   CK_ASSIGN_OR_RETURN(cfg.bitmap_granularity,
                       GetSize(*t, "bitmap_granularity", where, cfg.bitmap_granularity));

@@ -31,6 +31,8 @@
 namespace cloudkeep::mirror {
 
 enum class Protocol { kSync, kAsync };  // DRBD protocol C and A
+enum class Fencing { kNone, kEtcd };
+enum class StandbyLoss { kContinue, kSuspend };
 
 struct NodeConfig {
   std::string name;
@@ -57,6 +59,23 @@ struct ResourceConfig {
   // Resync: bytes in flight to the peer at once.
   uint64_t resync_window_bytes = 16 * 1024 * 1024;
   std::vector<NodeConfig> nodes;
+
+  // Fencing and automatic failover (issue 13; docs/mirror.md, "Fencing and
+  // automatic failover"). With kEtcd the daemons elect the primary through
+  // a leader key under a lease in etcd.
+  Fencing fencing = Fencing::kNone;
+  std::vector<std::string> etcd_endpoints;
+  std::string etcd_prefix = "/cloudkeep/mirror";
+  std::string etcd_ca, etcd_cert, etcd_key;
+  Micros lease_ttl{5'000'000};       // whole seconds (etcd's TTL unit)
+  Micros renew_interval{1'000'000};  // keepalive / campaign period
+  Micros suspend_margin{1'500'000};  // stop acknowledging this long before the lease could expire
+  Micros etcd_timeout{1'000'000};    // bound of every etcd request
+  StandbyLoss on_standby_loss = StandbyLoss::kContinue;
+  std::string service_address;    // "10.0.5.10/24": moved to the primary; empty: none
+  std::string service_interface;  // the interface it goes on (required with service_address)
+  std::string on_promote;         // argv[0] of a hook run after a promotion; empty: none
+  std::vector<std::string> on_promote_args;
 
   const NodeConfig* FindNode(const std::string& node) const;
   // The other node of a two-node resource.

@@ -61,8 +61,43 @@ TEST(MirrorConfig, RejectsBadValuesNamingThem) {
   ExpectUsage(Replace(kGood, "protocol", "protocl"), "unknown key 'protocl'");
   ExpectUsage(Replace(kGood, "protocol = \"sync\"", "bitmap_granularity = \"3KiB\""),
               "bitmap_granularity");
-  ExpectUsage(Replace(kGood, "protocol = \"sync\"", "fencing = \"etcd\""), "'etcd'");
+  ExpectUsage(Replace(kGood, "protocol = \"sync\"", "fencing = \"etcd\""), "etcd_endpoints");
+  ExpectUsage(Replace(kGood, "protocol = \"sync\"", "fencing = \"raft\""), "'raft'");
   ExpectUsage("[resource.web\n", "m.toml:");
+}
+
+TEST(MirrorConfig, Fencing) {
+  auto none = ParseResourceConfig(kGood, "m.toml", "web");
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->fencing, Fencing::kNone);
+  const std::string etcd = "fencing = \"etcd\"\netcd_endpoints = [\"http://10.0.9.1:2379\"]\n";
+  auto cfg = ParseResourceConfig(
+      Replace(kGood, "protocol = \"sync\"",
+              etcd + "on_standby_loss = \"suspend\"\nservice_address = \"10.0.5.10/24\"\n"
+                     "service_interface = \"eth1\"\non_promote = [\"/usr/local/bin/hook\", \"x\"]"),
+      "m.toml", "web");
+  ASSERT_TRUE(cfg.ok()) << cfg.status().message();
+  EXPECT_EQ(cfg->fencing, Fencing::kEtcd);
+  EXPECT_EQ(cfg->etcd_endpoints, std::vector<std::string>{"http://10.0.9.1:2379"});
+  EXPECT_EQ(cfg->etcd_prefix, "/cloudkeep/mirror");
+  EXPECT_EQ(cfg->on_standby_loss, StandbyLoss::kSuspend);
+  EXPECT_EQ(cfg->service_address, "10.0.5.10/24");
+  EXPECT_EQ(cfg->on_promote, "/usr/local/bin/hook");
+  EXPECT_EQ(cfg->on_promote_args, std::vector<std::string>{"x"});
+  EXPECT_EQ(cfg->lease_ttl, Micros(5'000'000));
+  auto with = [&](const std::string& extra) {
+    return Replace(kGood, "protocol = \"sync\"", etcd + extra);
+  };
+  ExpectUsage(with("service_address = \"10.0.5.10\"\nservice_interface = \"eth1\""), "'10.0.5.10'");
+  ExpectUsage(with("service_address = \"10.0.5.10/24\""), "service_interface");
+  ExpectUsage(with("on_standby_loss = \"panic\""), "'panic'");
+  ExpectUsage(with("lease_ttl = \"2500ms\""), "lease_ttl");
+  ExpectUsage(with("renew_interval = \"3s\""), "renew_interval 3s");
+  ExpectUsage(Replace(kGood, "protocol = \"sync\"", "etcd_endpoints = [\"10.0.9.1:2379\"]"),
+              "'10.0.9.1:2379'");
+  ExpectUsage(Replace(kGood, "protocol = \"sync\"",
+                      "service_address = \"10.0.5.10/24\"\nservice_interface = \"eth1\""),
+              "fencing");
 }
 
 TEST(MirrorConfig, AsyncAndSizes) {
