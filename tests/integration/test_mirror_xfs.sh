@@ -60,9 +60,11 @@ umount "$WORK/mnt"
 # asynchronously, and the FUSE file's page cache must be written back and
 # the FUSE mount ended before qemu exits.
 losetup -d "$LOOP"
-for ((i = 0; i < 100; i++)); do losetup "$LOOP" >/dev/null 2>&1 || break; sleep 0.1; done
+# (Another test may be given the same loop device once it is free: check the backing file.)
+for ((i = 0; i < 600; i++)); do losetup -n -O BACK-FILE "$LOOP" 2>/dev/null | grep -qF "$WORK/disk" || break; sleep 0.1; done
 sync "$WORK/disk"
-umount "$WORK/disk"
+# Busy while the detached loop device still holds the file (later under load).
+wait_for umount "$WORK/disk"
 kill "$QSD"
 wait "$QSD" 2>/dev/null || true
 
