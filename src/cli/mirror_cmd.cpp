@@ -123,6 +123,25 @@ void PrintStatus(const Json& nodes) {
                            Get(j, "node"),
                            FormatBytes(j["async"].value("unacknowledged_bytes", uint64_t{0})),
                            FormatBytes(j["async"].value("max_loss_bytes", uint64_t{0})));
+    if (j.contains("fencing") && j["fencing"].value("mode", "") == "etcd") {
+      const auto& f = j["fencing"];
+      std::string leader = f.contains("leader") && f["leader"].is_string()
+                               ? f["leader"].get<std::string>()
+                               : std::string("nobody");
+      notes += fmt::format(
+          "{}: fencing etcd: leader {} (token {}); lease {} ms left, {}; etcd {}{}\n",
+          Get(j, "node"), leader, f.value("token", int64_t{0}),
+          f.value("lease_remaining_ms", int64_t{0}),
+          f.value("lease_certainly_valid", false) ? "certainly valid" : "not certainly valid",
+          f.value("etcd_reachable", false) ? "reachable" : "UNREACHABLE",
+          f.contains("record") ? ", record " + f.value("record", "") : "");
+      if (f.value("suspended", false))
+        notes +=
+            fmt::format("{}: I/O SUSPENDED: {}\n", Get(j, "node"), f.value("suspended_reason", ""));
+      if (f.contains("not_campaigning"))
+        notes += fmt::format("{}: not campaigning: {}\n", Get(j, "node"),
+                             f.value("not_campaigning", ""));
+    }
     if (j.contains("last_event") && Get(j, "connection") != "Connected")
       notes += fmt::format("{}: {}\n", Get(j, "node"), Get(j, "last_event"));
   }
@@ -302,8 +321,12 @@ void AddRoleCommands(CLI::App* group, CLI::App* root, Context& ctx) {
   auto* promote = group->add_subcommand("promote", "Make this node primary and serve the export");
   AddCommon(promote, &pf->c, true);
   promote->add_flag("--force", pf->force,
-                    "Promote even though the data is not UpToDate (says what would be lost)");
-  promote->footer("Example:\n  cloudkeep mirror promote web --config mirror.toml --node a");
+                    "Promote even though the data is not UpToDate (says what would be lost); with "
+                    "fencing = \"etcd\": campaign for the leader key despite etcd's records");
+  promote->footer(
+      "With fencing = \"etcd\" the daemons elect the primary themselves; a manual promote is\n"
+      "refused unless the node holds the leader key, or --force.\n\n"
+      "Example:\n  cloudkeep mirror promote web --config mirror.toml --node a");
   promote->callback(Action(ctx, [&ctx, root, pf]() -> Status {
     CK_ASSIGN_OR_RETURN(ResourceConfig cfg, LoadConfig(root, pf->c));
     CK_ASSIGN_OR_RETURN(
@@ -317,7 +340,10 @@ void AddRoleCommands(CLI::App* group, CLI::App* root, Context& ctx) {
   }));
 
   auto df = std::make_shared<Flags>();
-  auto* demote = group->add_subcommand("demote", "Stop serving the export and become secondary");
+  auto* demote = group->add_subcommand(
+      "demote",
+      "Stop serving the export and become secondary (fencing = \"etcd\": give the leader key "
+      "up and do not campaign until the next promote)");
   AddCommon(demote, &df->c, true);
   demote->footer("Example:\n  cloudkeep mirror demote web --config mirror.toml --node a");
   demote->callback(Action(ctx, [&ctx, root, df]() -> Status {

@@ -15,6 +15,8 @@ namespace {
 constexpr char kMagic[8] = {'C', 'K', 'M', 'R', 'M', 'E', 'T', 'A'};
 constexpr size_t kNameBytes = 64;
 constexpr size_t kAlOffset = 312;
+// After the longest activity log (312 + 8 * 400 = 3512).
+constexpr size_t kMaxTokenOffset = 3584;
 
 void Put32(uint8_t* p, uint32_t v) {
   for (int i = 0; i < 4; i++) p[i] = static_cast<uint8_t>(v >> (8 * i));
@@ -115,6 +117,7 @@ std::vector<uint8_t> Superblock::Serialize() const {
   size_t n = std::min<size_t>(al.size(), kMaxAlExtents);
   Put32(&b[304], static_cast<uint32_t>(n));
   for (size_t i = 0; i < n; i++) Put64(&b[kAlOffset + 8 * i], al[i]);
+  Put64(&b[kMaxTokenOffset], max_token);
   Put32(&b[kSlotBytes - 4], Crc32c(b.data(), kSlotBytes - 4));
   return b;
 }
@@ -144,6 +147,7 @@ Result<Superblock> Superblock::Parse(const uint8_t* b, size_t size) {
   uint32_t n = Get32(&b[304]);
   if (n > kMaxAlExtents) return Status::Failure("activity log too long");
   for (uint32_t i = 0; i < n; i++) sb.al.push_back(Get64(&b[kAlOffset + 8 * i]));
+  sb.max_token = Get64(&b[kMaxTokenOffset]);
   if (sb.granularity == 0 || sb.device_size == 0 || sb.al_extent_size == 0)
     return Status::Failure("superblock geometry is zero");
   return sb;

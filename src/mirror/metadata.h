@@ -64,6 +64,9 @@ struct Superblock {
   Generations gen;
   uint64_t created_unix = 0;
   std::vector<uint64_t> al;  // extent numbers in the activity log
+  // The newest fencing token this node accepted writes under (issue 13): a
+  // restarted standby still refuses a deposed primary's older token.
+  uint64_t max_token = 0;
 
   // 4 KiB slot with the CRC in its last 4 bytes.
   std::vector<uint8_t> Serialize() const;

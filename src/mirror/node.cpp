@@ -23,6 +23,7 @@
 
 #include "core/log.h"
 #include "core/net.h"
+#include "mirror/fencing.h"
 #include "mirror/link.h"
 #include "mirror/metadata.h"
 #include "mirror/wire.h"
@@ -113,7 +114,7 @@ enum class ResyncRole { kNone, kSource, kTarget };
 
 }  // namespace
 
-struct Node::Impl {
+struct Node::Impl : public FencingHost {
   NodeOptions opt;
   const ResourceConfig& cfg() const { return opt.cfg; }
   NodeConfig self, peer;
@@ -140,8 +141,13 @@ struct Node::Impl {
   Json last_resync;          // the last finished resync: bytes, seconds, direction
   std::string discard_peer;  // resolve --discard PEER given on this node
   std::unique_ptr<nbd::Server> server;
-  uint64_t max_token_seen = 0;
+  // The newest fencing token accepted (also in the superblock, so that a
+  // restarted standby still refuses a deposed primary).
+  std::atomic<uint64_t> max_token_seen{0};
+  std::mutex token_mu;  // serializes raising it
   uint64_t connects = 0;
+  std::unique_ptr<Fencer> fencer;  // fencing = "etcd"; null otherwise
+  bool fenced() const { return fencer != nullptr; }
 
   std::mutex order_mu;  // stream order; seq
   uint64_t next_seq = 1;
@@ -233,7 +239,7 @@ struct Node::Impl {
     }
     j["discard"] = discard;
     j["dirty_bits"] = g.dirty_bits;
-    j["fencing_token"] = 0;
+    j["fencing_token"] = fencer && fencer->leader() ? fencer->token() : max_token_seen.load();
     j["protocol"] = cfg().protocol == Protocol::kSync ? "sync" : "async";
     return j;
   }
@@ -355,6 +361,13 @@ struct Node::Impl {
     local.discard = local.discard || std::count(discard.begin(), discard.end(), self.name);
     remote.discard =
         std::count(discard.begin(), discard.end(), peer.name) || my_discard_peer == peer.name;
+    if (fenced() && remote.primary && ph.value("fencing_token", uint64_t{0}) < max_token_seen) {
+      Refuse(l, "Refused",
+             "peer " + peer.name + " is a deposed primary (token " +
+                 std::to_string(ph.value("fencing_token", uint64_t{0})) + ", newer token " +
+                 std::to_string(max_token_seen.load()) + " seen)");
+      return;
+    }
     if (local.primary && remote.primary) {
       Decision d = Decide(local, remote);
       if (d.what != SyncDecision::kSplitBrain) {
@@ -479,7 +492,12 @@ struct Node::Impl {
       stop_cv.notify_all();
     }
     l->Shutdown();
-    if (was_primary) (void)meta->Update([](Superblock& sb) { RotateForDivergence(&sb.gen); });
+    // Without fencing the primary goes on alone at once. With fencing it
+    // starts a new generation only when it acknowledges the first change
+    // the standby lacks, after recording it Outdated (StartDivergence): a
+    // primary that suspends instead rejoins as a plain resync target.
+    if (was_primary && !fenced())
+      (void)meta->Update([](Superblock& sb) { RotateForDivergence(&sb.gen); });
     {
       std::lock_guard ok(order_mu);
       std::lock_guard pk(pend_mu);
@@ -555,7 +573,7 @@ struct Node::Impl {
             s = reply(wire::Type::kAck, h.seq, wire::kFlagError);
             break;
           }
-          max_token_seen = h.token;
+          if (h.token > max_token_seen) ObserveToken(h.token);
           s = ApplyLocally(h.type, payload.data(), h.length, h.offset, h.flags);
           if (!s.ok())
             log::Error("mirror {}: applying a {} at {}: {}", tag, wire::TypeName(h.type), h.offset,
@@ -805,6 +823,7 @@ struct Node::Impl {
     std::lock_guard ok(order_mu);
     if (!l || CurrentLink() != l) return false;
     h.seq = next_seq++;
+    h.token = fencer ? fencer->token() : 0;
     p->sent = Clock::now();
     {
       std::lock_guard pk(pend_mu);
@@ -858,8 +877,11 @@ struct Node::Impl {
   // buf null): serialized against overlapping changes, recorded in the
   // activity log, sent to the peer in stream order and applied locally at
   // the same time; protocol C returns after both.
+  // *replicated: the standby acknowledged it (protocol C) or it was queued to
+  // the standby (protocol A); false means the standby lacks it.
   Status Replicate(wire::Type type, const void* buf, uint64_t count, uint64_t offset,
-                   uint16_t flags) {
+                   uint16_t flags, bool* replicated) {
+    *replicated = false;
     if (count > UINT32_MAX) return Status::FromErrno("a change of over 4 GiB", EINVAL);
     uint64_t t0 = MonoNs();
     auto guard = ranges.Lock(offset, count);
@@ -893,7 +915,9 @@ struct Node::Impl {
         // The peer answered but could not apply it (its disk failed, or it
         // saw a newer fencing token): it lacks this change, so the bitmap says so.
         if (!p->ok) (void)meta->MarkDirty(offset, count);
+        *replicated = p->ok;
       } else {
+        *replicated = send_status.ok();
         std::unique_lock lk(pend_mu);
         while (pending_bytes > cfg().async_max_queued_bytes && CurrentLink() == l)
           pend_cv.wait_for(lk, std::chrono::milliseconds(100));
@@ -909,17 +933,31 @@ struct Node::Impl {
     return local;
   }
 
-  Status Write(const void* buf, uint64_t count, uint64_t offset, bool fua) {
-    return Replicate(wire::Type::kWrite, buf, count, offset, fua ? wire::kFlagFua : 0);
+  Status Write(const void* buf, uint64_t count, uint64_t offset, bool fua,
+               bool* replicated = nullptr) {
+    bool r;
+    return Replicate(wire::Type::kWrite, buf, count, offset, fua ? wire::kFlagFua : 0,
+                     replicated ? replicated : &r);
   }
-  Status Zero(uint64_t count, uint64_t offset, bool may_trim, bool fua) {
+  Status Zero(uint64_t count, uint64_t offset, bool may_trim, bool fua,
+              bool* replicated = nullptr) {
     uint16_t flags = (fua ? wire::kFlagFua : 0) | (may_trim ? wire::kFlagMayTrim : 0);
-    return Replicate(wire::Type::kZero, nullptr, count, offset, flags);
+    bool r;
+    return Replicate(wire::Type::kZero, nullptr, count, offset, flags,
+                     replicated ? replicated : &r);
+  }
+  // With fencing: before the export answers a change (fencing.h, BeforeAck).
+  Status Acknowledge(Status done, bool replicated) {
+    if (!done.ok() || !fencer) return done;
+    return fencer->BeforeAck(replicated);
   }
 
   // The FLUSH barrier goes to the peer first, so that both copies sync at
   // the same time; it is answered after both.
-  Status Flush() {
+  Status Flush(bool* replicated = nullptr) {
+    bool r_;
+    if (!replicated) replicated = &r_;
+    *replicated = false;
     auto p = std::make_shared<Pending>();
     p->type = wire::Type::kFlush;
     std::shared_ptr<Link> l = CurrentLink();
@@ -937,8 +975,34 @@ struct Node::Impl {
         for (uint64_t b : p->bits) mark.SetBit(b);
         (void)meta->MergeBitmap(mark);
       }
+      *replicated = p->ok;
+    } else if (sent) {
+      *replicated = send_status.ok();
     }
     return local;
+  }
+
+  // Becomes primary and starts the export (Promote after its checks, or an
+  // election with fencing).
+  Status BecomePrimary(std::vector<std::string>* notes);
+
+  // FencingHost (fencing.h).
+  FencingView View() override;
+  Status PromoteElected(uint64_t token, std::vector<std::string>* notes) override;
+  void DemoteFenced(const std::string& why) override;
+  void DropPeerLink(const std::string& why) override {
+    if (auto l = CurrentLink()) DropPeer(l, "fencing: " + why);
+  }
+  void ObserveToken(uint64_t token) override {
+    std::lock_guard lk(token_mu);
+    if (token <= max_token_seen) return;
+    Status s = meta->Update([token](Superblock& sb) { sb.max_token = token; });
+    if (!s.ok())
+      log::Error("mirror {}: cannot record fencing token {}: {}", tag, token, s.message());
+    max_token_seen = token;
+  }
+  void StartDivergence() override {
+    (void)meta->Update([](Superblock& sb) { RotateForDivergence(&sb.gen); });
   }
 };
 
@@ -963,16 +1027,26 @@ class MirrorBackend : public nbd::Backend {
     return n_->disk->Pread(buf, count, offset);
   }
   Status Pwrite(const void* buf, uint64_t count, uint64_t offset, bool fua) override {
-    return n_->Write(buf, count, offset, fua);
+    bool rep = false;
+    Status s = n_->Write(buf, count, offset, fua, &rep);
+    return n_->Acknowledge(s, rep);
   }
-  Status Flush() override { return n_->Flush(); }
+  Status Flush() override {
+    bool rep = false;
+    Status s = n_->Flush(&rep);
+    return n_->Acknowledge(s, rep);
+  }
   Status Trim(uint64_t count, uint64_t offset, bool fua) override {
-    return n_->Zero(count, offset, /*may_trim=*/true, fua);
+    bool rep = false;
+    Status s = n_->Zero(count, offset, /*may_trim=*/true, fua, &rep);
+    return n_->Acknowledge(s, rep);
   }
   Status Zero(uint64_t count, uint64_t offset, bool may_trim, bool fast, bool fua) override {
     // Not advertised as fast (Caps), so the server never asks for fast.
     if (fast) return Status::FromErrno("fast zero on a mirror", ENOTSUP);
-    return n_->Zero(count, offset, may_trim, fua);
+    bool rep = false;
+    Status s = n_->Zero(count, offset, may_trim, fua, &rep);
+    return n_->Acknowledge(s, rep);
   }
 
  private:
@@ -1129,13 +1203,18 @@ Result<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
   if (!(n.self.name < n.peer.name)) {
     CK_ASSIGN_OR_RETURN(n.listen_fd, ListenTcp(n.self.address));
   }
+  n.max_token_seen = sb.max_token;
   std::unique_ptr<Node> node(new Node(std::move(impl)));
   Impl* ip = node->impl_.get();
+  if (ip->opt.cfg.fencing == Fencing::kEtcd) {
+    CK_ASSIGN_OR_RETURN(ip->fencer, Fencer::Create(ip->opt.cfg, ip->self.name, ip));
+  }
   Superblock now = ip->meta->sb();
   log::Info("mirror {}: started, {} {} ({}), generation {}, {} out of sync", ip->tag,
             ip->self.device, FormatBytes(ip->size), ip->DiskStateLocked(),
             FormatGeneration(now.gen.current), FormatBytes(ip->meta->DirtyBytes()));
   ip->conn_thread = std::thread([ip] { ip->ConnectLoop(); });
+  if (ip->fencer) ip->fencer->Start();
   Node* np = node.get();
   ip->ctl_thread = std::thread([ip, np] {
     while (!ip->stopping) {
@@ -1176,7 +1255,9 @@ Result<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
       });
     }
   });
-  if (ip->opt.start_primary) {
+  if (ip->opt.start_primary && ip->fencer) {
+    log::Warn("mirror {}: --primary ignored: fencing = \"etcd\" elects the primary", ip->tag);
+  } else if (ip->opt.start_primary) {
     std::vector<std::string> notes;
     Status s = node->Promote(false, &notes);
     for (auto& note : notes) log::Warn("mirror {}: {}", ip->tag, note);
@@ -1197,10 +1278,11 @@ void Node::Stop() {
     std::lock_guard lk(n.mu);
     server = std::move(n.server);
   }
-  if (server) {
-    server->Stop();
-    server->Wait();
-  }
+  if (server) server->Stop();
+  // Fencing: writes waiting for the lease fail now (their connections are
+  // being shut down), and the key is given up (revoked) for the peer.
+  if (n.fencer) n.fencer->Stop();
+  if (server) server->Wait();
   bool was_primary;
   {
     std::lock_guard lk(n.mu);
@@ -1250,8 +1332,12 @@ Json Node::StatusJson() {
   Impl& n = *impl_;
   Superblock sb = n.meta->sb();
   Json j;
+  // Before n.mu: the fencer never waits for it while holding its own lock.
+  Json fencing = n.fencer ? n.fencer->StatusJson() : Json{{"mode", "none"}};
+  fencing["max_token_seen"] = n.max_token_seen.load();
   std::lock_guard lk(n.mu);
   j["resource"] = n.cfg().name;
+  j["fencing"] = fencing;
   j["node"] = n.self.name;
   j["role"] = n.primary ? "Primary" : "Secondary";
   j["connection"] = n.conn;
@@ -1332,6 +1418,14 @@ Json Node::StatusJson() {
 
 Status Node::Promote(bool force, std::vector<std::string>* notes) {
   Impl& n = *impl_;
+  if (n.fenced()) {
+    {
+      std::lock_guard lk(n.mu);
+      if (n.resync == ResyncRole::kTarget)
+        return Status::Usage("a resync into " + n.tag + " is running: wait for it");
+    }
+    return n.fencer->ManualPromote(force, notes);
+  }
   std::string disk;
   bool connected;
   {
@@ -1367,39 +1461,103 @@ Status Node::Promote(bool force, std::vector<std::string>* notes) {
                      " is not connected: cloudkeep cannot exclude a second primary (fencing = "
                      "none); writes are tracked "
                      "in the bitmap");
-  CK_RETURN_IF_ERROR(n.meta->Update([&](Superblock& sb) {
+  return n.BecomePrimary(notes);
+}
+
+Status Node::Impl::BecomePrimary(std::vector<std::string>* notes) {
+  (void)notes;
+  bool connected;
+  {
+    std::lock_guard lk(mu);
+    if (primary) return Status::Ok();
+    if (stopping) return Status::Failure("stopping");
+    connected = link != nullptr;
+  }
+  CK_RETURN_IF_ERROR(meta->Update([&](Superblock& sb) {
     sb.flags |= kFlagPrimary;
     if (!connected) RotateForDivergence(&sb.gen);
     if (sb.gen.current == 0) sb.gen.current = NewGenerationId();
     sb.flags &= ~(kFlagInconsistent | kFlagOutdated);
   }));
-  auto backend = std::make_shared<MirrorBackend>(&n);
+  auto backend = std::make_shared<MirrorBackend>(this);
   nbd::ServerOptions so;
-  so.listen = n.opt.export_listen;
-  so.unix_socket = n.opt.export_socket;
-  std::unique_ptr<nbd::Server> server;
+  so.listen = opt.export_listen;
+  so.unix_socket = opt.export_socket;
+  std::unique_ptr<nbd::Server> started;
   if (!so.listen.empty() || !so.unix_socket.empty()) {
-    auto s = nbd::Server::Start(so, {nbd::Export{"", "mirror " + n.cfg().name, backend},
-                                     nbd::Export{n.cfg().name, "mirror " + n.cfg().name, backend}});
+    auto s = nbd::Server::Start(so, {nbd::Export{"", "mirror " + cfg().name, backend},
+                                     nbd::Export{cfg().name, "mirror " + cfg().name, backend}});
     if (!s.ok()) {
-      (void)n.meta->Update([](Superblock& sb) { sb.flags &= ~kFlagPrimary; });
+      (void)meta->Update([](Superblock& sb) { sb.flags &= ~kFlagPrimary; });
       return s.status();
     }
-    server = std::move(*s);
+    started = std::move(*s);
   }
   std::shared_ptr<Link> l;
   {
-    std::lock_guard lk(n.mu);
-    n.primary = true;
-    n.server = std::move(server);
-    l = n.link;
+    std::lock_guard lk(mu);
+    primary = true;
+    server = std::move(started);
+    l = link;
   }
-  log::Info("mirror {}: role Secondary -> Primary{}", n.tag,
-            n.server
-                ? " (export on " + fmt::format("{}", fmt::join(n.server->Addresses(), ", ")) + ")"
-                : "");
-  n.SendState(l);
+  std::string where;
+  {
+    std::lock_guard lk(mu);
+    if (server)
+      where = " (export on " + fmt::format("{}", fmt::join(server->Addresses(), ", ")) + ")";
+  }
+  log::Info("mirror {}: role Secondary -> Primary{}", tag, where);
+  SendState(l);
   return Status::Ok();
+}
+
+FencingView Node::Impl::View() {
+  Superblock sb = meta->sb();
+  std::lock_guard lk(mu);
+  FencingView v;
+  v.primary = primary;
+  v.disk_state = DiskStateLocked();
+  v.peer_connected = link != nullptr;
+  v.peer_role = peer_role;
+  v.peer_disk = peer_disk;
+  v.resync_running = resync != ResyncRole::kNone;
+  v.generation = sb.gen.current;
+  return v;
+}
+
+Status Node::Impl::PromoteElected(uint64_t token, std::vector<std::string>* notes) {
+  {
+    std::lock_guard lk(mu);
+    if (stopping) return Status::Failure("stopping");
+    if (resync == ResyncRole::kTarget) return Status::Failure("a resync into this node is running");
+  }
+  (void)token;
+  return BecomePrimary(notes);
+}
+
+void Node::Impl::DemoteFenced(const std::string& why) {
+  std::unique_ptr<nbd::Server> srv;
+  {
+    std::lock_guard lk(mu);
+    if (!primary) return;
+    srv = std::move(server);
+  }
+  // The export's connections are shut down first; writes waiting in
+  // BeforeAck fail only after that (fencing.cpp), so no client reads an
+  // error: it sees the connection end and reconnects to the new primary.
+  if (srv) {
+    srv->Stop();
+    srv->Wait();
+  }
+  std::shared_ptr<Link> l;
+  {
+    std::lock_guard lk(mu);
+    primary = false;
+    l = link;
+  }
+  (void)meta->Update([](Superblock& sb) { sb.flags &= ~kFlagPrimary; });
+  log::Warn("mirror {}: role Primary -> Secondary (fenced: {})", tag, why);
+  SendState(l);
 }
 
 Status Node::Demote() {
@@ -1407,13 +1565,16 @@ Status Node::Demote() {
   std::unique_ptr<nbd::Server> server;
   {
     std::lock_guard lk(n.mu);
-    if (!n.primary) return Status::Ok();
+    if (!n.primary) {
+      if (n.fencer) n.fencer->ManualDemote();  // no campaign until the next promote
+      return Status::Ok();
+    }
     server = std::move(n.server);
   }
-  if (server) {
-    server->Stop();
-    server->Wait();
-  }
+  if (server) server->Stop();
+  // Writes suspended in BeforeAck end now (their connections are shut down).
+  if (n.fencer) n.fencer->StopAcknowledging();
+  if (server) server->Wait();
   CK_RETURN_IF_ERROR(n.Flush());
   std::shared_ptr<Link> l;
   {
@@ -1424,6 +1585,8 @@ Status Node::Demote() {
   CK_RETURN_IF_ERROR(n.meta->Update([](Superblock& sb) { sb.flags &= ~kFlagPrimary; }));
   log::Info("mirror {}: role Primary -> Secondary", n.tag);
   n.SendState(l);
+  // Fencing: the key goes last, once nothing here acknowledges writes.
+  if (n.fencer) n.fencer->ManualDemote();
   return Status::Ok();
 }
 
