@@ -227,7 +227,12 @@ Status Metadata::WriteSuperblockLocked() {
 
 Status Metadata::Update(const std::function<void(Superblock&)>& fn) {
   std::lock_guard lk(mu_);
+  bool was_primary = sb_.flags & kFlagPrimary;
   fn(sb_);
+  // The activity log stands in for lazily set bits (MarkDirty) only while
+  // the primary flag is set, since only a crash as primary replays it: they
+  // are made durable before the flag goes.
+  if (was_primary && !(sb_.flags & kFlagPrimary)) CK_RETURN_IF_ERROR(FlushBitmapLocked());
   return WriteSuperblockLocked();
 }
 
@@ -247,6 +252,10 @@ Status Metadata::FlushBitmapLocked() {
 Status Metadata::MarkDirty(uint64_t offset, uint64_t length) {
   std::lock_guard lk(mu_);
   if (bitmap_.Set(offset, length) == 0) return Status::Ok();
+  bool covered = true;
+  for (uint64_t e : Extents(offset, length))
+    if (std::find(al_lru_.begin(), al_lru_.end(), e) == al_lru_.end()) covered = false;
+  if (covered) return Status::Ok();
   return FlushBitmapLocked();
 }
 
@@ -328,6 +337,9 @@ Status Metadata::AlBegin(uint64_t offset, uint64_t length) {
             break;
           }
         if (victim != al_lru_.end()) {
+          // Its bits may be set only in memory (MarkDirty): durable before
+          // the log stops covering it.
+          CK_RETURN_IF_ERROR(FlushBitmapLocked());
           al_refs_.erase(*victim);
           al_lru_.erase(victim);
           break;

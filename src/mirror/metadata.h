@@ -89,7 +89,12 @@ class Metadata {
   // Applies `fn` to the superblock and writes it to the other slot durably.
   Status Update(const std::function<void(Superblock&)>& fn);
 
-  // Bitmap. MarkDirty persists the pages it changed before returning.
+  // Bitmap. MarkDirty persists the pages it changed before returning,
+  // unless every extent of the range is in the activity log: then a crash
+  // marks those whole extents anyway (RecoverActivityLog), so the bits can
+  // wait until the extent leaves the log (AlBegin flushes the bitmap before
+  // it drops an extent) — DRBD's lazy bitmap. This keeps the write path
+  // free of metadata syncs while the peer is away, at any granularity.
   Status MarkDirty(uint64_t offset, uint64_t length);
   Status MarkAllDirty();
   // Clears in memory; durable at the next FlushBitmap (a crash before leaves bits set: safe).

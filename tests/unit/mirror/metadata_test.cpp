@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 
 namespace cloudkeep::mirror {
@@ -111,6 +112,53 @@ TEST_F(MetadataTest, ActivityLogIsBoundedAndRecovered) {
   EXPECT_EQ((*again)->DirtyBytes(), 7 * ext);
   EXPECT_FALSE((*again)->AnyDirty(0, 3 * ext));
   EXPECT_TRUE((*again)->sb().al.empty());
+}
+
+// A region marked inside the activity log is set in memory only: a crash
+// replays the log (whole extents), so the write path needs no metadata sync.
+// Outside the log, when its extent leaves the log, and when the primary flag
+// is cleared, the bits are made durable.
+TEST_F(MetadataTest, BitsInsideTheActivityLogAreLazyAndNeverLost) {
+  auto m = Metadata::Create(path_, Fresh());
+  ASSERT_TRUE(m.ok());
+  ASSERT_TRUE((*m)->Update([](Superblock& sb) { sb.flags |= kFlagPrimary; }).ok());
+  const uint64_t ext = 4 << 20, g = 65536;
+  auto on_disk = [&] { return Metadata::Open(path_).value()->DirtyBytes(); };
+  ASSERT_TRUE((*m)->AlBegin(0, 4096).ok());
+  ASSERT_TRUE((*m)->MarkDirty(0, 4096).ok());
+  (*m)->AlEnd(0, 4096);
+  EXPECT_EQ((*m)->DirtyBytes(), g);
+  EXPECT_EQ(on_disk(), 0u);  // lazy: extent 0 is in the log
+  // A crash now: the log's extent comes back dirty, a superset of the bit.
+  {
+    std::string copy = path_ + ".crash";
+    std::filesystem::copy_file(path_, copy);
+    auto crashed = Metadata::Open(copy);
+    ASSERT_TRUE(crashed.ok());
+    ASSERT_TRUE((*crashed)->RecoverActivityLog().ok());
+    EXPECT_EQ((*crashed)->DirtyBytes(), ext);
+  }
+  // Outside the log: durable at once.
+  ASSERT_TRUE((*m)->MarkDirty(100 * ext, 4096).ok());
+  EXPECT_EQ(on_disk(), 2 * g);  // the pages it shares with the lazy bit go too
+  // Filling the log (7 slots) pushes extent 0 out: its bit is flushed first.
+  ASSERT_TRUE((*m)->Update([](Superblock&) {}).ok());
+  for (uint64_t e = 1; e <= 7; e++) {
+    ASSERT_TRUE((*m)->AlBegin(e * ext, 4096).ok());
+    ASSERT_TRUE((*m)->MarkDirty(e * ext, 4096).ok());
+    (*m)->AlEnd(e * ext, 4096);
+  }
+  Superblock sb = (*m)->sb();
+  EXPECT_EQ(std::count(sb.al.begin(), sb.al.end(), 0u), 0);
+  auto reopened = Metadata::Open(path_);
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_TRUE((*reopened)->AnyDirty(0, g));
+  // Clearing the primary flag (demote, clean stop) flushes the rest.
+  reopened->reset();
+  ASSERT_TRUE((*m)->Update([](Superblock& s) { s.flags &= ~kFlagPrimary; }).ok());
+  auto after = Metadata::Open(path_);
+  ASSERT_TRUE(after.ok());
+  for (uint64_t e = 1; e <= 7; e++) EXPECT_TRUE((*after)->AnyDirty(e * ext, g)) << e;
 }
 
 TEST_F(MetadataTest, ClearIsDurableOnlyAfterFlush) {
