@@ -74,12 +74,20 @@ def tcp(s, token):
 
 def main():
     port, token = int(sys.argv[1]), sys.argv[2].encode()
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.bind(("127.0.0.1", port))
+    for attempt in range(50):
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(("127.0.0.1", port))
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            t.bind(("127.0.0.1", u.getsockname()[1]))
+            break
+        except OSError:  # that TCP port is taken (port 0 only): another one
+            u.close()
+            t.close()
+            if port or attempt == 49:
+                raise
     port = u.getsockname()[1]
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    t.bind(("127.0.0.1", port))
     t.listen()
     print(f"listening on 127.0.0.1:{port}", flush=True)
     threading.Thread(target=udp, args=(u,), daemon=True).start()

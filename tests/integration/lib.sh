@@ -92,10 +92,19 @@ mkfs_loop() {
   truncate -s "$size" "$LOOP_IMG"
   "mkfs.$fs" -q "$LOOP_IMG" >/dev/null 2>&1 || "mkfs.$fs" "$LOOP_IMG" >/dev/null
   LOOP_DEV="$(losetup --find --show "$LOOP_IMG")"
-  defer "losetup -d '$LOOP_DEV'"
+  defer "detach_loop '$LOOP_DEV' '$LOOP_IMG'"
   mkdir -p "$mnt"
   mount "$LOOP_DEV" "$mnt"
   defer "umount -l '$mnt'"
+}
+
+# detach_loop DEV FILE: losetup -d DEV, but only while DEV is still backed by
+# FILE. Defer this, never a bare `losetup -d DEV`: once a test has detached
+# DEV itself, the number may be handed to another test at once, and a second
+# detach at exit would pull that test's device from under it.
+detach_loop() {
+  losetup -n -O BACK-FILE "$1" 2>/dev/null | grep -qF "$2" || return 0
+  losetup -d "$1"
 }
 
 # wait_for CMD...: retries for up to $WAIT_FOR_SECONDS (60 s): a bound, not a
@@ -193,8 +202,11 @@ _port_sweep() {
 # matching line) and DAEMON_PORT (the last :PORT or "port N" in that line,
 # if any). Servers print their bound address, so tests ask for port 0 (or a
 # Unix socket) and never collide on fixed ports:
-#   start_daemon agent '^cloudkeep: serving' "$CK" latency serve --listen 127.0.0.1:0
-#   "$CK" latency probe "127.0.0.1:$DAEMON_PORT"
+#   start_daemon srv '^listening' "$SRV" "$IMG" --listen 127.0.0.1:0
+#   nbdinfo "nbd://127.0.0.1:$DAEMON_PORT"
+# A server that binds UDP port 0 and then TCP on the same number can find
+# that number taken by some TCP connection; give those (latency serve) a
+# free_port instead, or retry as spf_suites_e2e.py does.
 start_daemon() {
   local name=$1 pattern=$2
   shift 2

@@ -141,10 +141,19 @@ class Server:
                     raise _Drop()
                 return r
 
-        self.udp = DNSServer(Drop(), address="127.0.0.1", port=0, logger=QuietLogger())
-        self.port = self.udp.server.server_address[1]
-        self.tcp = DNSServer(Drop(), address="127.0.0.1", port=self.port, tcp=True,
-                             logger=QuietLogger())
+        # UDP takes any free port and TCP the same number, which a TCP
+        # socket elsewhere (another test's connection) may hold: then again.
+        for attempt in range(50):
+            self.udp = DNSServer(Drop(), address="127.0.0.1", port=0, logger=QuietLogger())
+            self.port = self.udp.server.server_address[1]
+            try:
+                self.tcp = DNSServer(Drop(), address="127.0.0.1", port=self.port, tcp=True,
+                                     logger=QuietLogger())
+                break
+            except OSError:
+                self.udp.server.server_close()
+                if attempt == 49:
+                    raise
         self.udp.start_thread()
         self.tcp.start_thread()
 

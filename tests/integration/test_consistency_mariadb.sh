@@ -16,7 +16,7 @@ IMG="$OUTER/db.img"
 truncate -s 1G "$IMG"
 mkfs.xfs -q "$IMG"
 DB_LOOP="$(losetup --find --show "$IMG")"
-defer "losetup -d '$DB_LOOP'"
+defer "detach_loop '$DB_LOOP' '$IMG'"
 mkdir -p "$WORK/db"
 mount "$DB_LOOP" "$WORK/db"
 defer "umount -l '$WORK/db'"
@@ -70,7 +70,7 @@ done
 # Restore to a new image and run a second server on it.
 expect_rc 0 "$CK" --store "$STORE" snapshot restore "$SNAP" --to "$OUTER/restored.img"
 R_LOOP="$(losetup --find --show "$OUTER/restored.img")"
-defer "losetup -d '$R_LOOP'"
+defer "detach_loop '$R_LOOP' '$OUTER/restored.img'"
 mkdir -p "$WORK/restored"
 # Same XFS UUID as the mounted original.
 mount -o nouuid "$R_LOOP" "$WORK/restored"

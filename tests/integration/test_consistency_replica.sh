@@ -52,7 +52,7 @@ done
 
 expect_rc 0 "$CK" --store "$STORE" snapshot restore "$SNAP" --to "$WORK/restored.img"
 R_LOOP="$(losetup --find --show "$WORK/restored.img")"
-defer "losetup -d '$R_LOOP'"
+defer "detach_loop '$R_LOOP' '$WORK/restored.img'"
 mkdir -p "$WORK/restored"
 mount -o nouuid "$R_LOOP" "$WORK/restored"
 defer "umount -l '$WORK/restored'"

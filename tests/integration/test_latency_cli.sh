@@ -58,11 +58,13 @@ srv.serve_forever()
 PY
 start_daemon imds '^listening on' /usr/bin/python3 "$WORK/imds.py"
 IMDS=$DAEMON_PORT
-# Each agent binds port 0 and logs "serving NAME (zone Z) on ADDR:PORT udp+tcp".
+# Each agent logs "serving NAME (zone Z) on ADDR:PORT udp+tcp". Not port 0:
+# the agent then binds TCP on the number UDP got, which a TCP connection of
+# another test may hold.
 SERVING='^cloudkeep: serving'
 
 AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:$IMDS start_daemon serve1 "$SERVING" \
-  "$CK" latency serve --listen 127.0.0.1:0 --name imds-host
+  "$CK" latency serve --listen "127.0.0.1:$(free_port)" --name imds-host
 P1=$DAEMON_PORT
 wait_for "$CK" latency probe 127.0.0.1:$P1 --count 1 --warmup 0 --timeout 100ms
 expect_rc 0 "$CK" --json latency probe 127.0.0.1:$P1 --count 2 --interval 1ms
@@ -70,7 +72,7 @@ expect_eq "$(json_get 'd["targets"][0]["zone"]' <<<"$OUT")" use1-az4 "zone from 
 expect_eq "$(json_get 'd["targets"][0]["name"]' <<<"$OUT")" imds-host "name"
 
 AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:$IMDS AWS_EC2_METADATA_DISABLED=true \
-  start_daemon serve2 "$SERVING" "$CK" latency serve --listen 127.0.0.1:0
+  start_daemon serve2 "$SERVING" "$CK" latency serve --listen "127.0.0.1:$(free_port)"
 P2=$DAEMON_PORT
 wait_for "$CK" latency probe 127.0.0.1:$P2 --count 1 --warmup 0 --timeout 100ms
 expect_rc 0 "$CK" --json latency probe 127.0.0.1:$P2 --count 1
@@ -80,13 +82,13 @@ expect_contains "$(cat "$WORK/serve2.err")" "no mesh token"
 
 # An IMDS endpoint that does not answer: warning, zone unknown, still serves.
 AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:$(free_port) start_daemon serve3 "$SERVING" \
-  "$CK" latency serve --listen 127.0.0.1:0 --zone z1
+  "$CK" latency serve --listen "127.0.0.1:$(free_port)" --zone z1
 wait_for "$CK" latency probe 127.0.0.1:$DAEMON_PORT --count 1 --warmup 0 --timeout 100ms
 
 # --- the per-source limit: back-to-back probes beyond it are lost, and said so
 expect_rc 2 "$CK" latency serve --listen 127.0.0.1:0 --rate-per-source -1
 expect_contains "$ERR" "--rate-per-source '-1'"
-start_daemon serve6 "$SERVING" "$CK" latency serve --listen 127.0.0.1:0 --zone z1 --rate-per-source 10 --burst-per-source 5
+start_daemon serve6 "$SERVING" "$CK" latency serve --listen "127.0.0.1:$(free_port)" --zone z1 --rate-per-source 10 --burst-per-source 5
 P6=$DAEMON_PORT
 wait_for "$CK" latency probe 127.0.0.1:$P6 --count 1 --warmup 0 --timeout 100ms
 sleep 0.6  # the bucket refills (5 tokens at 10/s)
@@ -103,9 +105,9 @@ printf 'name,address,zone\na,127.0.0.1:%s,z\nb,127.0.0.1:%s,z\n' "$P2" "$P1" >"$
 expect_rc 1 env CLOUDKEEP_MESH_TOKEN=t1 "$CK" latency mesh --peers "$WORK/peers.csv" --count 1
 expect_contains "$ERR" "authentication failed"
 echo t1 >"$WORK/t1"
-CLOUDKEEP_MESH_TOKEN=t1 start_daemon serve4 "$SERVING" "$CK" latency serve --listen 127.0.0.1:0 --zone z1 --name n1
+CLOUDKEEP_MESH_TOKEN=t1 start_daemon serve4 "$SERVING" "$CK" latency serve --listen "127.0.0.1:$(free_port)" --zone z1 --name n1
 P4=$DAEMON_PORT
-CLOUDKEEP_MESH_TOKEN=t1 start_daemon serve5 "$SERVING" "$CK" latency serve --listen '[::1]:0' --zone z2 --name n2
+CLOUDKEEP_MESH_TOKEN=t1 start_daemon serve5 "$SERVING" "$CK" latency serve --listen "[::1]:$(free_port)" --zone z2 --name n2
 P5=$DAEMON_PORT
 wait_for "$CK" latency probe 127.0.0.1:$P4 --count 1 --warmup 0 --timeout 100ms
 wait_for "$CK" latency probe "[::1]:$P5" --count 1 --warmup 0 --timeout 100ms

@@ -53,7 +53,7 @@ echo t-hostile >"$WORK/token"
 start_daemon evil '^listening on' /usr/bin/python3 "$HERE/hostile_latency_peer.py" 0 t-hostile
 EVIL=127.0.0.1:$DAEMON_PORT
 CLOUDKEEP_MESH_TOKEN=t-hostile start_daemon serve '^cloudkeep: serving' \
-  "$CK" latency serve --listen 127.0.0.1:0 --zone z1 --name good
+  "$CK" latency serve --listen "127.0.0.1:$(free_port)" --zone z1 --name good
 GOOD=127.0.0.1:$DAEMON_PORT
 wait_for "$CK" latency probe "$EVIL" --count 1 --warmup 0 --timeout 100ms
 wait_for "$CK" latency probe "$GOOD" --count 1 --warmup 0 --timeout 100ms

@@ -33,7 +33,7 @@ QSD=$!
 defer "kill $QSD 2>/dev/null; sleep 0.5; kill -9 $QSD 2>/dev/null; umount -l '$WORK/disk' 2>/dev/null"
 wait_for grep -q " $WORK/disk fuse" /proc/mounts
 LOOP=$(losetup --find --show "$WORK/disk")
-defer "losetup -d $LOOP 2>/dev/null"
+defer "detach_loop $LOOP '$WORK/disk'"
 mkdir -p "$WORK/mnt" "$WORK/check"
 
 mkfs.xfs -q -f "$LOOP"
@@ -83,7 +83,7 @@ stop_node a
 stop_node b
 xfs_repair -n "$WORK/b.img" >"$WORK/repair.log" 2>&1 || { cat "$WORK/repair.log" >&2; fail "xfs_repair -n on the standby's copy"; }
 BLOOP=$(losetup --find --show -r "$WORK/b.img")
-defer "losetup -d $BLOOP 2>/dev/null"
+defer "detach_loop $BLOOP '$WORK/b.img'"
 mount -o ro,norecovery "$BLOOP" "$WORK/check"
 defer "umount '$WORK/check' 2>/dev/null"
 (cd "$WORK/check" && sha256sum --quiet -c "$WORK/sums") || fail "files on the standby's copy differ"

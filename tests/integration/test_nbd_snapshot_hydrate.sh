@@ -91,7 +91,7 @@ if [ "$(id -u)" -eq 0 ] && command -v losetup >/dev/null; then
   make_snapshot "$WORK/small.img"
   head -c 32M /dev/urandom >"$WORK/dev.img"  # old contents, zeroes included nowhere
   dev=$(losetup --find --show "$WORK/dev.img")
-  defer "losetup -d $dev"
+  defer "detach_loop $dev '$WORK/dev.img'"
   expect_rc 2 "$CK" --store "$STORE" snapshot serve "$SNAP" --hydrate-to "$dev" --socket "$WORK/x.sock"
   expect_contains "$ERR" "--hydrate-map"
   serve_snapshot hb "$SNAP" --hydrate-to "$dev" --hydrate-map "$WORK/dev.map"

@@ -133,7 +133,7 @@ make_gpt "$img" 1:40 41:320
 for spec in 1:1:40:ext4 2:41:320:xfs; do  # XFS needs 300 MB
   IFS=: read -r p start len fs <<<"$spec"
   dev=$(losetup --find --show -o $((start << 20)) --sizelimit $((len << 20)) "$img")
-  defer "losetup -d $dev"
+  defer "detach_loop $dev '$img'"
   "mkfs.$fs" -q "$dev" >/dev/null
   mkdir -p "$WORK/p$p"
   mount "$dev" "$WORK/p$p"

@@ -112,7 +112,7 @@ target="$WORK/vm.img"
 cp "$a" "$target"
 a1=$acur
 LOOP=$(losetup --find --show "$target")
-defer "losetup -d '$LOOP'"
+defer "detach_loop '$LOOP' '$target'"
 expect_rc 2 ck snapshot restore "$a1" --to "$target" --force
 expect_contains "$ERR" "backs loop device $LOOP"
 losetup -d "$LOOP"

@@ -43,14 +43,14 @@ done
 truncate -s 64M "$WORK/blk.img"
 dd if=/dev/urandom of="$WORK/blk.img" bs=1M count=3 seek=10 conv=notrunc status=none
 dev="$(losetup --find --show "$WORK/blk.img")"
-defer "losetup -d '$dev'"
+defer "detach_loop '$dev' '$WORK/blk.img'"
 expect_rc 0 "$CK" --store "$STORE" --json snapshot create "$dev"
 expect_contains "$ERR" "crash-consistent only if the volume was being written"
 bid="$(json_get 'd["snapshots"][0]["id"]' <<<"$OUT")"
 # Restore onto another loop device, byte-exact.
 truncate -s 64M "$WORK/blk2.img"
 dev2="$(losetup --find --show "$WORK/blk2.img")"
-defer "losetup -d '$dev2'"
+defer "detach_loop '$dev2' '$WORK/blk2.img'"
 dd if=/dev/urandom of="$dev2" bs=1M count=64 status=none  # old contents must be overwritten, zeros included
 expect_rc 0 "$CK" --store "$STORE" snapshot restore "$bid" --to "$dev2"
 cmp "$dev" "$dev2" || fail "block device restore differs"
