@@ -14,6 +14,8 @@
 #include <set>
 
 #include "core/net.h"
+#include "core/output.h"
+#include "mirror/wire.h"
 
 namespace cloudkeep::mirror {
 
@@ -375,6 +377,16 @@ Result<uint64_t> ValidateLocal(const ResourceConfig& cfg, const std::string& nod
   }
   CK_ASSIGN_OR_RETURN(uint64_t size, DeviceSize(n->device));
   if (size == 0) return Status::Usage("device " + n->device + " is empty");
+  // Each connect sends the whole bitmap in one BITMAP frame (mirror-format.md).
+  uint64_t bitmap_bytes = (size / cfg.bitmap_granularity + 7) / 8;
+  if (bitmap_bytes > wire::kMaxPayload) {
+    uint64_t need = cfg.bitmap_granularity;
+    while ((size / need + 7) / 8 > wire::kMaxPayload) need *= 2;
+    return Status::Usage("bitmap_granularity " + FormatBytes(cfg.bitmap_granularity) +
+                         " is too fine for device " + n->device + " of " + FormatBytes(size) +
+                         ": its bitmap would be " + FormatBytes(bitmap_bytes) + "; use at least " +
+                         FormatBytes(need));
+  }
   const NodeConfig* p = cfg.PeerOf(node);
   struct stat a {
   }, b{};

@@ -99,6 +99,9 @@ struct Pending {
   bool ok = false;
   std::vector<uint8_t> reply;
   std::set<uint64_t> bits;  // a flush: regions written since the previous flush
+  // Signalled (under pend_mu) when done: each waiter has its own, so an
+  // acknowledgement wakes one writer, not every writer in flight.
+  std::condition_variable cv;
 };
 
 // Frames that change the peer's copy: marked out of sync if not acknowledged.
@@ -507,6 +510,7 @@ struct Node::Impl : public FencingHost {
         for (uint64_t b : p->bits) mark.SetBit(b);
         p->done = true;
         p->ok = false;
+        p->cv.notify_all();  // they return once pend_mu is free: after the bitmap below
       }
       for (uint64_t b : unflushed_bits) mark.SetBit(b);
       unflushed_bits.clear();
@@ -528,8 +532,10 @@ struct Node::Impl : public FencingHost {
     it->second->ok = ok;
     if (reply) it->second->reply = std::move(*reply);
     pending_bytes -= QueuedBytes(*it->second);
+    it->second->cv.notify_all();
     pending.erase(it);
-    pend_cv.notify_all();
+    // Protocol A writers wait on pend_cv for queue space.
+    if (cfg().protocol == Protocol::kAsync) pend_cv.notify_all();
   }
 
   void ReceiveLoop(std::shared_ptr<Link> l) {
@@ -794,7 +800,7 @@ struct Node::Impl : public FencingHost {
     }
     {
       std::unique_lock lk(pend_mu);
-      pend_cv.wait(lk, [&] { return p->done; });
+      p->cv.wait(lk, [&] { return p->done; });
     }
     if (!p->ok) return;
     (void)meta->Update([](Superblock& sb) {
@@ -844,7 +850,7 @@ struct Node::Impl : public FencingHost {
   void WaitAck(const std::shared_ptr<Link>& l, const std::shared_ptr<Pending>& p) {
     std::unique_lock lk(pend_mu);
     while (!p->done) {
-      if (pend_cv.wait_for(lk, cfg().peer_timeout, [&] { return p->done; })) break;
+      if (p->cv.wait_for(lk, cfg().peer_timeout, [&] { return p->done; })) break;
       lk.unlock();
       DropPeer(l, std::string("peer did not acknowledge a ") + wire::TypeName(p->type) +
                       " within " + FormatDuration(cfg().peer_timeout));

@@ -42,6 +42,14 @@ expect_rc 2 "$CK" mirror init web --config "$WORK/size.toml" --node a
 expect_contains "$ERR" "sizes differ"
 expect_contains "$ERR" "big.img"
 [ ! -e "$WORK/web-a.meta" ] || fail "a rejected init wrote metadata"
+# A granularity whose bitmap would not fit one BITMAP frame (2 TiB at 4 KiB: 64 MiB).
+truncate -s 2T "$WORK/huge-a.img" "$WORK/huge-b.img"
+sed -e "s|$WORK/a.img|$WORK/huge-a.img|; s|$WORK/b.img|$WORK/huge-b.img|" \
+  -e 's|^protocol = "sync"|protocol = "sync"\nbitmap_granularity = "4KiB"|' "$WORK/m.toml" >"$WORK/huge.toml"
+expect_rc 2 "$CK" mirror init web --config "$WORK/huge.toml" --node a --uptodate
+expect_contains "$ERR" "bitmap_granularity 4.00 KiB is too fine"
+expect_contains "$ERR" "use at least 8.00 KiB"
+[ ! -e "$WORK/web-a.meta" ] || fail "a rejected init wrote metadata"
 write_cfg "$WORK/nokey.toml" "$WORK/b.img" "$WORK/missing.psk"
 sed -i '/psk_file/d' "$WORK/nokey.toml"
 expect_rc 2 "$CK" mirror init web --config "$WORK/nokey.toml" --node a
