@@ -24,6 +24,11 @@
 . "$(dirname "$0")/lib_mirror.sh"
 need etcd qemu-io arping md5sum stdbuf
 
+# The daemons' and etcd's logs when the test fails (the deferred run order is
+# reversed, so this runs before $WORK goes).
+TEST_OK=0
+dump_logs() { [ "$TEST_OK" = 1 ] || tail -n 40 "$WORK"/a.log "$WORK"/b.log "$WORK"/w*.out >&2; }
+defer dump_logs
 mirror_hosts
 NS_C="$MP-c"
 ip netns add "$NS_C"
@@ -106,7 +111,8 @@ writer() {
   WRITER=$!
   defer "kill -9 $WRITER 2>/dev/null"
 }
-acked() { grep -c '^wrote 4096/4096' "$WORK/$1.out" || true; }
+acked() { grep -c '^wrote 4096/4096' "$WORK/$1.out" 2>/dev/null || true; }
+acked_ge() { [ "$(acked "$1")" -ge "$2" ]; }
 # check_writes IMAGE FIRST COUNT: every acknowledged write is in IMAGE.
 check_writes() {
   /usr/bin/python3 - "$1" "$2" "$3" <<'PY'
@@ -127,7 +133,7 @@ PY
 N=3000
 writer w1 0 "$N"
 W1=$WRITER
-wait_for test "$(acked w1)" -ge 300
+wait_for acked_ge w1 300
 T_KILL=$(mono)
 kill_node a
 links a down # the host is gone
@@ -161,7 +167,7 @@ expect_eq "$(st a 'd["role"]')" Secondary "a stays the standby"
 # --- 3. the primary (b) cut off from the standby and etcd, alive ------------------------
 writer w2 4000 "$N"
 W2=$WRITER
-wait_for test "$(acked w2)" -ge 300
+wait_for acked_ge w2 300
 links b down
 wait_st b 'd["fencing"]["suspended"]'
 # A client on b's own host: its write must never be acknowledged.
@@ -208,3 +214,4 @@ expect_contains "$ERR" "Outdated"
 expect_eq "$(st b 'd["role"] == "Primary" and d["fencing"]["this_node_leads"]')" True "b forced"
 kill -9 "$ETCD_PID" 2>/dev/null || true
 stop_node b
+TEST_OK=1
