@@ -90,7 +90,8 @@ in_sync
 wait_st a 'd["fencing"].get("peer_record") == "UpToDate"'
 TOKEN_A=$(st a 'd["fencing"]["token"]')
 expect_eq "$(st b 'd["fencing"]["leader"]')" a "b sees a as the leader"
-has_addr "$NS_A" || fail "the service address is on a"
+# Taken before the promotion; waited for (bounded) so that a failure shows the logs.
+wait_for has_addr "$NS_A"
 has_addr "$NS_B" && fail "the service address is not on b"
 wait_for grep -q "web a $TOKEN_A" "$WORK/hook.log"
 expect_rc 2 ck_mirror promote web --node b
