@@ -53,10 +53,15 @@ expect_eq "$(json_get 'd["open_relay"]' <<<"$OUT")" "True"
 expect_eq "$(json_get 'd["tls"]["offered"]' <<<"$OUT")" "False"
 # Postfix accepts the plain external-to-external pair when it trusts everybody.
 expect_eq "$(json_get '[a["accepted"] for a in d["attempts"] if a["name"]=="external to external"][0]' <<<"$OUT")" "True"
-sleep 1
+# dumpcap writes each packet as it comes; on a busy machine it may lag, so
+# stop it only once both sessions' QUITs are in the file.
+smtp_cmds() { tshark -r "$WORK/open.pcap" -d "tcp.port==$OPEN,smtp" -Y smtp.req.command -T fields -e smtp.req.command 2>/dev/null; }
+both_quits_captured() { [ "$(smtp_cmds | grep -c '^QUIT')" -ge 2 ]; }
+wait_for both_quits_captured
 kill -INT $TSHARK
 wait $TSHARK 2>/dev/null || true
-CMDS="$(tshark -r "$WORK/open.pcap" -d "tcp.port==$OPEN,smtp" -Y smtp.req.command -T fields -e smtp.req.command 2>/dev/null | sort | uniq -c)"
+CMDS="$(smtp_cmds | sort | uniq -c)"
+echo "tshark saw: $(echo $CMDS)"
 expect_contains "$CMDS" "RCPT"
 expect_contains "$CMDS" "RSET"
 expect_contains "$CMDS" "QUIT"

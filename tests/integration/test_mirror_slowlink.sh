@@ -70,6 +70,8 @@ ip netns exec "$P-a" fio --name=slow --ioengine=nbd --uri=nbd://127.0.0.1:10809/
   --iodepth=4 --size=8M --time_based --runtime=8 --output-format=terse >"$WORK/fio.out" 2>&1 &
 FIO=$!
 sleep 2
+# On a busy machine fio may not have written yet: wait (bounded) for writes to measure.
+wait_true a 'd["write_latency"]["writes"] >= 100' 600
 expect_eq "$(st a 'd["write_latency"]["p50_us"] >= 4000')" True "p50 write latency includes the 4 ms round trip"
 ip -n "$P-b" link set eth0 down
 wait_true a 'd["connection"] != "Connected" and d["out_of_sync_bytes"] > 0' 100
