@@ -145,7 +145,7 @@ expect_not_contains "$(cat "$WORK/w1.out")" "failed" "qemu-io saw an I/O error"
 expect_eq "$(acked w1)" "$N" "every write acknowledged"
 TOKEN_B=$(st b 'd["fencing"]["token"]')
 before "$TOKEN_A" "$TOKEN_B" || fail "the new token $TOKEN_B is newer than $TOKEN_A"
-has_addr "$NS_B" || fail "the service address moved to b"
+wait_for has_addr "$NS_B" # the service address moved to b
 wait_for grep -q "web b $TOKEN_B" "$WORK/hook.log"
 T_WON=$(stamp b "won the leader key")
 T_PROMOTED=$(stamp b "promoted: primary")
