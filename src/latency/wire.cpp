@@ -7,29 +7,13 @@
 
 #include <cstring>
 
+#include "core/byte_order.h"
+
 namespace cloudkeep::latency::wire {
 
 namespace {
 
-void Put16(uint8_t* p, uint16_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
-void Put32(uint8_t* p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = static_cast<uint8_t>(v >> (24 - 8 * i));
-}
-void Put64(uint8_t* p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = static_cast<uint8_t>(v >> (56 - 8 * i));
-}
-uint16_t Get16(const uint8_t* p) {
-  return static_cast<uint16_t>(p[0] << 8 | p[1]);
-}
-uint32_t Get32(const uint8_t* p) {
-  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | uint32_t{p[3]};
-}
-uint64_t Get64(const uint8_t* p) {
-  return uint64_t{Get32(p)} << 32 | Get32(p + 4);
-}
+using namespace be;  // wire integers are big-endian
 
 bool IsProbeFamily(uint8_t t) {
   return t >= 1 && t <= 4;

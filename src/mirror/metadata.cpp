@@ -8,6 +8,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/byte_order.h"
+#include "core/crc32c.h"
+
 namespace cloudkeep::mirror {
 
 namespace {
@@ -18,42 +21,17 @@ constexpr size_t kAlOffset = 312;
 // After the longest activity log (312 + 8 * 400 = 3512).
 constexpr size_t kMaxTokenOffset = 3584;
 
-void Put32(uint8_t* p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = static_cast<uint8_t>(v >> (8 * i));
-}
-void Put64(uint8_t* p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = static_cast<uint8_t>(v >> (8 * i));
-}
-uint32_t Get32(const uint8_t* p) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; i++) v |= static_cast<uint32_t>(p[i]) << (8 * i);
-  return v;
-}
-uint64_t Get64(const uint8_t* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++) v |= static_cast<uint64_t>(p[i]) << (8 * i);
-  return v;
-}
+using le::Get32;
+using le::Get64;
+using le::Put32;
+using le::Put64;
+
 void PutName(uint8_t* p, const std::string& s) {
   std::memcpy(p, s.data(), std::min(s.size(), kNameBytes - 1));
 }
 std::string GetName(const uint8_t* p) {
   return std::string(reinterpret_cast<const char*>(p),
                      strnlen(reinterpret_cast<const char*>(p), kNameBytes - 1));
-}
-
-uint32_t CrcTable(int i) {
-  static uint32_t table[256];
-  static bool init = [] {
-    for (uint32_t n = 0; n < 256; n++) {
-      uint32_t c = n;
-      for (int k = 0; k < 8; k++) c = c & 1 ? 0x82F63B78u ^ (c >> 1) : c >> 1;
-      table[n] = c;
-    }
-    return true;
-  }();
-  (void)init;
-  return table[i];
 }
 
 Status PwriteAll(int fd, const void* data, size_t size, uint64_t offset, const std::string& what) {
@@ -88,13 +66,6 @@ Status PreadAll(int fd, void* data, size_t size, uint64_t offset, const std::str
 }
 
 }  // namespace
-
-uint32_t Crc32c(const void* data, size_t size, uint32_t crc) {
-  const uint8_t* p = static_cast<const uint8_t*>(data);
-  crc = ~crc;
-  for (size_t i = 0; i < size; i++) crc = CrcTable((crc ^ p[i]) & 0xFF) ^ (crc >> 8);
-  return ~crc;
-}
 
 std::vector<uint8_t> Superblock::Serialize() const {
   std::vector<uint8_t> b(kSlotBytes, 0);

@@ -74,8 +74,6 @@ struct Superblock {
   static Result<Superblock> Parse(const uint8_t* data, size_t size);
 };
 
-uint32_t Crc32c(const void* data, size_t size, uint32_t crc = 0);
-
 class Metadata {
  public:
   // Writes a new metadata file at `path` (atomically) and opens it.

@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/byte_order.h"
+#include "core/crc32c.h"
 #include "nbd/fd_io.h"
 
 namespace cloudkeep::nbd {
@@ -29,31 +31,10 @@ constexpr uint64_t kWordsPerPage = kPageBytes / 8;
 constexpr size_t kMaxIdentity = 1024;
 constexpr size_t kCrcOffset = kHeaderSize - 4;
 
-uint32_t Crc32c(const uint8_t* p, size_t n) {
-  uint32_t crc = ~0u;
-  for (size_t i = 0; i < n; ++i) {
-    crc ^= p[i];
-    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1)));
-  }
-  return ~crc;
-}
-
-void Put32(uint8_t* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
-}
-void Put64(uint8_t* p, uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
-}
-uint32_t Get32(const uint8_t* p) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(p[i]) << (8 * i);
-  return v;
-}
-uint64_t Get64(const uint8_t* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(p[i]) << (8 * i);
-  return v;
-}
+using le::Get32;
+using le::Get64;
+using le::Put32;
+using le::Put64;
 
 uint64_t BitsFor(uint64_t size, uint64_t granularity) {
   return (size + granularity - 1) / granularity;

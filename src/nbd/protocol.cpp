@@ -16,16 +16,6 @@ void Put64(std::string* out, uint64_t v) {
   Put32(out, static_cast<uint32_t>(v >> 32));
   Put32(out, static_cast<uint32_t>(v));
 }
-uint16_t Get16(const uint8_t* p) {
-  return static_cast<uint16_t>((p[0] << 8) | p[1]);
-}
-uint32_t Get32(const uint8_t* p) {
-  return (static_cast<uint32_t>(Get16(p)) << 16) | Get16(p + 2);
-}
-uint64_t Get64(const uint8_t* p) {
-  return (static_cast<uint64_t>(Get32(p)) << 32) | Get32(p + 4);
-}
-
 bool DecodeRequest(const uint8_t* b, Request* out) {
   if (Get32(b) != kRequestMagic) return false;
   out->flags = Get16(b + 4);

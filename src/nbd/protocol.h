@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/byte_order.h"
 #include "core/status.h"
 
 namespace cloudkeep::nbd::proto {
@@ -128,9 +129,9 @@ constexpr size_t kMaxString = 4096;
 void Put16(std::string* out, uint16_t v);
 void Put32(std::string* out, uint32_t v);
 void Put64(std::string* out, uint64_t v);
-uint16_t Get16(const uint8_t* p);
-uint32_t Get32(const uint8_t* p);
-uint64_t Get64(const uint8_t* p);
+using be::Get16;
+using be::Get32;
+using be::Get64;
 
 struct Request {
   uint16_t flags = 0;

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "core/crc32c.h"
+
 namespace cloudkeep::mirror {
 namespace {
 
