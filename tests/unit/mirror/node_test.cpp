@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -47,6 +48,9 @@ std::string ReadAll(const std::string& path) {
 class NodeTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    // As `mirror run` does (src/cli/mirror_cmd.cpp): a peer that closes the
+    // link mid-write is an error to handle, not a signal that ends the process.
+    signal(SIGPIPE, SIG_IGN);
     dir_ = std::filesystem::temp_directory_path() /
            ("ck-mirror-node-" + std::to_string(getpid()) + "-" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
