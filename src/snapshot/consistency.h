@@ -43,25 +43,39 @@ struct ConsistencyOptions {
   bool any() const { return freeze || mysql || !pre_hooks.empty() || !post_hooks.empty(); }
 };
 
-class ConsistencySession {
+// What CreateSnapshots brackets the capture with. ConsistencySession is the
+// one implementation cloudkeep runs; the interface is the seam through which
+// tests inject a freeze that fails half way, a thaw that fails or a watchdog
+// that fired (as LevelDB's Env lets its tests fail the file system), which a
+// real session can only produce as root on a frozen filesystem.
+class ConsistencyBracket {
  public:
-  explicit ConsistencySession(ConsistencyOptions options);
-  ~ConsistencySession();
-  ConsistencySession(const ConsistencySession&) = delete;
-  ConsistencySession& operator=(const ConsistencySession&) = delete;
-
+  virtual ~ConsistencyBracket() = default;
   // Checks the options against the volumes before anything is touched
   // (e.g. freezing "/" without --freeze-root): kUsage on bad input.
-  Status Validate(const std::vector<Volume>& volumes) const;
-  Status Begin(const std::vector<Volume>& volumes, SnapshotMetadata* metadata);
-  Status End(SnapshotMetadata* metadata);
-
+  virtual Status Validate(const std::vector<Volume>& volumes) const = 0;
+  virtual Status Begin(const std::vector<Volume>& volumes, SnapshotMetadata* metadata) = 0;
+  virtual Status End(SnapshotMetadata* metadata) = 0;
   // Human lines for the report ("froze /srv/db for 12.3ms", "tables locked 20ms").
-  const std::vector<std::string>& notes() const { return notes_; }
+  virtual const std::vector<std::string>& notes() const = 0;
   // Why a post hook failed after End(), empty if they all ran. The snapshot
   // is sound either way; the caller reports it and exits 1 so that cron sees
   // a service that may not have come back.
-  const std::string& post_hook_error() const { return post_hook_error_; }
+  virtual const std::string& post_hook_error() const = 0;
+};
+
+class ConsistencySession final : public ConsistencyBracket {
+ public:
+  explicit ConsistencySession(ConsistencyOptions options);
+  ~ConsistencySession() override;
+  ConsistencySession(const ConsistencySession&) = delete;
+  ConsistencySession& operator=(const ConsistencySession&) = delete;
+
+  Status Validate(const std::vector<Volume>& volumes) const override;
+  Status Begin(const std::vector<Volume>& volumes, SnapshotMetadata* metadata) override;
+  Status End(SnapshotMetadata* metadata) override;
+  const std::vector<std::string>& notes() const override { return notes_; }
+  const std::string& post_hook_error() const override { return post_hook_error_; }
 
  private:
   struct State;

@@ -9,7 +9,7 @@
 namespace cloudkeep::snapshot {
 
 Result<CreateOutcome> CreateSnapshots(Provider& provider, CreateRequest request,
-                                      ConsistencySession& session) {
+                                      ConsistencyBracket& session) {
   CK_RETURN_IF_ERROR(session.Validate(request.volumes));
   CK_RETURN_IF_ERROR(provider.Prepare(request));
   CreateOutcome outcome;
@@ -31,7 +31,12 @@ Result<CreateOutcome> CreateSnapshots(Provider& provider, CreateRequest request,
   // Thaw and unlock before anything slow, whatever the capture did.
   Status ended = session.End(&meta);
   if (!capture.ok() || !ended.ok()) log_post_hooks();
-  if (!capture.ok()) return capture.status();
+  if (!capture.ok()) {
+    // The capture's error is the cause; a thaw that failed too must still be
+    // seen: a filesystem may have stayed frozen.
+    if (!ended.ok()) log::Error("{}", ended.message());
+    return capture.status();
+  }
   if (!ended.ok()) {
     provider.Abandon(std::move(capture).value());
     return ended;
@@ -40,7 +45,12 @@ Result<CreateOutcome> CreateSnapshots(Provider& provider, CreateRequest request,
   outcome.notes = handle->notes;
   for (const auto& n : session.notes()) outcome.notes.push_back(n);
   outcome.post_hook_error = session.post_hook_error();
-  CK_ASSIGN_OR_RETURN(outcome.snapshots, provider.Finalize(std::move(handle), meta));
+  auto finalized = provider.Finalize(std::move(handle), meta);
+  if (!finalized.ok()) {
+    log_post_hooks();
+    return finalized.status();
+  }
+  outcome.snapshots = std::move(finalized).value();
   return outcome;
 }
 
@@ -56,6 +66,11 @@ Result<PruneReport> PruneVolumes(Provider& provider, const std::vector<std::stri
   std::vector<std::string> to_delete;
   for (const auto& spec : volume_specs) {
     std::string vid = provider.CanonicalVolumeId(spec);
+    // Two specs for one volume ("-v /dev/xvdf -v vol-0abc") are one volume:
+    // weighed, reported and deleted from once.
+    if (std::any_of(report.volumes.begin(), report.volumes.end(),
+                    [&](const PruneVolumeReport& v) { return v.volume_id == vid; }))
+      continue;
     SnapshotFilter filter;
     filter.volume_ids = {vid};
     CK_ASSIGN_OR_RETURN(auto listed, provider.ListSnapshots(filter));

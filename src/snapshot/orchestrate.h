@@ -26,7 +26,7 @@ struct CreateOutcome {
 };
 
 Result<CreateOutcome> CreateSnapshots(Provider& provider, CreateRequest request,
-                                      ConsistencySession& session);
+                                      ConsistencyBracket& session);
 
 struct PruneOptions {
   RetentionPolicy policy;
