@@ -8,6 +8,13 @@ one) and bad ones get AWS's error XML; responses use the EC2 XML shapes
 DescribeVolumes paginate with MaxResults/NextToken; snapshots go pending ->
 completed over time; a token bucket answers RequestLimitExceeded; snapshots
 marked in use refuse deletion; latency and 5xx errors can be injected.
+Network interfaces and Elastic IPs (the mirror's address takeover, and
+reverse DNS for an EIP) follow EC2's rules: a secondary address moves to
+another interface only with AllowReassignment (else InvalidIPAddress.InUse),
+an address must lie inside the interface's subnet, less the five addresses
+AWS reserves (InvalidParameterValue), an associated EIP moves only with
+AllowReassociation (else Resource.AlreadyAssociated), an EIP follows its
+private address when that moves, unknown ids get the *.NotFound codes.
 IMDSv2 is served under /latest/ with the PUT token handshake (IMDSv1 GETs
 without a token get 401, as on instances with IMDSv1 turned off).
 
@@ -19,6 +26,7 @@ import argparse
 import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 import json
 import random
 import secrets
@@ -161,11 +169,50 @@ def load_state(path):
             snaps[sid] = {"id": sid, "volume": g["volume"], "start": start, "tags": {"created-by": "cloudkeep"},
                           "description": "", "size": vol_size(st, g["volume"]), "complete_at": start}
     st["snaps"] = snaps
+    load_network(st)
     if "role" in st:
         r = st["role"]
         st["credentials"].append({"access_key_id": r["access_key_id"], "secret_access_key": r["secret_access_key"],
                                   "token": r["token"], "expires": t + r.get("ttl", 3600)})
     return st
+
+
+def load_network(st):
+    """Optional network part of the state file:
+    "subnets": [{"id", "cidr", "az"?, "vpc"?}],
+    "network_interfaces": [{"id", "subnet", "instance"?, "device_index"?, "private_ips": [primary, ...],
+                            "mac"?}],
+    "addresses": [{"allocation_id", "public_ip", "eni"?, "private_ip"?, "ptr"?}]  (Elastic IPs of this account),
+    "auto_public_ips": {"PRIVATE_IP": "PUBLIC_IP"}  (auto-assigned public addresses, not EIPs),
+    "instances": [ids of other instances], "ip_limit": addresses per interface (default 10)."""
+    st["subnet_map"] = {}
+    for sn in st.get("subnets", []):
+        st["subnet_map"][sn["id"]] = {"id": sn["id"], "net": ipaddress.ip_network(sn["cidr"]),
+                                      "az": sn.get("az", st["instance"]["az"]),
+                                      "vpc": sn.get("vpc", "vpc-0a1b2c3d4e5f60718")}
+    st["enis"] = {}
+    for i, e in enumerate(st.get("network_interfaces", [])):
+        if e["subnet"] not in st["subnet_map"]:
+            raise SystemExit(f"state: interface {e['id']} names unknown subnet {e['subnet']}")
+        st["enis"][e["id"]] = {"id": e["id"], "subnet": e["subnet"], "instance": e.get("instance"),
+                               "device_index": e.get("device_index", 0), "ips": list(e["private_ips"]),
+                               "mac": e.get("mac", "02:00:00:00:%02x:%02x" % (i // 256, i % 256))}
+    st["eips"] = {}
+    for a in st.get("addresses", []):
+        st["eips"][a["allocation_id"]] = {"allocation_id": a["allocation_id"], "public_ip": a["public_ip"],
+                                          "eni": a.get("eni"), "private_ip": a.get("private_ip"),
+                                          "association_id": ("eipassoc-" + secrets.token_hex(9)[:17])
+                                          if a.get("eni") else None,
+                                          "ptr": a.get("ptr") or default_ptr(st, a["public_ip"]),
+                                          "update": None}
+    st.setdefault("auto_public_ips", {})
+    st.setdefault("ip_limit", 10)
+    st["instance_ids"] = {st["instance"]["id"]} | set(st.get("instances", [])) | \
+        {e["instance"] for e in st["enis"].values() if e["instance"]}
+
+
+def default_ptr(st, public_ip):
+    return f"ec2-{public_ip.replace('.', '-')}.{st['region']}.compute.amazonaws.com."
 
 
 def vol_size(st, vid):
@@ -235,6 +282,15 @@ def paginate(params, items):
     return page, nxt
 
 
+def paged_set(params, items, set_name, item_xml):
+    """One page of `items` as <set_name><item>…</item></set_name>, and <nextToken> when more follow."""
+    page, nxt = paginate(params, items)
+    body = f"<{set_name}>" + "".join(f"<item>{item_xml(i)}</item>" for i in page) + f"</{set_name}>"
+    if nxt:
+        body += f"<nextToken>{nxt}</nextToken>"
+    return body
+
+
 def valid_snap(sid):
     h = sid[5:]
     return sid.startswith("snap-") and len(h) in (8, 17) and all(c in "0123456789abcdef" for c in h)
@@ -295,11 +351,7 @@ def do_describe_snapshots(p):
             items = [s for s in items if snap_state(s)[0] in vals]
         else:
             raise ApiError(400, "InvalidParameterValue", f"The filter '{name}' is invalid")
-    page, nxt = paginate(p, items)
-    body = "<snapshotSet>" + "".join(f"<item>{snap_xml(s)}</item>" for s in page) + "</snapshotSet>"
-    if nxt:
-        body += f"<nextToken>{nxt}</nextToken>"
-    return body
+    return paged_set(p, items, "snapshotSet", snap_xml)
 
 
 def vol_xml(v):
@@ -333,11 +385,7 @@ def do_describe_volumes(p):
             vols = [v for v in vols if v.get("instance") in vals]
         else:
             raise ApiError(400, "InvalidParameterValue", f"The filter '{name}' is invalid")
-    page, nxt = paginate(p, vols)
-    body = "<volumeSet>" + "".join(f"<item>{vol_xml(v)}</item>" for v in page) + "</volumeSet>"
-    if nxt:
-        body += f"<nextToken>{nxt}</nextToken>"
-    return body
+    return paged_set(p, vols, "volumeSet", vol_xml)
 
 
 def check_dry_run(p):
@@ -413,9 +461,309 @@ def do_create_tags(p):
     return "<return>true</return>"
 
 
+# ---------- network interfaces and Elastic IPs ----------
+
+def valid_id(prefix, v):
+    h = v[len(prefix):]
+    return v.startswith(prefix) and len(h) in (8, 17) and all(c in "0123456789abcdef" for c in h)
+
+
+def get_eni(eid):
+    if not valid_id("eni-", eid):
+        raise ApiError(400, "InvalidNetworkInterfaceID.Malformed", f'Invalid id: "{eid}" (expecting "eni-...")')
+    e = STATE["enis"].get(eid)
+    if e is None:
+        raise ApiError(400, "InvalidNetworkInterfaceID.NotFound", f"The networkInterface ID '{eid}' does not exist")
+    return e
+
+
+def get_eip(aid):
+    if not valid_id("eipalloc-", aid):
+        raise ApiError(400, "InvalidAllocationID.Malformed", f'Invalid id: "{aid}" (expecting "eipalloc-...")')
+    a = STATE["eips"].get(aid)
+    if a is None:
+        raise ApiError(400, "InvalidAllocationID.NotFound", f"The allocation ID '{aid}' does not exist")
+    return a
+
+
+def parse_ipv4(v):
+    try:
+        return ipaddress.IPv4Address(v)
+    except ValueError:
+        raise ApiError(400, "InvalidParameterValue", f"Invalid value '{v}' for PrivateIpAddress. "
+                                                     "It must be a valid IPv4 address.")
+
+
+def check_in_subnet(eni, ip):
+    """AWS reserves the first four addresses and the last one of every subnet."""
+    sn = STATE["subnet_map"][eni["subnet"]]
+    net = sn["net"]
+    a = parse_ipv4(ip)
+    if a not in net:
+        raise ApiError(400, "InvalidParameterValue",
+                       f"Address {ip} does not fall within the subnet's address range")
+    off = int(a) - int(net.network_address)
+    if off < 4 or a == net.broadcast_address:
+        raise ApiError(400, "InvalidParameterValue", f"Address {ip} is reserved by AWS in subnet {sn['id']}")
+
+
+def holder(ip):
+    for e in STATE["enis"].values():
+        if ip in e["ips"]:
+            return e
+    return None
+
+
+def bool_param(p, name):
+    v = p.get(name)
+    if v is None:
+        return False
+    if v not in ("true", "false"):
+        raise ApiError(400, "InvalidParameterValue", f"Value ({v}) for parameter {name} is invalid. "
+                                                     "Expected: 'true' or 'false'.")
+    return v == "true"
+
+
+def eip_on(eni_id, ip):
+    for a in STATE["eips"].values():
+        if a["eni"] == eni_id and a["private_ip"] == ip:
+            return a
+    return None
+
+
+def eni_xml(e):
+    sn = STATE["subnet_map"][e["subnet"]]
+    att = ""
+    if e["instance"]:
+        att = (f"<attachment><attachmentId>eni-attach-{e['id'][4:]}</attachmentId>"
+               f"<instanceId>{e['instance']}</instanceId><instanceOwnerId>{STATE['account']}</instanceOwnerId>"
+               f"<deviceIndex>{e['device_index']}</deviceIndex><status>attached</status>"
+               f"<attachTime>2026-01-01T00:00:00.000Z</attachTime>"
+               f"<deleteOnTermination>{'true' if e['device_index'] == 0 else 'false'}</deleteOnTermination>"
+               f"</attachment>")
+
+    def assoc(ip):
+        a = eip_on(e["id"], ip)
+        if a:
+            return (f"<association><publicIp>{a['public_ip']}</publicIp><publicDnsName/>"
+                    f"<ipOwnerId>{STATE['account']}</ipOwnerId><allocationId>{a['allocation_id']}</allocationId>"
+                    f"<associationId>{a['association_id']}</associationId></association>")
+        pub = STATE["auto_public_ips"].get(ip)
+        if pub and ip == e["ips"][0]:
+            return f"<association><publicIp>{pub}</publicIp><publicDnsName/><ipOwnerId>amazon</ipOwnerId></association>"
+        return ""
+    ips = "".join(f"<item><privateIpAddress>{ip}</privateIpAddress><privateDnsName>ip-{ip.replace('.', '-')}"
+                  f".{STATE['region']}.compute.internal</privateDnsName><primary>{'true' if i == 0 else 'false'}"
+                  f"</primary>{assoc(ip)}</item>" for i, ip in enumerate(e["ips"]))
+    return (f"<networkInterfaceId>{e['id']}</networkInterfaceId><subnetId>{e['subnet']}</subnetId>"
+            f"<vpcId>{sn['vpc']}</vpcId><availabilityZone>{sn['az']}</availabilityZone><description/>"
+            f"<ownerId>{STATE['account']}</ownerId><requesterManaged>false</requesterManaged>"
+            f"<status>{'in-use' if e['instance'] else 'available'}</status><macAddress>{e['mac']}</macAddress>"
+            f"<privateIpAddress>{e['ips'][0]}</privateIpAddress><sourceDestCheck>true</sourceDestCheck>"
+            f"<groupSet/>{att}{assoc(e['ips'][0])}<tagSet/><privateIpAddressesSet>{ips}</privateIpAddressesSet>"
+            f"<ipv6AddressesSet/><interfaceType>interface</interfaceType>")
+
+
+def do_describe_network_interfaces(p):
+    ids = indexed(p, "NetworkInterfaceId")
+    if ids and "MaxResults" in p:
+        raise ApiError(400, "InvalidParameterCombination",
+                       "The parameter NetworkInterfaceIds cannot be used with the parameter MaxResults")
+    with LOCK:
+        if ids:
+            items = [get_eni(i) for i in ids]
+        else:
+            items = sorted(STATE["enis"].values(), key=lambda e: e["id"])
+        for name, vals in filters(p).items():
+            if name == "attachment.instance-id":
+                items = [e for e in items if e["instance"] in vals]
+            elif name in ("addresses.private-ip-address", "private-ip-address"):
+                items = [e for e in items if (set(e["ips"]) if name.startswith("addresses") else {e["ips"][0]})
+                         & set(vals)]
+            elif name == "subnet-id":
+                items = [e for e in items if e["subnet"] in vals]
+            elif name == "network-interface-id":
+                items = [e for e in items if e["id"] in vals]
+            else:
+                raise ApiError(400, "InvalidParameterValue", f"The filter '{name}' is invalid")
+        return paged_set(p, items, "networkInterfaceSet", eni_xml)
+
+
+def do_assign_private_ip_addresses(p):
+    eid = p.get("NetworkInterfaceId")
+    if not eid:
+        raise ApiError(400, "MissingParameter", "The request must contain the parameter NetworkInterfaceId")
+    ips = indexed(p, "PrivateIpAddress")
+    count = p.get("SecondaryPrivateIpAddressCount")
+    if ips and count is not None:
+        raise ApiError(400, "InvalidParameterCombination",
+                       "PrivateIpAddresses and SecondaryPrivateIpAddressCount cannot both be specified")
+    if not ips and count is None:
+        raise ApiError(400, "MissingParameter",
+                       "Either PrivateIpAddresses or SecondaryPrivateIpAddressCount must be specified")
+    allow = bool_param(p, "AllowReassignment")
+    with LOCK:
+        e = get_eni(eid)
+        if count is not None:
+            if not count.isdigit() or int(count) < 1:
+                raise ApiError(400, "InvalidParameterValue", f"Invalid value '{count}' for SecondaryPrivateIpAddressCount")
+            net = STATE["subnet_map"][e["subnet"]]["net"]
+            ips = []
+            for a in list(net.hosts())[3:]:
+                if holder(str(a)) is None and str(a) not in ips:
+                    ips.append(str(a))
+                if len(ips) == int(count):
+                    break
+        new = [ip for ip in ips if ip not in e["ips"]]
+        for ip in ips:
+            check_in_subnet(e, ip)
+            h = holder(ip)
+            if h is not None and h is not e:
+                if h["ips"][0] == ip:
+                    # A primary address never moves, AllowReassignment or not.
+                    raise ApiError(400, "InvalidIPAddress.InUse", f"Address {ip} is in use.")
+                if not allow:
+                    raise ApiError(400, "InvalidIPAddress.InUse", f"Address {ip} is in use.")
+        if len(e["ips"]) + len(new) > STATE["ip_limit"]:
+            raise ApiError(400, "PrivateIpAddressLimitExceeded",
+                           f"Number of private addresses will exceed limit for network interface {eid}")
+        check_dry_run(p)
+        for ip in new:
+            h = holder(ip)
+            if h is not None:
+                h["ips"].remove(ip)
+                # The documented side effect: an EIP on the moved address moves with it.
+                a = eip_on(h["id"], ip)
+                if a:
+                    a["eni"] = e["id"]
+            e["ips"].append(ip)
+    items = "".join(f"<item><privateIpAddress>{ip}</privateIpAddress></item>" for ip in ips)
+    return (f"<networkInterfaceId>{eid}</networkInterfaceId>"
+            f"<assignedPrivateIpAddressesSet>{items}</assignedPrivateIpAddressesSet><return>true</return>")
+
+
+def do_unassign_private_ip_addresses(p):
+    eid = p.get("NetworkInterfaceId")
+    if not eid:
+        raise ApiError(400, "MissingParameter", "The request must contain the parameter NetworkInterfaceId")
+    ips = indexed(p, "PrivateIpAddress")
+    if not ips:
+        raise ApiError(400, "MissingParameter", "The request must contain the parameter PrivateIpAddress")
+    with LOCK:
+        e = get_eni(eid)
+        for ip in ips:
+            parse_ipv4(ip)
+            if ip not in e["ips"]:
+                raise ApiError(400, "InvalidParameterValue",
+                               f"Some of the specified addresses are not assigned to interface {eid}")
+            if ip == e["ips"][0]:
+                raise ApiError(400, "InvalidParameterValue",
+                               f"The primary private IP address {ip} of {eid} cannot be unassigned")
+        check_dry_run(p)
+        for ip in ips:
+            e["ips"].remove(ip)
+            a = eip_on(eid, ip)
+            if a:
+                a["eni"] = a["private_ip"] = a["association_id"] = None
+    return "<return>true</return>"
+
+
+def do_associate_address(p):
+    aid = p.get("AllocationId")
+    if not aid:
+        if p.get("PublicIp"):
+            raise ApiError(400, "InvalidParameterCombination",
+                           "The allowReassociation parameter is only supported when mapping to a VPC instance or "
+                           "interface; in a VPC pass AllocationId")
+        raise ApiError(400, "MissingParameter", "The request must contain the parameter AllocationId")
+    eid, iid = p.get("NetworkInterfaceId"), p.get("InstanceId")
+    if eid and iid:
+        raise ApiError(400, "InvalidParameterCombination",
+                       "Only one of InstanceId and NetworkInterfaceId may be specified")
+    if not eid and not iid:
+        raise ApiError(400, "MissingParameter", "Either InstanceId or NetworkInterfaceId must be specified")
+    allow = bool_param(p, "AllowReassociation")
+    with LOCK:
+        a = get_eip(aid)
+        if iid:
+            if iid not in STATE["instance_ids"]:
+                raise ApiError(400, "InvalidInstanceID.NotFound", f"The instance ID '{iid}' does not exist")
+            prim = [e for e in STATE["enis"].values() if e["instance"] == iid and e["device_index"] == 0]
+            if not prim:
+                raise ApiError(400, "InvalidInstanceID", f"The instance '{iid}' has no primary network interface")
+            e = prim[0]
+        else:
+            e = get_eni(eid)
+        ip = p.get("PrivateIpAddress") or e["ips"][0]
+        parse_ipv4(ip)
+        if ip not in e["ips"]:
+            raise ApiError(400, "InvalidParameterValue",
+                           f"The private IP address {ip} is not assigned to network interface {e['id']}")
+        if a["eni"] and (a["eni"], a["private_ip"]) != (e["id"], ip) and not allow:
+            raise ApiError(400, "Resource.AlreadyAssociated",
+                           f"resource {aid} is already associated with associate-id {a['association_id']}")
+        other = eip_on(e["id"], ip)
+        if other and other is not a and not allow:
+            raise ApiError(400, "Resource.AlreadyAssociated",
+                           f"resource {e['id']} is already associated with associate-id {other['association_id']}")
+        check_dry_run(p)
+        if other and other is not a:
+            other["eni"] = other["private_ip"] = other["association_id"] = None
+        a["eni"], a["private_ip"] = e["id"], ip
+        a["association_id"] = "eipassoc-" + secrets.token_hex(9)[:17]
+    return f"<return>true</return><associationId>{a['association_id']}</associationId>"
+
+
+def addr_xml(a):
+    body = f"<publicIp>{a['public_ip']}</publicIp><allocationId>{a['allocation_id']}</allocationId><domain>vpc</domain>"
+    if a["eni"]:
+        e = STATE["enis"][a["eni"]]
+        if e["instance"]:
+            body += f"<instanceId>{e['instance']}</instanceId>"
+        body += (f"<associationId>{a['association_id']}</associationId><networkInterfaceId>{e['id']}"
+                 f"</networkInterfaceId><networkInterfaceOwnerId>{STATE['account']}</networkInterfaceOwnerId>"
+                 f"<privateIpAddress>{a['private_ip']}</privateIpAddress>")
+    return body + f"<publicIpv4Pool>amazon</publicIpv4Pool><networkBorderGroup>{STATE['region']}</networkBorderGroup>"
+
+
+def do_describe_addresses(p):
+    pubs, aids = indexed(p, "PublicIp"), indexed(p, "AllocationId")
+    with LOCK:
+        items = sorted(STATE["eips"].values(), key=lambda a: a["allocation_id"])
+        if pubs:
+            by_ip = {a["public_ip"]: a for a in items}
+            for ip in pubs:
+                if ip not in by_ip:
+                    # An auto-assigned address, or another account's EIP, is not found here: as on AWS.
+                    raise ApiError(400, "InvalidAddress.NotFound", f"Address '{ip}' not found.")
+            items = [by_ip[ip] for ip in pubs]
+        if aids:
+            for i in aids:
+                get_eip(i)
+            items = [a for a in items if a["allocation_id"] in aids]
+        for name, vals in filters(p).items():
+            if name == "instance-id":
+                items = [a for a in items if a["eni"] and STATE["enis"][a["eni"]]["instance"] in vals]
+            elif name == "network-interface-id":
+                items = [a for a in items if a["eni"] in vals]
+            elif name == "private-ip-address":
+                items = [a for a in items if a["private_ip"] in vals]
+            elif name == "public-ip":
+                items = [a for a in items if a["public_ip"] in vals]
+            elif name == "allocation-id":
+                items = [a for a in items if a["allocation_id"] in vals]
+            else:
+                raise ApiError(400, "InvalidParameterValue", f"The filter '{name}' is invalid")
+        return "<addressesSet>" + "".join(f"<item>{addr_xml(a)}</item>" for a in items) + "</addressesSet>"
+
+
 ACTIONS = {"DescribeSnapshots": do_describe_snapshots, "DescribeVolumes": do_describe_volumes,
            "CreateSnapshot": do_create_snapshot, "CreateSnapshots": do_create_snapshots,
-           "DeleteSnapshot": do_delete_snapshot, "CreateTags": do_create_tags}
+           "DeleteSnapshot": do_delete_snapshot, "CreateTags": do_create_tags,
+           "DescribeNetworkInterfaces": do_describe_network_interfaces,
+           "AssignPrivateIpAddresses": do_assign_private_ip_addresses,
+           "UnassignPrivateIpAddresses": do_unassign_private_ip_addresses,
+           "AssociateAddress": do_associate_address, "DescribeAddresses": do_describe_addresses}
 
 
 class Bucket:
@@ -523,6 +871,12 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/_emu/stats":
             with LOCK:
                 doc = dict(STATS, snapshots=len(STATE["snaps"]))
+            return self.send(200, json.dumps(doc), "application/json")
+        if self.path == "/_emu/network":
+            with LOCK:
+                doc = {"enis": {k: v["ips"] for k, v in STATE["enis"].items()},
+                       "eips": {k: {"eni": v["eni"], "private_ip": v["private_ip"], "ptr": v["ptr"]}
+                                for k, v in STATE["eips"].items()}}
             return self.send(200, json.dumps(doc), "application/json")
         self.read_body()
         self.error_xml(400, "InvalidAction", "GET is not used by this emulator: send a POST")

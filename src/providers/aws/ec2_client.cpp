@@ -122,6 +122,135 @@ Result<XmlNode> Ec2Client::CallOrError(const std::string& action, const Params& 
   return std::move(reply.doc);
 }
 
+Result<XmlNode> Ec2Client::Typed(const std::string& action, const Params& params,
+                                 Ec2Error* api_error) {
+  if (api_error) *api_error = Ec2Error{};
+  CK_ASSIGN_OR_RETURN(Ec2Reply reply, Call(action, params));
+  if (reply.ok) return std::move(reply.doc);
+  if (api_error) *api_error = reply.error;
+  return ErrorStatus(action, reply.error);
+}
+
+namespace {
+
+void AddList(Params* p, const std::string& prefix, const std::vector<std::string>& values) {
+  for (size_t i = 0; i < values.size(); ++i)
+    p->emplace_back(fmt::format("{}.{}", prefix, i + 1), values[i]);
+}
+
+void AddFilter(Params* p, int* n, const std::string& name, const std::string& value) {
+  if (value.empty()) return;
+  ++*n;
+  p->emplace_back(fmt::format("Filter.{}.Name", *n), name);
+  p->emplace_back(fmt::format("Filter.{}.Value.1", *n), value);
+}
+
+}  // namespace
+
+Result<std::vector<Ec2NetworkInterface>> Ec2Client::DescribeNetworkInterfaces(
+    const NetworkInterfaceQuery& query, Ec2Error* api_error) {
+  Params base;
+  AddList(&base, "NetworkInterfaceId", query.ids);
+  int filters = 0;
+  AddFilter(&base, &filters, "attachment.instance-id", query.instance_id);
+  AddFilter(&base, &filters, "addresses.private-ip-address", query.private_ip);
+  std::vector<Ec2NetworkInterface> out;
+  std::string token;
+  do {
+    Params p = base;
+    // EC2 refuses MaxResults together with explicit ids.
+    if (query.ids.empty()) p.emplace_back("MaxResults", "1000");
+    if (!token.empty()) p.emplace_back("NextToken", token);
+    CK_ASSIGN_OR_RETURN(XmlNode doc, Typed("DescribeNetworkInterfaces", p, api_error));
+    CK_ASSIGN_OR_RETURN(NetworkInterfacePage page, ParseDescribeNetworkInterfaces(doc));
+    for (auto& e : page.interfaces) out.push_back(std::move(e));
+    token = page.next_token;
+  } while (!token.empty());
+  return out;
+}
+
+Result<std::vector<std::string>> Ec2Client::AssignPrivateIpAddresses(
+    const std::string& eni, const std::vector<std::string>& ips, bool allow_reassignment,
+    Ec2Error* api_error) {
+  Params p{{"NetworkInterfaceId", eni}};
+  AddList(&p, "PrivateIpAddress", ips);
+  if (allow_reassignment) p.emplace_back("AllowReassignment", "true");
+  CK_ASSIGN_OR_RETURN(XmlNode doc, Typed("AssignPrivateIpAddresses", p, api_error));
+  return ParseAssignPrivateIpAddresses(doc);
+}
+
+Status Ec2Client::UnassignPrivateIpAddresses(const std::string& eni,
+                                             const std::vector<std::string>& ips,
+                                             Ec2Error* api_error) {
+  Params p{{"NetworkInterfaceId", eni}};
+  AddList(&p, "PrivateIpAddress", ips);
+  CK_ASSIGN_OR_RETURN(XmlNode doc, Typed("UnassignPrivateIpAddresses", p, api_error));
+  return ParseReturnTrue(doc, "UnassignPrivateIpAddressesResponse");
+}
+
+Result<std::string> Ec2Client::AssociateAddress(const AssociateAddressRequest& r,
+                                                Ec2Error* api_error) {
+  Params p{{"AllocationId", r.allocation_id}};
+  if (!r.network_interface_id.empty()) p.emplace_back("NetworkInterfaceId", r.network_interface_id);
+  if (!r.instance_id.empty()) p.emplace_back("InstanceId", r.instance_id);
+  if (!r.private_ip.empty()) p.emplace_back("PrivateIpAddress", r.private_ip);
+  if (r.allow_reassociation) p.emplace_back("AllowReassociation", "true");
+  CK_ASSIGN_OR_RETURN(XmlNode doc, Typed("AssociateAddress", p, api_error));
+  return ParseAssociateAddress(doc);
+}
+
+Result<std::vector<Ec2Address>> Ec2Client::DescribeAddresses(
+    const std::vector<std::string>& public_ips, const std::string& instance_id,
+    Ec2Error* api_error) {
+  Params p;
+  AddList(&p, "PublicIp", public_ips);
+  int filters = 0;
+  if (public_ips.empty()) AddFilter(&p, &filters, "instance-id", instance_id);
+  CK_ASSIGN_OR_RETURN(XmlNode doc, Typed("DescribeAddresses", p, api_error));
+  return ParseDescribeAddresses(doc);
+}
+
+Result<Ec2AddressAttribute> Ec2Client::ModifyAddressDomainName(const std::string& allocation_id,
+                                                               const std::string& domain_name,
+                                                               Ec2Error* api_error) {
+  Params p{{"AllocationId", allocation_id}, {"DomainName", domain_name}};
+  CK_ASSIGN_OR_RETURN(XmlNode doc, Typed("ModifyAddressAttribute", p, api_error));
+  return ParseAddressAttributeChange(doc, "ModifyAddressAttributeResponse");
+}
+
+Result<Ec2AddressAttribute> Ec2Client::DescribeAddressDomainName(const std::string& allocation_id,
+                                                                 Ec2Error* api_error) {
+  Params p{{"AllocationId.1", allocation_id}, {"Attribute", "domain-name"}};
+  CK_ASSIGN_OR_RETURN(XmlNode doc, Typed("DescribeAddressesAttribute", p, api_error));
+  CK_ASSIGN_OR_RETURN(AddressAttributePage page, ParseDescribeAddressesAttribute(doc));
+  for (auto& a : page.addresses)
+    if (a.allocation_id == allocation_id) return std::move(a);
+  return Status::Failure(fmt::format(
+      "DescribeAddressesAttribute did not list {}, the address it was asked about", allocation_id));
+}
+
+Result<Ec2AddressAttribute> Ec2Client::ResetAddressDomainName(const std::string& allocation_id,
+                                                              Ec2Error* api_error) {
+  Params p{{"AllocationId", allocation_id}, {"Attribute", "domain-name"}};
+  CK_ASSIGN_OR_RETURN(XmlNode doc, Typed("ResetAddressAttribute", p, api_error));
+  return ParseAddressAttributeChange(doc, "ResetAddressAttributeResponse");
+}
+
+Status Ec2Client::DryRun(const std::string& action, const Params& params, Ec2Error* api_error) {
+  if (api_error) *api_error = Ec2Error{};
+  Params p = params;
+  p.emplace_back("DryRun", "true");
+  CK_ASSIGN_OR_RETURN(Ec2Reply reply, Call(action, p));
+  if (reply.ok)
+    return Status::Failure(
+        fmt::format("{} with DryRun=true was carried out instead of checked: "
+                    "the endpoint does not honour DryRun",
+                    action));
+  if (api_error) *api_error = reply.error;
+  if (reply.error.code == "DryRunOperation") return Status::Ok();
+  return ErrorStatus(action, reply.error);
+}
+
 Status Ec2Client::ErrorStatus(const std::string& action, const Ec2Error& e) const {
   const std::string& c = e.code;
   if (c == "AuthFailure" && e.message.find("region") != std::string::npos)
@@ -154,7 +283,9 @@ Status Ec2Client::ErrorStatus(const std::string& action, const Ec2Error& e) cons
                     "policy of this identity",
                     action, action));
   if (c.ends_with(".Malformed") || c == "InvalidParameterValue" || c == "InvalidVolume.NotFound" ||
-      c == "InvalidSnapshot.NotFound" || c == "InvalidInstanceID.NotFound")
+      c == "InvalidSnapshot.NotFound" || c == "InvalidInstanceID.NotFound" ||
+      c == "InvalidNetworkInterfaceID.NotFound" || c == "InvalidAllocationID.NotFound" ||
+      c == "InvalidAddress.NotFound")
     return Status::Usage(fmt::format("{}: {} ({})", action, e.message, c));
   return Status::Failure(fmt::format("{} failed: {}: {}", action, c, e.message));
 }

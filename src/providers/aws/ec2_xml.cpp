@@ -157,4 +157,121 @@ Result<std::vector<Ec2Snapshot>> ParseCreateSnapshots(const XmlNode& root) {
   return out;
 }
 
+namespace {
+
+Ec2AddressAttribute AddressAttribute(const XmlNode& n) {
+  Ec2AddressAttribute a;
+  a.public_ip = n.ChildText("publicIp");
+  a.allocation_id = n.ChildText("allocationId");
+  a.ptr_record = n.ChildText("ptrRecord");
+  if (const XmlNode* u = n.Child("ptrRecordUpdate")) {
+    a.update_value = u->ChildText("value");
+    a.update_status = u->ChildText("status");
+    a.update_reason = u->ChildText("reason");
+  }
+  return a;
+}
+
+}  // namespace
+
+Result<NetworkInterfacePage> ParseDescribeNetworkInterfaces(const XmlNode& root) {
+  CK_RETURN_IF_ERROR(ExpectRoot(root, "DescribeNetworkInterfacesResponse"));
+  NetworkInterfacePage page;
+  if (const XmlNode* set = root.Child("networkInterfaceSet")) {
+    for (const auto& item : set->children) {
+      if (item.name != "item") continue;
+      Ec2NetworkInterface e;
+      e.id = item.ChildText("networkInterfaceId");
+      e.subnet_id = item.ChildText("subnetId");
+      e.vpc_id = item.ChildText("vpcId");
+      e.availability_zone = item.ChildText("availabilityZone");
+      e.status = item.ChildText("status");
+      e.mac_address = item.ChildText("macAddress");
+      e.private_ip = item.ChildText("privateIpAddress");
+      if (const XmlNode* att = item.Child("attachment")) {
+        e.instance_id = att->ChildText("instanceId");
+        e.attachment_id = att->ChildText("attachmentId");
+        const std::string idx = att->ChildText("deviceIndex");
+        int v = -1;
+        if (std::from_chars(idx.data(), idx.data() + idx.size(), v).ec == std::errc())
+          e.device_index = v;
+      }
+      if (const XmlNode* ips = item.Child("privateIpAddressesSet")) {
+        for (const auto& p : ips->children) {
+          if (p.name != "item") continue;
+          Ec2PrivateIp ip;
+          ip.address = p.ChildText("privateIpAddress");
+          ip.primary = p.ChildText("primary") == "true";
+          if (const XmlNode* as = p.Child("association")) {
+            ip.public_ip = as->ChildText("publicIp");
+            ip.ip_owner_id = as->ChildText("ipOwnerId");
+            ip.allocation_id = as->ChildText("allocationId");
+            ip.association_id = as->ChildText("associationId");
+          }
+          e.private_ips.push_back(std::move(ip));
+        }
+      }
+      page.interfaces.push_back(std::move(e));
+    }
+  }
+  page.next_token = root.ChildText("nextToken");
+  return page;
+}
+
+Result<std::vector<std::string>> ParseAssignPrivateIpAddresses(const XmlNode& root) {
+  CK_RETURN_IF_ERROR(ExpectRoot(root, "AssignPrivateIpAddressesResponse"));
+  std::vector<std::string> out;
+  if (const XmlNode* set = root.Child("assignedPrivateIpAddressesSet"))
+    for (const auto& item : set->children)
+      if (item.name == "item") out.push_back(item.ChildText("privateIpAddress"));
+  return out;
+}
+
+Status ParseReturnTrue(const XmlNode& root, std::string_view root_name) {
+  CK_RETURN_IF_ERROR(ExpectRoot(root, root_name));
+  if (root.ChildText("return") != "true")
+    return Status::Failure(fmt::format("<{}> did not return true", root_name));
+  return Status::Ok();
+}
+
+Result<std::string> ParseAssociateAddress(const XmlNode& root) {
+  CK_RETURN_IF_ERROR(ParseReturnTrue(root, "AssociateAddressResponse"));
+  std::string id = root.ChildText("associationId");
+  if (id.empty()) return Status::Failure("AssociateAddress response without an associationId");
+  return id;
+}
+
+Result<std::vector<Ec2Address>> ParseDescribeAddresses(const XmlNode& root) {
+  CK_RETURN_IF_ERROR(ExpectRoot(root, "DescribeAddressesResponse"));
+  std::vector<Ec2Address> out;
+  if (const XmlNode* set = root.Child("addressesSet")) {
+    for (const auto& item : set->children) {
+      if (item.name != "item") continue;
+      out.push_back({item.ChildText("publicIp"), item.ChildText("allocationId"),
+                     item.ChildText("domain"), item.ChildText("associationId"),
+                     item.ChildText("instanceId"), item.ChildText("networkInterfaceId"),
+                     item.ChildText("privateIpAddress")});
+    }
+  }
+  return out;
+}
+
+Result<Ec2AddressAttribute> ParseAddressAttributeChange(const XmlNode& root,
+                                                        std::string_view root_name) {
+  CK_RETURN_IF_ERROR(ExpectRoot(root, root_name));
+  const XmlNode* a = root.Child("address");
+  if (!a) return Status::Failure(fmt::format("<{}> without an <address>", root_name));
+  return AddressAttribute(*a);
+}
+
+Result<AddressAttributePage> ParseDescribeAddressesAttribute(const XmlNode& root) {
+  CK_RETURN_IF_ERROR(ExpectRoot(root, "DescribeAddressesAttributeResponse"));
+  AddressAttributePage page;
+  if (const XmlNode* set = root.Child("addressSet"))
+    for (const auto& item : set->children)
+      if (item.name == "item") page.addresses.push_back(AddressAttribute(item));
+  page.next_token = root.ChildText("nextToken");
+  return page;
+}
+
 }  // namespace cloudkeep::aws
