@@ -8,7 +8,9 @@ mount -t devtmpfs devtmpfs /dev
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 exec </dev/console >/dev/console 2>&1
-echo "INIT kernel $(cat /proc/sys/kernel/osrelease) up $(cat /proc/uptime)"
+# boot_id is new at every boot: the host counts them (a VM that rebooted
+# across the failover would print a second one).
+echo "INIT kernel $(cat /proc/sys/kernel/osrelease) boot_id=$(cat /proc/sys/kernel/random/boot_id) up $(cat /proc/uptime)"
 for m in $(cat /lib/modules/load-order); do
   insmod "/lib/modules/$m.ko" || echo "INIT insmod $m failed"
 done

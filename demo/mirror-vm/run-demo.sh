@@ -4,54 +4,86 @@
 #   run-demo.sh [CLOUDKEEP [BUILD_DIR]]
 #
 # Three network namespaces: host A and host B run the two `cloudkeep mirror`
-# nodes of one resource (replication over their own veth link); the client
-# namespace runs a small VM (qemu-system-x86_64 -accel tcg, the Debian kernel,
-# a busybox initramfs with guest_writer) whose disk is the mirror's NBD export,
-# reached at a service address through qemu's NBD client with reconnect-delay.
-# The VM writes numbered, checksummed records and fsyncs each. The demo
-# SIGKILLs the primary and takes its links down, moves the service address to
-# B, promotes B, and the VM goes on writing without a reboot; at the end every
+# nodes of one resource with `fencing = "etcd"` (replication over their own
+# veth link); the third, C, is the service LAN: a bridge, the etcd the demo
+# starts, and a small VM (qemu-system-x86_64 -accel tcg, the Debian kernel, a
+# busybox initramfs with guest_writer) whose disk is the mirror's NBD export,
+# reached at the service address through qemu's NBD client with a
+# reconnect-delay computed from the lease settings. The VM writes numbered,
+# checksummed records and fsyncs each. The demo SIGKILLs the primary and takes
+# its links down; nothing else: the standby sees the leader key expire, wins
+# it, takes the service address and promotes itself (no `mirror promote`
+# anywhere), and the VM goes on writing without a reboot. At the end every
 # record the VM saw acknowledged is read back from B's backing file.
 #
-#   A ns                      client ns                        B ns
+#   A ns                      C ns (LAN, etcd, VM)              B ns
 #   eth1 10.253.0.1    -- pa [br0 10.253.0.100] pb --    eth1 10.253.0.2
-#   (+ service .10)            qemu -> 10.253.0.10:10809   (+ service .10 after failover)
+#   (+ service .10           etcd :2379, qemu ->            (+ service .10
+#    while primary)          10.253.0.10:10809               once elected)
 #   eth0 10.252.0.1  ---------- replication ----------  eth0 10.252.0.2
 #
-# THE FAILOVER HERE IS MANUAL: this script kills A, moves the address and runs
-# `cloudkeep mirror promote` on B itself (the steps marked "MANUAL FAILOVER"
-# below). Issue 13 makes the daemons do it (etcd lease, fencing token,
-# service_address), and those marked steps are where it plugs in.
-#
 # Environment (the integration test sets some):
-#   DEMO_WRITE_SECONDS=5    how long the VM writes through A before the kill
-#   DEMO_AFTER_ACKS=200     acknowledgements to wait for after the failover
-#   DEMO_RECONNECT_DELAY=20 qemu's NBD reconnect-delay (s): requests wait this long for a server
-#   DEMO_LINKS_FIRST=1      take A's links down before the SIGKILL (a power loss: no RST or FIN
-#                           from A's kernel reaches B or the client)
-#   DEMO_RESULT=FILE        write the measured numbers there as shell assignments
-#   DEMO_KEEP=DIR           keep the logs, images and serial console in DIR
+#   DEMO_WRITE_SECONDS=5     how long the VM writes through A before the kill
+#   DEMO_AFTER_ACKS=200      acknowledgements to wait for after the failover
+#   DEMO_LEASE_TTL=5         lease_ttl, whole seconds    } the fencing settings of the
+#   DEMO_RENEW_MS=1000       renew_interval              } resource (the defaults);
+#   DEMO_MARGIN_MS=1500      suspend_margin              } qemu's reconnect-delay is
+#   DEMO_ETCD_TIMEOUT_MS=1000 etcd_timeout               } computed from them
+#   DEMO_RECONNECT_DELAY=N   override the computed reconnect-delay (s)
+#   DEMO_LINKS_FIRST=1       take A's links down before the SIGKILL (a power loss: no RST or FIN
+#                            from A's kernel reaches B or the client)
+#   DEMO_RESULT=FILE         write the measured numbers there as shell assignments
+#   DEMO_KEEP=DIR            keep the logs, images and serial console in DIR
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 CK=${1:-${CLOUDKEEP:-$REPO/build/src/cli/cloudkeep}}
 BUILD_DIR=${2:-$REPO/build}
-WRITE_SECONDS=${DEMO_WRITE_SECONDS:-5}
-AFTER_ACKS=${DEMO_AFTER_ACKS:-200}
-RECONNECT_DELAY=${DEMO_RECONNECT_DELAY:-20}
-LINKS_FIRST=${DEMO_LINKS_FIRST:-0}
+PY=/usr/bin/python3
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "run-demo: network namespaces need root; re-running under sudo" >&2
-  exec sudo --preserve-env=DEMO_WRITE_SECONDS,DEMO_AFTER_ACKS,DEMO_RECONNECT_DELAY,DEMO_LINKS_FIRST,DEMO_RESULT,DEMO_KEEP \
+  exec sudo --preserve-env=DEMO_WRITE_SECONDS,DEMO_AFTER_ACKS,DEMO_LEASE_TTL,DEMO_RENEW_MS,DEMO_MARGIN_MS,DEMO_ETCD_TIMEOUT_MS,DEMO_RECONNECT_DELAY,DEMO_LINKS_FIRST,DEMO_RESULT,DEMO_KEEP \
     bash "${BASH_SOURCE[0]}" "$@"
 fi
+
+# Settings: whole non-negative numbers, or a one-line error naming the value.
+num() { # NAME DEFAULT
+  local v=${!1:-$2}
+  [[ "$v" =~ ^[0-9]+$ ]] || {
+    echo "run-demo: $1 must be a whole number, got '$v'" >&2
+    exit 2
+  }
+  echo "$v"
+}
+WRITE_SECONDS=$(num DEMO_WRITE_SECONDS 5)
+AFTER_ACKS=$(num DEMO_AFTER_ACKS 200)
+LEASE_TTL=$(num DEMO_LEASE_TTL 5)
+RENEW_MS=$(num DEMO_RENEW_MS 1000)
+MARGIN_MS=$(num DEMO_MARGIN_MS 1500)
+ETCD_TIMEOUT_MS=$(num DEMO_ETCD_TIMEOUT_MS 1000)
+LINKS_FIRST=$(num DEMO_LINKS_FIRST 0)
+# qemu's reconnect-delay from the lease settings (docs/mirror.md, "Failover
+# time and qemu's reconnect-delay"): the standby can serve at the latest
+#   F = lease_ttl + renew_interval + etcd_timeout
+# after the primary's last renewal (etcd expires the lease; the standby's next
+# round sees the key gone and campaigns, one etcd request). qemu retries its
+# connection with a doubling pause (1, 2, 4, 8, 16 s), so its first attempt
+# after F comes up to F later (for F <= 16 s), and one attempt may itself take
+# 3 s (SYNs retransmitted at 1 s and 3 s while the address moves):
+#   reconnect-delay >= 2 F + 3 s            (defaults: 2 x 7 + 3 = 17 s)
+# suspend_margin does not enter: it only makes a cut-off primary stop
+# acknowledging earlier; the standby still waits for etcd's expiry.
+RECONNECT_DELAY=$(awk -v t="$LEASE_TTL" -v r="$RENEW_MS" -v e="$ETCD_TIMEOUT_MS" \
+  'BEGIN { d = 2 * (t + r / 1000 + e / 1000) + 3; printf "%d", (d == int(d)) ? d : int(d) + 1 }')
+if [ -n "${DEMO_RECONNECT_DELAY:-}" ]; then RECONNECT_DELAY=$(num DEMO_RECONNECT_DELAY 0); fi
+
 [ -x "$CK" ] || {
   echo "run-demo: no cloudkeep binary at $CK (make build)" >&2
   exit 1
 }
 CK=$(readlink -f "$CK")
-for c in qemu-system-x86_64 ip arping busybox openssl python3 gcc modinfo; do
+for c in qemu-system-x86_64 ip arping busybox openssl etcd gcc modinfo "$PY"; do
   command -v "$c" >/dev/null || {
     echo "run-demo: $c is missing: scripts/install-deps.sh demo-mirror" >&2
     exit 1
@@ -61,8 +93,12 @@ done
 # --- bookkeeping: steps with timings, cleanup of everything on any exit -------
 T0=$EPOCHREALTIME
 W=$(mktemp -d /tmp/cloudkeep-demo-mirror.XXXXXX)
+# Known from the start, so that a caller can check that nothing is left behind
+# even when the demo fails.
+[ -z "${DEMO_RESULT:-}" ] || echo "DEMO_WORK=$W" >"$DEMO_RESULT"
 NS_A=ckvm$$-a NS_B=ckvm$$-b NS_C=ckvm$$-c
 PIDS=()
+STAMPERS=() # timestamp.py readers of the logs' fifos: they end at EOF, after their writers
 declare -A PID=() # the mirror daemons by node
 NSS=()
 OK=0
@@ -74,16 +110,25 @@ die() {
   exit 1
 }
 cleanup() {
-  local rc=$? p n
+  local rc=$? p n f fd
   set +e
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill -9 "${PIDS[$i]}" 2>/dev/null; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+  # The stampers drain their fifos and end at EOF (the last lines are kept);
+  # one whose writer never started still waits in open(): a read-write open
+  # and close of its fifo lets it end too.
+  for f in "$W"/*.fifo; do
+    [ -p "$f" ] || continue
+    exec {fd}<>"$f"
+    exec {fd}>&-
+  done
+  for p in "${STAMPERS[@]}"; do wait "$p" 2>/dev/null; done
   if [ "$OK" != 1 ]; then
     echo "--- the demo failed (exit $rc); last lines of its logs:" >&2
-    for f in a.log b.log qemu.err serial.log; do
+    for f in a.log b.log etcd.log qemu.err serial.log; do
       [ -s "$W/$f" ] && { echo "--- $f" >&2; tail -15 "$W/$f" >&2; }
     done
   fi
-  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill -9 "${PIDS[$i]}" 2>/dev/null; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
   for n in "${NSS[@]}"; do ip netns del "$n" 2>/dev/null; done
   if [ -n "${DEMO_KEEP:-}" ]; then
     mkdir -p "$DEMO_KEEP" && cp -a "$W"/. "$DEMO_KEEP"/ && echo "run-demo: logs and images kept in $DEMO_KEEP" >&2
@@ -102,9 +147,8 @@ in_ns() {
   shift
   ip netns exec "$ns" "$@"
 }
-ckm() { "$CK" mirror "$@" --config "$W/mirror.toml" --run-dir "$W/run"; }
 st() { "$CK" --json mirror status web --config "$W/mirror.toml" --run-dir "$W/run" --node "$1" 2>/dev/null |
-  python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))" "$2" 2>/dev/null; }
+  "$PY" -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))" "$2" 2>/dev/null; }
 wait_st() { # NODE EXPR SECONDS
   local i
   for ((i = 0; i < $3 * 20; i++)); do
@@ -113,23 +157,58 @@ wait_st() { # NODE EXPR SECONDS
   done
   die "node $1: timed out after $3 s waiting for: $2"
 }
-# serial console lines after a time: count, or the first one
+# Every log here (the daemons', etcd's, the VM's console) goes through
+# timestamp.py: "EPOCH_SECONDS line", so that host steps, daemon events and
+# guest records are timed on one clock. stamped NAME: a fifo $W/NAME.fifo for
+# the writer, stamped into $W/NAME.
+stamped() {
+  mkfifo "$W/$1.fifo"
+  : >"$W/$1" # there to be read before the writer opens the fifo
+  "$PY" "$HERE/timestamp.py" "$W/$1" <"$W/$1.fifo" &
+  STAMPER=$!
+  STAMPERS+=("$!")
+}
+# first_after FILE TIME TEXT: the first line after TIME containing TEXT
+first_after() { awk -v t="$2" -v p="$3" '$1 > t && index($0, p) {print; exit}' "$1"; }
 acks_after() { awk -v t="$1" '$1 > t && / ACK seq=/ {n++} END {print n + 0}' "$W/serial.log"; }
-first_after() { awk -v t="$1" -v p="$2" '$1 > t && index($0, p) {print; exit}' "$W/serial.log"; }
-wait_serial() { # PATTERN AFTER SECONDS: sets LINE
+wait_line() { # FILE TEXT AFTER SECONDS: sets LINE, and T_LINE (its time)
   local i
-  for ((i = 0; i < $3 * 20; i++)); do
-    LINE=$(first_after "$2" "$1")
-    [ -n "$LINE" ] && return 0
-    kill -0 "$QEMU_PID" 2>/dev/null || die "qemu exited: $(tail -5 "$W/qemu.err")"
+  for ((i = 0; i < $4 * 20; i++)); do
+    LINE=$(first_after "$1" "$3" "$2")
+    if [ -n "$LINE" ]; then
+      T_LINE=${LINE%% *}
+      LINE=${LINE#* }
+      return 0
+    fi
+    [ -z "${QEMU_PID:-}" ] || kill -0 "$QEMU_PID" 2>/dev/null || die "qemu exited: $(tail -5 "$W/qemu.err")"
     sleep 0.05
   done
-  die "no '$1' on the VM's console within $3 s"
+  die "no '$2' in $(basename "$1") within $4 s"
+}
+wait_serial() { wait_line "$W/serial.log" "$1" "$2" "$3"; } # PATTERN AFTER SECONDS
+# (No `| grep -q`: under pipefail, grep leaving early can fail the pipeline.)
+has_addr() { [[ "$(ip -n "$1" -o addr show dev eth1)" == *" $SERVICE/"* ]]; }
+# The leader key as etcd itself has it (its v3 JSON gateway, from the LAN):
+# "NODE CREATE_REVISION", or "none".
+etcd_leader() {
+  in_ns "$NS_C" "$PY" - "$ETCD" "/cloudkeep/mirror/web/leader" <<'PY'
+import base64, json, sys, urllib.request
+url, key = sys.argv[1], sys.argv[2]
+# No proxy from the environment: the request stays in the demo's namespace.
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+body = json.dumps({"key": base64.b64encode(key.encode()).decode()}).encode()
+r = json.load(opener.open(urllib.request.Request(url + "/v3/kv/range", data=body), timeout=5))
+kvs = r.get("kvs", [])
+if not kvs:
+    print("none")
+else:
+    v = json.loads(base64.b64decode(kvs[0]["value"]))
+    print(v.get("node", "?"), kvs[0].get("create_revision", "?"))
+PY
 }
 
 echo "cloudkeep mirror demo: the VM that survives its host"
-echo "NOTE: the failover in this demo is MANUAL (this script kills A, moves the address, promotes B);"
-echo "      issue 13 will make the mirror daemons do it themselves, fenced through etcd."
+echo "fencing = \"etcd\": the daemons elect the primary and fail over by themselves; this script only kills."
 
 # --- the VM's boot files --------------------------------------------------------
 step "Build the VM: Debian kernel, busybox-static, virtio modules, guest_writer (cached in $BUILD_DIR/demo-mirror-vm)"
@@ -139,7 +218,7 @@ note "kernel $KERNEL"
 note "initramfs $INITRD ($(stat -c %s "$INITRD") bytes)"
 
 # --- three hosts ------------------------------------------------------------------
-step "Three network namespaces: host A, host B, and the client where the VM runs"
+step "Three network namespaces: host A, host B, and C: the LAN with etcd and the VM"
 for n in "$NS_A" "$NS_B" "$NS_C"; do
   ip netns add "$n"
   NSS+=("$n")
@@ -149,7 +228,7 @@ done
 ip -n "$NS_A" link add eth0 type veth peer name eth0 netns "$NS_B"
 ip -n "$NS_A" addr add 10.252.0.1/24 dev eth0
 ip -n "$NS_B" addr add 10.252.0.2/24 dev eth0
-# the service LAN: a bridge in the client namespace, one port per host
+# the service LAN: a bridge in C, one port per host
 ip -n "$NS_C" link add br0 type bridge
 ip -n "$NS_C" addr add 10.253.0.100/24 dev br0
 ip -n "$NS_A" link add eth1 type veth peer name pa netns "$NS_C"
@@ -160,13 +239,28 @@ for p in pa pb; do ip -n "$NS_C" link set "$p" master br0 up; done
 ip -n "$NS_C" link set br0 up
 for n in "$NS_A" "$NS_B"; do ip -n "$n" link set eth0 up && ip -n "$n" link set eth1 up; done
 SERVICE=10.253.0.10
-ip -n "$NS_A" addr add "$SERVICE/24" dev eth1
-note "replication 10.252.0.1 (A) <-> 10.252.0.2 (B); service LAN 10.253.0.0/24 on a bridge in the client namespace"
-note "service address $SERVICE on host A"
-in_ns "$NS_C" busybox ping -c 1 -W 2 "$SERVICE" >/dev/null || die "the client cannot reach $SERVICE"
+ETCD=http://10.253.0.100:2379
+note "replication 10.252.0.1 (A) <-> 10.252.0.2 (B); LAN 10.253.0.0/24 on a bridge in C"
+
+step "etcd (one node) in C at $ETCD"
+mkdir -p "$W/etcd"
+stamped etcd.log
+ip netns exec "$NS_C" etcd --name ck --data-dir "$W/etcd/data" \
+  --listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
+  --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+  --initial-cluster ck=http://127.0.0.1:2380 >"$W/etcd.log.fifo" 2>&1 &
+PIDS+=("$!")
+ETCD_PID=$!
+for ((i = 0; i < 400; i++)); do
+  grep -q 'ready to serve client requests' "$W/etcd.log" 2>/dev/null && break
+  kill -0 "$ETCD_PID" 2>/dev/null || die "etcd exited: $(tail -3 "$W/etcd.log")"
+  sleep 0.05
+done
+grep -q 'ready to serve client requests' "$W/etcd.log" || die "etcd did not start within 20 s"
+note "etcd $(etcd --version | head -1 | awk '{print $3}') serving"
 
 # --- the mirror -----------------------------------------------------------------
-step "A mirrored 64 MiB device: init, start both nodes, full sync"
+step "A mirrored 64 MiB device, fenced through etcd: init, start both nodes; A (UpToDate) is elected"
 SIZE=$((64 * 1024 * 1024))
 truncate -s "$SIZE" "$W/a.img" "$W/b.img"
 openssl rand -hex 32 >"$W/web.psk"
@@ -177,6 +271,14 @@ protocol = "sync"
 psk_file = "$W/web.psk"
 peer_timeout = "2s"
 connect_interval = "200ms"
+fencing = "etcd"
+etcd_endpoints = ["$ETCD"]
+lease_ttl = "${LEASE_TTL}s"
+renew_interval = "${RENEW_MS}ms"
+suspend_margin = "${MARGIN_MS}ms"
+etcd_timeout = "${ETCD_TIMEOUT_MS}ms"
+service_address = "$SERVICE/24"
+service_interface = "eth1"
 [[resource.web.node]]
 name = "a"
 address = "10.252.0.1:7789"
@@ -188,14 +290,16 @@ address = "10.252.0.2:7789"
 device = "$W/b.img"
 meta = "$W/web-b.meta"
 EOF
-ckm init web --node a --uptodate >/dev/null
-ckm init web --node b >/dev/null
-# Both daemons are told the service address to export on; the export starts at
-# promotion (B binds it only once the address is its own).
+"$CK" mirror init web --config "$W/mirror.toml" --run-dir "$W/run" --node a --uptodate >/dev/null ||
+  die "the fencing settings were refused (see the error above)"
+"$CK" mirror init web --config "$W/mirror.toml" --run-dir "$W/run" --node b >/dev/null
+# Both daemons are told to export on the service address: the export starts at
+# promotion, once the address is the node's own.
 start_node() {
   local n=$1 ns=$2
+  stamped "$n.log"
   ip netns exec "$ns" "$CK" mirror run web --config "$W/mirror.toml" --node "$n" --run-dir "$W/run" \
-    --export-listen "$SERVICE:10809" >>"$W/$n.log" 2>&1 &
+    --export-listen "$SERVICE:10809" >"$W/$n.log.fifo" 2>&1 &
   PID[$n]=$!
   PIDS+=("$!")
   local i
@@ -207,47 +311,53 @@ start_node() {
 }
 start_node a "$NS_A"
 start_node b "$NS_B"
+wait_st a 'd["role"] == "Primary" and d["fencing"]["this_node_leads"]' 30
+TOKEN_A=$(st a 'd["fencing"]["token"]')
+note "A: $(first_after "$W/a.log" 0 'won the leader key' | cut -d' ' -f2- | sed 's/.*fencing: //')"
 wait_st a 'd["connection"] == "Connected" and d["out_of_sync_bytes"] == 0 and d["peer"]["disk_state"] == "UpToDate"' 60
 wait_st b 'd["disk_state"] == "UpToDate"' 30
-note "$(grep -o 'resync to b done.*' "$W/a.log" | head -1)"
-
-step "Promote A: it serves the device over NBD on $SERVICE:10809"
-ckm promote web --node a >/dev/null
-note "$(grep -o 'role Secondary -> Primary.*' "$W/a.log" | tail -1)"
+note "A: $(grep -o 'resync to b done.*' "$W/a.log" | head -1)"
+# Only a standby that etcd records UpToDate may campaign after a failure.
+wait_st a 'd["fencing"].get("peer_record") == "UpToDate"' 30
+note "A: $(first_after "$W/a.log" 0 'recorded b UpToDate' | sed 's/.*fencing: //')"
+for ((i = 0; i < 100; i++)); do has_addr "$NS_A" && break; sleep 0.05; done
+has_addr "$NS_A" || die "A holds the leader key but not the service address $SERVICE: $(ip -n "$NS_A" -o addr show dev eth1)"
+note "A is primary with token $TOKEN_A and holds $SERVICE; etcd's leader key: $(etcd_leader)"
+in_ns "$NS_C" busybox ping -c 1 -W 2 "$SERVICE" >/dev/null || die "the client cannot reach $SERVICE"
 
 # --- the VM -------------------------------------------------------------------------
-step "Boot the VM in the client namespace (TCG, 256 MiB); its disk is nbd://$SERVICE:10809/web, reconnect-delay=$RECONNECT_DELAY"
-mkfifo "$W/serial.fifo"
-: >"$W/serial.log"
-python3 "$HERE/timestamp.py" "$W/serial.log" <"$W/serial.fifo" &
-PIDS+=("$!")
+step "Boot the VM in C (TCG, 256 MiB); its disk is nbd://$SERVICE:10809/web, reconnect-delay=$RECONNECT_DELAY"
+note "reconnect-delay = 2 x (lease_ttl ${LEASE_TTL}s + renew_interval ${RENEW_MS}ms + etcd_timeout ${ETCD_TIMEOUT_MS}ms) + 3 s, rounded up${DEMO_RECONNECT_DELAY:+ (overridden by DEMO_RECONNECT_DELAY)}"
+stamped serial.log
+SERIAL_STAMPER=$STAMPER
 T_BOOT=$EPOCHREALTIME
-ip netns exec "$NS_C" qemu-system-x86_64 -accel tcg -m 256 -smp 1 -nodefaults -no-reboot \
-  -display none -monitor none -serial stdio \
-  -kernel "$KERNEL" -initrd "$INITRD" -append "console=ttyS0 quiet panic=-1 ck_interval_ms=5" \
-  -blockdev "driver=nbd,node-name=d0,server.type=inet,server.host=$SERVICE,server.port=10809,export=web,reconnect-delay=$RECONNECT_DELAY" \
-  -device virtio-blk-pci,drive=d0 \
-  </dev/null >"$W/serial.fifo" 2>"$W/qemu.err" &
+# shellcheck disable=SC2054 # the commas are qemu's option syntax
+QEMU=(qemu-system-x86_64 -name "ckvm$$-vm" -accel tcg -m 256 -smp 1 -nodefaults -no-reboot
+  -display none -monitor none -serial stdio
+  -kernel "$KERNEL" -initrd "$INITRD" -append "console=ttyS0 quiet panic=-1 ck_interval_ms=5"
+  -blockdev "driver=nbd,node-name=d0,server.type=inet,server.host=$SERVICE,server.port=10809,export=web,reconnect-delay=$RECONNECT_DELAY"
+  -device virtio-blk-pci,drive=d0)
+echo "${QEMU[*]}" >"$W/qemu.cmdline"
+ip netns exec "$NS_C" "${QEMU[@]}" </dev/null >"$W/serial.log.fifo" 2>"$W/qemu.err" &
 QEMU_PID=$!
 PIDS+=("$QEMU_PID")
 wait_serial "INIT kernel" 0 90
-T_INIT=${LINE%% *}
-note "kernel up, /init running: $(since "$T_BOOT" "$T_INIT") s after qemu started"
+T_INIT=$T_LINE
+note "kernel up, /init running: $(since "$T_BOOT" "$T_INIT") s after qemu started: $LINE"
 wait_serial "START run=" 0 60
-note "guest: ${LINE#* }"
+note "guest: $LINE"
 wait_serial " ACK seq=" 0 60
-T_FIRST=${LINE%% *}
-note "first record acknowledged: $(since "$T_BOOT" "$T_FIRST") s after qemu started: ${LINE#* }"
+T_FIRST=$T_LINE
+note "first record acknowledged: $(since "$T_BOOT" "$T_FIRST") s after qemu started: $LINE"
 sleep "$WRITE_SECONDS"
 note "the VM has $(acks_after 0) records acknowledged through A"
 
-# --- MANUAL FAILOVER (issue 13 replaces the steps of this section) --------------------
+# --- the failure: all this script does ------------------------------------------------
 if [ "$LINKS_FIRST" = 1 ]; then
   step "Host A dies: its links go down, then SIGKILL of its mirror daemon"
 else
   step "Host A dies: SIGKILL of its mirror daemon, then its links go down"
 fi
-echo "    (MANUAL FAILOVER from here on: the script does what issue 13's daemons will do)"
 T_KILL=$EPOCHREALTIME
 if [ "$LINKS_FIRST" = 1 ]; then
   # A host that loses power sends nothing: links first, so neither B nor the
@@ -267,44 +377,44 @@ T_DOWN=$EPOCHREALTIME
 ACKS_AT_KILL=$(acks_after 0)
 note "A is dead and unreachable ($(since "$T_KILL" "$T_DOWN") s); $ACKS_AT_KILL records were acknowledged before"
 
-# issue 13: B detects the loss itself (peer_timeout / the etcd lease) ...
-# (B's log line for the state change: polling it is quicker than `mirror status`.)
-for ((i = 0; i < 1000; i++)); do
-  grep -q 'connection Connected -> ' "$W/b.log" && break
-  sleep 0.02
-done
-T_DETECT=$EPOCHREALTIME
-LOST=$(grep -o 'connection Connected -> .*' "$W/b.log" | tail -1)
-[ -n "$LOST" ] || die "B did not notice the loss of A within 20 s"
-note "B sees its peer gone (+$(since "$T_KILL" "$T_DETECT") s after the kill): $LOST"
-
-step "Move the service address $SERVICE to B (ip addr add + gratuitous ARP)"
-# issue 13: service_address = "10.253.0.10/24" in the resource; the new primary takes it.
-ip -n "$NS_B" addr add "$SERVICE/24" dev eth1
-# Two unsolicited ARPs, 1 s apart, in the background (arping waits out its interval).
-ip netns exec "$NS_B" arping -q -U -c 2 -I eth1 "$SERVICE" &
-PIDS+=("$!")
-T_MOVED=$EPOCHREALTIME
-note "address on B (+$(since "$T_KILL" "$T_MOVED") s)"
-
-step "Promote B (cloudkeep mirror promote; issue 13: B promotes itself once it holds the etcd leader key)"
-ckm promote web --node b >"$W/promote-b.out" 2>"$W/promote-b.err" || die "promote b: $(cat "$W/promote-b.err")"
-T_PROMOTED=$EPOCHREALTIME
-sed 's/^/    /' "$W/promote-b.err"
-note "B is primary and serves $SERVICE:10809 (+$(since "$T_KILL" "$T_PROMOTED") s after the kill)"
+step "B, by itself: detects the loss, waits for A's lease to expire in etcd, wins the leader key, takes $SERVICE, promotes"
+wait_line "$W/b.log" "connection Connected -> " "$T_KILL" 30
+T_DETECT=$T_LINE
+note "+$(since "$T_KILL" "$T_DETECT") s  B sees its peer gone: ${LINE#*: mirror web/b: }"
+WAIT_KEY=$((LEASE_TTL * 3 + 30))
+wait_line "$W/b.log" "fencing: won the leader key" "$T_KILL" "$WAIT_KEY"
+T_WON=$T_LINE
+note "+$(since "$T_KILL" "$T_WON") s  B ${LINE#*fencing: }"
+wait_line "$W/b.log" "fencing: took the service address" "$T_KILL" 10
+T_ADDR=$T_LINE
+note "+$(since "$T_KILL" "$T_ADDR") s  B ${LINE#*fencing: }"
+wait_line "$W/b.log" "fencing: promoted: primary" "$T_KILL" 10
+T_PROMOTED=$T_LINE
+note "+$(since "$T_KILL" "$T_PROMOTED") s  B ${LINE#*fencing: } (its export listens on $SERVICE:10809)"
 
 step "The VM, not rebooted, goes on writing through B"
-wait_serial " ACK seq=" "$T_MOVED" $((RECONNECT_DELAY + 30))
-T_RESUMED=${LINE%% *}
-note "first record acknowledged after the failover: +$(since "$T_KILL" "$T_RESUMED") s after the kill: ${LINE#* }"
+wait_serial " ACK seq=" "$T_PROMOTED" $((RECONNECT_DELAY + 30))
+T_RESUMED=$T_LINE
+note "+$(since "$T_KILL" "$T_RESUMED") s  first record acknowledged by B: $LINE"
 for ((i = 0; i < 1200; i++)); do
-  [ "$(acks_after "$T_MOVED")" -ge "$AFTER_ACKS" ] && break
+  [ "$(acks_after "$T_PROMOTED")" -ge "$AFTER_ACKS" ] && break
   kill -0 "$QEMU_PID" 2>/dev/null || die "qemu exited: $(tail -5 "$W/qemu.err")"
   sleep 0.05
 done
-[ "$(acks_after "$T_MOVED")" -ge "$AFTER_ACKS" ] || die "only $(acks_after "$T_MOVED") records acknowledged after the failover within 60 s"
-note "$(acks_after "$T_MOVED") records acknowledged through B"
+[ "$(acks_after "$T_PROMOTED")" -ge "$AFTER_ACKS" ] || die "only $(acks_after "$T_PROMOTED") records acknowledged after the failover within 60 s"
+note "$(acks_after "$T_PROMOTED") records acknowledged through B"
 grep -v '^$' "$W/qemu.err" | sed 's/^/    qemu: /' | head -5 || true
+
+step "Who is primary now: B's status, etcd's leader key, the service address"
+B_ROLE=$(st b 'd["role"]')
+B_LEADS=$(st b 'd["fencing"]["this_node_leads"]')
+TOKEN_B=$(st b 'd["fencing"]["token"]')
+ETCD_LEADER=$(etcd_leader)
+ADDR_ON_B=0
+has_addr "$NS_B" && ADDR_ON_B=1
+note "B: role $B_ROLE, holds the leader key: $B_LEADS, token $TOKEN_B (A's was $TOKEN_A)"
+note "etcd's leader key: $ETCD_LEADER"
+note "$SERVICE on B's eth1: $([ $ADDR_ON_B = 1 ] && echo yes || echo NO)"
 
 # --- stop and verify ------------------------------------------------------------------
 step "Stop the VM and B; check every acknowledged record on B's backing file"
@@ -312,41 +422,57 @@ kill -TERM "$QEMU_PID" 2>/dev/null || true
 wait "$QEMU_PID" 2>/dev/null || true
 kill -TERM "${PID[b]}" 2>/dev/null || true
 wait "${PID[b]}" 2>/dev/null || true
-sleep 0.2 # the timestamper drains the console
+wait "$SERIAL_STAMPER" 2>/dev/null || true # it ends once it has stamped the console's last line
 VERIFY_RC=0
-python3 "$HERE/verify.py" "$W/b.img" "$W/serial.log" --since "$T_MOVED" --env "$W/verify.env" | sed 's/^/    /' || VERIFY_RC=$?
+"$PY" "$HERE/verify.py" "$W/b.img" "$W/serial.log" --since "$T_PROMOTED" --env "$W/verify.env" | sed 's/^/    /' || VERIFY_RC=$?
 # shellcheck disable=SC1091
 . "$W/verify.env"
+BOOT_IDS=$(grep -o 'boot_id=[0-9a-f-]*' "$W/serial.log" | sort -u | wc -l)
 
-step "Timings"
-printf '    %-52s %8s s\n' \
+step "Timings (one clock: every log line is stamped when it arrives)"
+printf '    %-58s %8s s\n' \
   "boot: qemu start -> kernel runs /init" "$(since "$T_BOOT" "$T_INIT")" \
   "boot: qemu start -> first record acknowledged" "$(since "$T_BOOT" "$T_FIRST")" \
   "failover: kill -> A dead, links down" "$(since "$T_KILL" "$T_DOWN")" \
-  "failover: kill -> B saw its peer gone" "$(since "$T_KILL" "$T_DETECT")" \
-  "failover: kill -> service address on B" "$(since "$T_KILL" "$T_MOVED")" \
-  "failover: kill -> B promoted (export listening)" "$(since "$T_KILL" "$T_PROMOTED")" \
-  "failover: kill -> first record acknowledged via B" "$(since "$T_KILL" "$T_RESUMED")" \
-  "failover: B promoted -> first record acknowledged" "$(since "$T_PROMOTED" "$T_RESUMED")" \
-  "longest pause between two acknowledgements" "$V_MAX_GAP"
-printf '    records acknowledged: %d (%d before the kill, %d after the failover); %d present on B, %d missing; I/O errors seen by the VM: %d\n' \
-  "$V_ACKED" "$ACKS_AT_KILL" "$V_AFTER" "$V_PRESENT" "$V_MISSING" "$V_EIO"
-echo "    (the failover was MANUAL; issue 13 automates it)"
+  "detection: kill -> B saw its peer gone" "$(since "$T_KILL" "$T_DETECT")" \
+  "lease expiry: kill -> B won the leader key" "$(since "$T_KILL" "$T_WON")" \
+  "address: kill -> B took the service address" "$(since "$T_KILL" "$T_ADDR")" \
+  "promotion: kill -> B primary, export listening" "$(since "$T_KILL" "$T_PROMOTED")" \
+  "client: kill -> first record acknowledged by B" "$(since "$T_KILL" "$T_RESUMED")" \
+  "client: B promoted -> first record acknowledged (reconnect)" "$(since "$T_PROMOTED" "$T_RESUMED")" \
+  "longest pause between two acknowledgements (in the guest)" "$V_MAX_GAP"
+printf '    records acknowledged: %d (%d before the kill, %d after the failover); %d present on B, %d missing; I/O errors seen by the VM: %d; boots: %d\n' \
+  "$V_ACKED" "$ACKS_AT_KILL" "$V_AFTER" "$V_PRESENT" "$V_MISSING" "$V_EIO" "$BOOT_IDS"
+echo "    (lease_ttl ${LEASE_TTL}s, renew_interval ${RENEW_MS}ms, suspend_margin ${MARGIN_MS}ms, etcd_timeout ${ETCD_TIMEOUT_MS}ms, reconnect-delay ${RECONNECT_DELAY}s)"
 
 if [ -n "${DEMO_RESULT:-}" ]; then
   {
+    echo "DEMO_WORK=$W"
     cat "$W/verify.env"
     echo "ACKS_AT_KILL=$ACKS_AT_KILL"
+    echo "BOOT_IDS=$BOOT_IDS"
+    echo "RECONNECT_DELAY=$RECONNECT_DELAY"
+    echo "TOKEN_A=$TOKEN_A"
+    echo "TOKEN_B=$TOKEN_B"
+    echo "B_ROLE=$B_ROLE"
+    echo "B_LEADS=$B_LEADS"
+    echo "ETCD_LEADER='$ETCD_LEADER'"
+    echo "ADDR_ON_B=$ADDR_ON_B"
     echo "BOOT_TO_INIT=$(since "$T_BOOT" "$T_INIT")"
     echo "BOOT_TO_FIRST_ACK=$(since "$T_BOOT" "$T_FIRST")"
     echo "KILL_TO_DETECT=$(since "$T_KILL" "$T_DETECT")"
-    echo "KILL_TO_MOVED=$(since "$T_KILL" "$T_MOVED")"
+    echo "KILL_TO_WON=$(since "$T_KILL" "$T_WON")"
+    echo "KILL_TO_ADDR=$(since "$T_KILL" "$T_ADDR")"
     echo "KILL_TO_PROMOTED=$(since "$T_KILL" "$T_PROMOTED")"
     echo "KILL_TO_FIRST_ACK=$(since "$T_KILL" "$T_RESUMED")"
+    echo "PROMOTED_TO_FIRST_ACK=$(since "$T_PROMOTED" "$T_RESUMED")"
     echo "VERIFY_RC=$VERIFY_RC"
   } >"$DEMO_RESULT"
 fi
 [ "$VERIFY_RC" -eq 0 ] || die "verification failed: $V_MISSING acknowledged record(s) missing on B, $V_EIO I/O error(s) in the VM"
+[ "$BOOT_IDS" = 1 ] || die "the VM booted $BOOT_IDS times"
+[ "$B_LEADS" = True ] && [ "$ADDR_ON_B" = 1 ] && [ "${ETCD_LEADER%% *}" = b ] ||
+  die "B is not the fenced primary: holds the key: $B_LEADS, etcd's leader: $ETCD_LEADER, address on B: $ADDR_ON_B"
 OK=1
 echo
-echo "PASS: the VM kept running across the loss of its host; all $V_ACKED acknowledged records are on B."
+echo "PASS: the VM kept running across the loss of its host; B took over by itself; all $V_ACKED acknowledged records are on B."
