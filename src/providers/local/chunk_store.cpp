@@ -1,6 +1,5 @@
 #include "providers/local/chunk_store.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <openssl/evp.h>
@@ -12,6 +11,7 @@
 #include <cstring>
 
 #include "core/fs.h"
+#include "providers/local/store_layout.h"
 
 namespace cloudkeep::local {
 
@@ -101,8 +101,7 @@ bool IsAllZero(const void* data, size_t size) {
 ChunkStore::ChunkStore(std::string root) : root_(std::move(root)) {}
 
 std::string ChunkStore::PathOf(const ChunkHash& h) const {
-  std::string hex = HashHex(h);
-  return root_ + "/chunks/" + hex.substr(0, 2) + "/" + hex;
+  return layout::KeyPath(root_, layout::ChunkKey(h));
 }
 
 uint64_t ChunkStore::StoredSize(const ChunkHash& h) const {
@@ -140,8 +139,7 @@ Result<uint64_t> ChunkStore::Stage(const ChunkHash& h, std::string_view data, in
   PutLe64(hdr + 8, data.size());
   buf.resize(kHeaderSize + csize);
 
-  std::string hex = HashHex(h);
-  std::string tmp = root_ + "/tmp/chunk-" + hex;
+  std::string tmp = layout::KeyPath(root_, layout::StagedChunkKey(h));
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (!fd.valid()) return Status::FromErrno("cannot create " + tmp, errno);
   Status s = WriteAll(fd.get(), buf.data(), buf.size(), tmp);
@@ -153,34 +151,37 @@ Result<uint64_t> ChunkStore::Stage(const ChunkHash& h, std::string_view data, in
     return s;
   }
   std::lock_guard<std::mutex> lock(mu_);
-  staged_paths_.emplace_back(tmp, PathOf(h));
+  staged_order_.push_back(h);
   return static_cast<uint64_t>(buf.size());
 }
 
 Status ChunkStore::Publish() {
   std::lock_guard<std::mutex> lock(mu_);
   std::set<std::string> dirs;
-  for (const auto& [tmp, final_path] : staged_paths_) {
-    std::string dir = DirName(final_path);
+  for (const auto& h : staged_order_) {
+    std::string dir = layout::KeyPath(root_, layout::ChunkFanoutDir(h));
     if (!dirs.count(dir)) {
       if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
         return Status::FromErrno("cannot create " + dir, errno);
       dirs.insert(dir);
     }
+    std::string tmp = layout::KeyPath(root_, layout::StagedChunkKey(h));
+    std::string final_path = PathOf(h);
     if (::rename(tmp.c_str(), final_path.c_str()) != 0)
       return Status::FromErrno("cannot publish chunk " + final_path, errno);
   }
   for (const auto& dir : dirs) CK_RETURN_IF_ERROR(FsyncDir(dir));
-  if (!dirs.empty()) CK_RETURN_IF_ERROR(FsyncDir(root_ + "/chunks"));
-  staged_paths_.clear();
+  if (!dirs.empty()) CK_RETURN_IF_ERROR(FsyncDir(layout::KeyPath(root_, layout::kChunksPrefix)));
+  staged_order_.clear();
   staged_.clear();
   return Status::Ok();
 }
 
 void ChunkStore::DiscardStaged() {
   std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& [tmp, final_path] : staged_paths_) ::unlink(tmp.c_str());
-  staged_paths_.clear();
+  for (const auto& h : staged_order_)
+    ::unlink(layout::KeyPath(root_, layout::StagedChunkKey(h)).c_str());
+  staged_order_.clear();
   staged_.clear();
 }
 
@@ -221,21 +222,12 @@ Status ChunkStore::Remove(const ChunkHash& h) {
 
 std::vector<ChunkHash> ChunkStore::List() const {
   std::vector<ChunkHash> out;
-  std::string base = root_ + "/chunks";
-  DIR* d = ::opendir(base.c_str());
-  if (!d) return out;
-  while (dirent* e = ::readdir(d)) {
-    if (std::strlen(e->d_name) != 2) continue;
-    std::string sub = base + "/" + e->d_name;
-    DIR* sd = ::opendir(sub.c_str());
-    if (!sd) continue;
-    while (dirent* f = ::readdir(sd)) {
-      ChunkHash h;
-      if (HashFromHex(f->d_name, &h)) out.push_back(h);
+  const std::string prefix(layout::kChunksPrefix);
+  for (const auto& fanout : ListDir(layout::KeyPath(root_, prefix))) {
+    for (const auto& name : ListDir(layout::KeyPath(root_, prefix + fanout))) {
+      if (auto h = layout::ParseChunkKey(prefix + fanout + "/" + name)) out.push_back(*h);
     }
-    ::closedir(sd);
   }
-  ::closedir(d);
   return out;
 }
 

@@ -1,9 +1,9 @@
 // ChunkStore: content-addressed, compressed chunks on disk.
 //
 // A chunk is named by the SHA-256 of its uncompressed bytes and lives at
-// chunks/<first two hex digits>/<64 hex digits>. Each file is a small header
-// and the zstd-compressed bytes (or the raw bytes when zstd does not help);
-// see docs/store-format.md. A chunk, once written, is never written again.
+// chunks/<first two hex digits>/<64 hex digits> (store_layout.h names it). Each file is a small
+// header and the zstd-compressed bytes (or the raw bytes when zstd does not help); see
+// docs/store-format.md. A chunk, once written, is never written again.
 //
 // Writes are staged: Stage() writes the file under tmp/ and Publish() moves
 // every staged file into place after the caller has made the data durable
@@ -62,7 +62,7 @@ class ChunkStore {
   std::string root_;
   mutable std::mutex mu_;
   std::set<ChunkHash> staged_;
-  std::vector<std::pair<std::string, std::string>> staged_paths_;  // tmp -> final
+  std::vector<ChunkHash> staged_order_;  // staged files, in the order written
 };
 
 }  // namespace cloudkeep::local

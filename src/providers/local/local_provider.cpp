@@ -1,6 +1,5 @@
 #include "providers/local/local_provider.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <linux/fs.h>
@@ -21,6 +20,7 @@
 #include "core/fs.h"
 #include "core/log.h"
 #include "providers/local/exporter.h"
+#include "providers/local/store_layout.h"
 #include "snapshot/block_devices.h"
 
 namespace cloudkeep::local {
@@ -85,12 +85,8 @@ int Threads(int configured) {
 }
 
 // An instant copy sharing extents with `src` (XFS, btrfs). Empty on failure.
-std::string ClonePath(const std::string& src, const std::string& id) {
-  return DirName(src) + "/." + BaseName(src) + ".cloudkeep-" + id + ".clone";
-}
-
 std::string CloneFile(const std::string& src, const std::string& id, std::string* why) {
-  std::string dst = ClonePath(src, id);
+  std::string dst = layout::ClonePath(src, id);
   UniqueFd in(::open(src.c_str(), O_RDONLY | O_CLOEXEC));
   if (!in.valid()) {
     *why = std::strerror(errno);
@@ -221,7 +217,7 @@ Result<std::unique_ptr<snapshot::CaptureHandle>> LocalProvider::Capture(
     if (v.kind == "file" && !options_.no_reflink) {
       // Record the clone's name before it exists, so that a kill at any instant cannot leak it.
       std::vector<std::string> planned = clones;
-      planned.push_back(ClonePath(v.device, cv.id));
+      planned.push_back(layout::ClonePath(v.device, cv.id));
       CK_RETURN_IF_ERROR(store->UpdateRunClones(planned));
       cv.clone = CloneFile(v.device, cv.id, &why);
       if (!cv.clone.empty()) {
@@ -483,8 +479,7 @@ Status LocalProvider::Restore(const std::string& id, const std::string& target,
                         writers.front()));
     }
     // Write beside the target and rename at the end: a failed restore leaves the old file alone.
-    write_path =
-        fmt::format("{}/.{}.cloudkeep-restore-{}", DirName(target), BaseName(target), ::getpid());
+    write_path = layout::RestoreTempPath(target, ::getpid());
     fd = UniqueFd(::open(write_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     if (!fd.valid()) {
       return Status::Usage(
@@ -576,7 +571,7 @@ Result<snapshot::VerifyReport> LocalProvider::Verify(const std::vector<std::stri
   for (const auto& id : names) {
     auto m = store->LoadManifest(id);
     if (!m.ok()) {
-      report.problems.push_back({id + ".json", m.status().message(), {id}, {}});
+      report.problems.push_back({layout::ManifestName(id), m.status().message(), {id}, {}});
       continue;
     }
     ++report.snapshots_checked;

@@ -1,6 +1,5 @@
 #include "providers/local/store.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <openssl/rand.h>
@@ -15,6 +14,7 @@
 
 #include "core/log.h"
 #include "core/output.h"
+#include "providers/local/store_layout.h"
 
 namespace cloudkeep::local {
 
@@ -61,15 +61,14 @@ Result<std::unique_ptr<LocalStore>> LocalStore::Open(const std::string& root, bo
         fmt::format("store '{}' does not exist (create a snapshot first, or pass --store)", root));
   }
   std::unique_ptr<LocalStore> store(new LocalStore(root));
-  std::string config = root + "/config";
+  std::string config = layout::KeyPath(root, layout::ConfigKey());
   if (::access(config.c_str(), F_OK) != 0) {
     if (!create)
       return Status::Usage(fmt::format("'{}' is not a cloudkeep store (no config file)", root));
     // Not a store yet: refuse to take over a directory full of other things.
     if (::stat(root.c_str(), &st) == 0) {
       for (const auto& n : ListDir(root)) {
-        if (n != "lock" && n != "chunks" && n != "snapshots" && n != "tmp" &&
-            n.rfind("config", 0) != 0 && n != "lost+found") {
+        if (!layout::IsStoreEntry(n)) {
           return Status::Usage(fmt::format(
               "store '{}' is a non-empty directory that is not a cloudkeep store", root));
         }
@@ -86,8 +85,8 @@ Result<std::unique_ptr<LocalStore>> LocalStore::Open(const std::string& root, bo
         }
       }
     }
-    for (const char* sub : {"/chunks", "/snapshots", "/tmp"})
-      CK_RETURN_IF_ERROR(MakeDir(root + sub));
+    for (const auto& dir : layout::Directories())
+      CK_RETURN_IF_ERROR(MakeDir(layout::KeyPath(root, dir)));
     // A new store's chunk size may be chosen once, at creation (bench/chunk-size.sh measures it).
     uint64_t chunk_size = kDefaultChunkSize;
     if (const char* env = std::getenv("CLOUDKEEP_CHUNK_SIZE"); env && *env) {
@@ -108,14 +107,15 @@ Result<std::unique_ptr<LocalStore>> LocalStore::Open(const std::string& root, bo
     return Status::Failure(fmt::format("store '{}' has an unreadable config file", root));
   }
   store->chunk_size_ = cfg.value("chunk_size", kDefaultChunkSize);
-  for (const char* sub : {"/chunks", "/snapshots", "/tmp"}) CK_RETURN_IF_ERROR(MakeDir(root + sub));
+  for (const auto& dir : layout::Directories())
+    CK_RETURN_IF_ERROR(MakeDir(layout::KeyPath(root, dir)));
   return store;
 }
 
 Status LocalStore::Lock(LockMode mode, Micros wait) {
   // Already held in this mode or a stronger one.
   if (held_ && (*held_ == LockMode::kExclusive || mode == LockMode::kShared)) return Status::Ok();
-  std::string path = root_ + "/lock";
+  std::string path = layout::KeyPath(root_, layout::LockKey());
   if (!lock_fd_.valid())
     lock_fd_ = UniqueFd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
   if (!lock_fd_.valid()) {
@@ -154,11 +154,12 @@ Status LocalStore::Lock(LockMode mode, Micros wait) {
 }
 
 Status LocalStore::RecoverAfterCrash() {
-  std::string tmp = root_ + "/tmp";
+  const std::string tmp(layout::kTmpPrefix);
   bool dead_run = false;
-  for (const auto& name : ListDir(tmp)) {
-    std::string path = tmp + "/" + name;
-    if (name.rfind("run-", 0) == 0) {
+  // Everything under tmp/ belongs to a run that is over: staged chunks and markers alike.
+  for (const auto& name : ListDir(layout::KeyPath(root_, tmp))) {
+    std::string path = layout::KeyPath(root_, tmp + name);
+    if (layout::IsRunMarkerKey(tmp + name)) {
       dead_run = true;
       if (auto text = ReadFile(path); text.ok()) {
         Json j = Json::parse(*text, nullptr, false);
@@ -174,8 +175,10 @@ Status LocalStore::RecoverAfterCrash() {
     ::unlink(path.c_str());
   }
   // Manifests half written by WriteFileAtomic.
-  for (const auto& name : ListDir(root_ + "/snapshots")) {
-    if (name.find(".tmp-") != std::string::npos) ::unlink((root_ + "/snapshots/" + name).c_str());
+  const std::string snapshots(layout::kSnapshotsPrefix);
+  for (const auto& name : ListDir(layout::KeyPath(root_, snapshots))) {
+    if (layout::IsPartialWrite(snapshots + name))
+      ::unlink(layout::KeyPath(root_, snapshots + name).c_str());
   }
   if (dead_run) {
     log::Info("an earlier run on store {} was interrupted; collecting its leftovers", root_);
@@ -187,7 +190,7 @@ Status LocalStore::RecoverAfterCrash() {
 }
 
 Status LocalStore::BeginRun(const std::string& kind, const std::vector<std::string>& clones) {
-  marker_ = fmt::format("{}/tmp/run-{}-{}", root_, kind, ::getpid());
+  marker_ = layout::KeyPath(root_, layout::RunMarkerKey(kind, ::getpid()));
   return UpdateRunClones(clones);
 }
 
@@ -199,12 +202,12 @@ Status LocalStore::UpdateRunClones(const std::vector<std::string>& clones) {
 void LocalStore::FinishRun() {
   if (marker_.empty()) return;
   ::unlink(marker_.c_str());
-  FsyncDir(root_ + "/tmp");
+  FsyncDir(layout::KeyPath(root_, layout::kTmpPrefix));
   marker_.clear();
 }
 
 std::string LocalStore::ManifestPath(const std::string& id) const {
-  return root_ + "/snapshots/" + id + ".json";
+  return layout::KeyPath(root_, layout::ManifestKey(id));
 }
 
 bool LocalStore::HasSnapshot(const std::string& id) const {
@@ -222,12 +225,9 @@ Result<Manifest> LocalStore::LoadManifest(const std::string& id) const {
 
 std::vector<std::string> LocalStore::ManifestIds() const {
   std::vector<std::string> ids;
-  for (const auto& name : ListDir(root_ + "/snapshots")) {
-    if (name.size() < 6 || name.substr(name.size() - 5) != ".json" ||
-        name.find(".tmp-") != std::string::npos)
-      continue;
-    ids.push_back(name.substr(0, name.size() - 5));
-  }
+  const std::string snapshots(layout::kSnapshotsPrefix);
+  for (const auto& name : ListDir(layout::KeyPath(root_, snapshots)))
+    if (auto id = layout::ParseManifestKey(snapshots + name)) ids.push_back(std::move(*id));
   return ids;
 }
 
@@ -250,7 +250,7 @@ Status LocalStore::CommitManifest(const Manifest& m) {
 Status LocalStore::RemoveManifest(const std::string& id) {
   if (::unlink(ManifestPath(id).c_str()) != 0 && errno != ENOENT)
     return Status::FromErrno("cannot remove " + ManifestPath(id), errno);
-  return FsyncDir(root_ + "/snapshots");
+  return FsyncDir(layout::KeyPath(root_, layout::kSnapshotsPrefix));
 }
 
 Result<uint64_t> LocalStore::CollectGarbage() {

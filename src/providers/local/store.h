@@ -1,4 +1,5 @@
 // LocalStore: the embedded provider's directory — chunks, manifests, lock.
+// Every file name below is built and parsed by store_layout.h, nowhere else.
 //
 //   <root>/config                  format version and chunk size (JSON)
 //   <root>/lock                    flock(2): exclusive for writers, shared for readers
@@ -59,7 +60,7 @@ class LocalStore {
 
   // The ids of every manifest file in snapshots/ ("<id>.json"; the
   // ".tmp-<pid>" files of an interrupted write are not manifests), sorted.
-  // The one place that knows the file names.
+  // store_layout.h owns the names.
   std::vector<std::string> ManifestIds() const;
   // Every manifest, the readable ones decoded and the others named with the
   // reason (truncated, trailing bytes, bad checksum, unreadable, wrong id):
