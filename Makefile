@@ -1,8 +1,8 @@
 # cloudkeep — the two commands of the quick start, and the rest.
 #   make build  install the build dependencies (compiler, cmake, -dev libraries) and build
 #   make demo   those plus the demo's tools (mkfs, loop devices); build, run the snapshot demo
-#   make demo-mirror  those plus QEMU, the Debian kernel and busybox; build, run the mirror demo
-#               (a VM keeps writing while its host is killed; manual failover, as root)
+#   make demo-mirror  those plus QEMU, the Debian kernel, busybox and etcd; build, run the mirror
+#               demo (a VM keeps writing while its host is killed; automatic failover, as root)
 #   make test   those plus every server the tests start and clang; build, run every test
 #               (also under ASan+UBSan) and every fuzzer briefly
 #   make bench  the test dependencies plus the anchors (restic, borg, sockperf, iperf3, spfquery …)
@@ -64,8 +64,9 @@ demo: build
 	bash scripts/demo.sh $(BUILD)/src/cli/cloudkeep
 
 # The VM that survives its host: a qemu VM (TCG) whose disk is the mirror's NBD
-# export keeps writing while the primary is SIGKILLed and B is promoted by hand
-# (issue 13 automates the failover); every acknowledged record is checked on B.
+# export keeps writing while the primary is SIGKILLed; the standby, fenced
+# through an etcd the demo starts, takes the leader key and the service address
+# and promotes itself; every acknowledged record is checked on it.
 # Needs root (network namespaces); the VM's boot files are cached in $(BUILD)/demo-mirror-vm.
 demo-mirror: PROFILE := demo-mirror
 demo-mirror: build

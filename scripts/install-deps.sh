@@ -41,11 +41,12 @@ TEST=(
 )
 # demo/mirror-vm (make demo-mirror, tests/integration/test_mirror_vm.sh): a qemu VM
 # booting the Debian kernel (/boot/vmlinuz-*, virtio modules from /lib/modules)
-# with a busybox-static initramfs, three network namespaces, a gratuitous ARP.
+# with a busybox-static initramfs, three network namespaces, a gratuitous ARP, etcd.
 # linux-image-amd64 only adds files under /boot and /lib/modules (and builds an
 # initrd the demo does not use); no bootloader is installed or run.
 MIRROR_VM=(
   qemu-system-x86 linux-image-amd64 busybox-static iputils-arping iproute2 kmod openssl python3
+  etcd-server
 )
 # Anchors for the benchmarks.
 BENCH=(
