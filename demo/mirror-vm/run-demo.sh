@@ -393,9 +393,14 @@ T_PROMOTED=$T_LINE
 note "+$(since "$T_KILL" "$T_PROMOTED") s  B ${LINE#*fencing: } (its export listens on $SERVICE:10809)"
 
 step "The VM, not rebooted, goes on writing through B"
+# B's first change without its peer: it records A Outdated in etcd first, and
+# only then acknowledges (docs/mirror.md, "Standby loss").
+wait_line "$W/b.log" "fencing: recorded a Outdated in etcd" "$T_KILL" $((RECONNECT_DELAY + 30))
+T_OUTDATED=$T_LINE
+note "+$(since "$T_KILL" "$T_OUTDATED") s  B, at the VM's first write: ${LINE#*fencing: }"
 wait_serial " ACK seq=" "$T_PROMOTED" $((RECONNECT_DELAY + 30))
 T_RESUMED=$T_LINE
-note "+$(since "$T_KILL" "$T_RESUMED") s  first record acknowledged by B: $LINE"
+note "+$(since "$T_KILL" "$T_RESUMED") s  the VM's first record acknowledged by B: $LINE"
 for ((i = 0; i < 1200; i++)); do
   [ "$(acks_after "$T_PROMOTED")" -ge "$AFTER_ACKS" ] && break
   kill -0 "$QEMU_PID" 2>/dev/null || die "qemu exited: $(tail -5 "$W/qemu.err")"
@@ -438,7 +443,8 @@ printf '    %-58s %8s s\n' \
   "lease expiry: kill -> B won the leader key" "$(since "$T_KILL" "$T_WON")" \
   "address: kill -> B took the service address" "$(since "$T_KILL" "$T_ADDR")" \
   "promotion: kill -> B primary, export listening" "$(since "$T_KILL" "$T_PROMOTED")" \
-  "client: kill -> first record acknowledged by B" "$(since "$T_KILL" "$T_RESUMED")" \
+  "first write: kill -> B outdates A in etcd, acknowledges" "$(since "$T_KILL" "$T_OUTDATED")" \
+  "client: kill -> first record acknowledged by B (guest)" "$(since "$T_KILL" "$T_RESUMED")" \
   "client: B promoted -> first record acknowledged (reconnect)" "$(since "$T_PROMOTED" "$T_RESUMED")" \
   "longest pause between two acknowledgements (in the guest)" "$V_MAX_GAP"
 printf '    records acknowledged: %d (%d before the kill, %d after the failover); %d present on B, %d missing; I/O errors seen by the VM: %d; boots: %d\n' \
@@ -464,6 +470,7 @@ if [ -n "${DEMO_RESULT:-}" ]; then
     echo "KILL_TO_WON=$(since "$T_KILL" "$T_WON")"
     echo "KILL_TO_ADDR=$(since "$T_KILL" "$T_ADDR")"
     echo "KILL_TO_PROMOTED=$(since "$T_KILL" "$T_PROMOTED")"
+    echo "KILL_TO_OUTDATED=$(since "$T_KILL" "$T_OUTDATED")"
     echo "KILL_TO_FIRST_ACK=$(since "$T_KILL" "$T_RESUMED")"
     echo "PROMOTED_TO_FIRST_ACK=$(since "$T_PROMOTED" "$T_RESUMED")"
     echo "VERIFY_RC=$VERIFY_RC"

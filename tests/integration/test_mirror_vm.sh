@@ -8,7 +8,8 @@
 # Asserts:
 #   - the standby promoted itself: its log shows, in this order, the loss of
 #     its peer, the leader key won (not by promote --force), the service
-#     address taken, the promotion; it is Primary, holds the key, and etcd's
+#     address taken, the promotion, the old primary recorded Outdated in etcd
+#     (before b's first acknowledgement without it); it is Primary, holds the key, and etcd's
 #     own leader key names it with a newer token than the old primary's; the
 #     service address is on its interface;
 #   - the VM did not reboot (one boot_id, one kernel start, one writer start)
@@ -88,10 +89,12 @@ L_LOST=$(line_of "$blog" "connection Connected -> ")
 L_WON=$(line_of "$blog" "fencing: won the leader key")
 L_ADDR=$(line_of "$blog" "fencing: took the service address")
 L_PROM=$(line_of "$blog" "fencing: promoted: primary")
-[ -n "$L_LOST" ] && [ -n "$L_WON" ] && [ -n "$L_ADDR" ] && [ -n "$L_PROM" ] ||
-  fail "b's log lacks a failover step (lost $L_LOST, won $L_WON, address $L_ADDR, promoted $L_PROM)"
-[ "$L_LOST" -lt "$L_WON" ] && [ "$L_WON" -lt "$L_ADDR" ] && [ "$L_ADDR" -lt "$L_PROM" ] ||
-  fail "b's failover steps out of order: lost $L_LOST, won $L_WON, address $L_ADDR, promoted $L_PROM"
+L_OUTD=$(line_of "$blog" "fencing: recorded a Outdated in etcd")
+steps="lost $L_LOST, won $L_WON, address $L_ADDR, promoted $L_PROM, a outdated $L_OUTD"
+[ -n "$L_LOST" ] && [ -n "$L_WON" ] && [ -n "$L_ADDR" ] && [ -n "$L_PROM" ] && [ -n "$L_OUTD" ] ||
+  fail "b's log lacks a failover step ($steps)"
+[ "$L_LOST" -lt "$L_WON" ] && [ "$L_WON" -lt "$L_ADDR" ] && [ "$L_ADDR" -lt "$L_PROM" ] &&
+  [ "$L_PROM" -lt "$L_OUTD" ] || fail "b's failover steps out of order ($steps)"
 expect_not_contains "$(cat "$blog" "$WORK/keep/a.log")" "promote --force" "a forced promotion"
 expect_eq "$B_ROLE" Primary "b's role"
 expect_eq "$B_LEADS" True "b holds the leader key"
@@ -117,5 +120,5 @@ expect_rc 0 /usr/bin/python3 "$SRC/demo/mirror-vm/verify.py" "$WORK/keep/b.img" 
 expect_contains "$OUT" " 0 missing or wrong"
 
 echo "timings: kill -> b saw its peer gone ${KILL_TO_DETECT}s, won the key ${KILL_TO_WON}s, took the address ${KILL_TO_ADDR}s," \
-  "promoted ${KILL_TO_PROMOTED}s, first record acknowledged by b ${KILL_TO_FIRST_ACK}s (reconnect-delay ${RECONNECT_DELAY}s);" \
+  "promoted ${KILL_TO_PROMOTED}s, outdated a ${KILL_TO_OUTDATED}s, first record acknowledged by b ${KILL_TO_FIRST_ACK}s (reconnect-delay ${RECONNECT_DELAY}s);" \
   "acked $V_ACKED ($ACKS_AT_KILL before the kill, $V_AFTER after)"
