@@ -1,6 +1,7 @@
 // Small file-system helpers shared by the modules: an owning file
-// descriptor, whole-file reads, and the write-fsync-rename-fsync sequence
-// that makes a file appear atomically and durably.
+// descriptor, whole-file reads, the write-fsync-rename-fsync sequence that
+// makes a file appear atomically and durably, and where the kernel's view of
+// the machine (mounts, block devices) is read from.
 #pragma once
 
 #include <string>
@@ -52,5 +53,26 @@ Status FsyncDir(const std::string& dir);
 std::vector<std::string> ListDir(const std::string& dir);
 std::string DirName(const std::string& path);
 std::string BaseName(const std::string& path);
+
+// Where the kernel's tables are read. Every reader of them takes one of these
+// (defaulted to the real paths), so that a test can point it at a fixture tree.
+struct SystemPaths {
+  std::string sys_block = "/sys/block";
+  std::string mountinfo = "/proc/self/mountinfo";
+  std::string dev = "/dev";
+  std::string by_id = "/dev/disk/by-id";
+  std::string proc = "/proc";
+};
+
+// One line of proc(5)'s mountinfo, with the \ooo escapes of paths undone.
+struct MountEntry {
+  unsigned major = 0, minor = 0;
+  std::string mountpoint;
+  std::string fstype;
+  std::string source;
+};
+
+// The mount table at `path` (SystemPaths::mountinfo); empty if unreadable.
+std::vector<MountEntry> ReadMountInfo(const std::string& path);
 
 }  // namespace cloudkeep

@@ -34,60 +34,16 @@ using namespace std::chrono_literals;
 
 // ---- /proc/self/mountinfo ------------------------------------------------
 
-std::string Unescape(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size()) {
-      int v = 0;
-      bool ok = true;
-      for (size_t k = 1; k <= 3; ++k) {
-        char c = s[i + k];
-        if (c < '0' || c > '7') ok = false;
-        v = v * 8 + (c - '0');
-      }
-      if (ok) {
-        out += static_cast<char>(v);
-        i += 3;
-        continue;
-      }
-    }
-    out += s[i];
-  }
-  return out;
-}
-
-struct MountLine {
-  std::string mountpoint, fstype, source;
-};
-
-std::vector<MountLine> Mounts() {
-  std::vector<MountLine> out;
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream ss(line);
-    std::string id, parent, devno, root, mp;
-    ss >> id >> parent >> devno >> root >> mp;
-    std::string tok;
-    while (ss >> tok && tok != "-") {
-    }
-    MountLine m;
-    m.mountpoint = Unescape(mp);
-    ss >> m.fstype >> m.source;
-    m.source = Unescape(m.source);
-    out.push_back(m);
-  }
-  return out;
-}
-
-bool IsMountPoint(const std::string& path) {
-  for (const auto& m : Mounts())
+// Through core's parser (ReadMountInfo), at the path SystemPaths names.
+bool IsMountPoint(const std::string& path, const std::string& mountinfo) {
+  for (const auto& m : ReadMountInfo(mountinfo))
     if (m.mountpoint == path) return true;
   return false;
 }
 
-bool MountedFrom(const std::string& mountpoint, const std::string& device) {
-  for (const auto& m : Mounts())
+bool MountedFrom(const std::string& mountpoint, const std::string& device,
+                 const std::string& mountinfo) {
+  for (const auto& m : ReadMountInfo(mountinfo))
     if (m.mountpoint == mountpoint && m.source == device) return true;
   return false;
 }
@@ -188,6 +144,7 @@ void ForgetBtrfsDevice(const std::string& device) {
 
 struct Plan {
   std::string fuse_dir, device, mountpoint, fstype, state_file;
+  std::string mountinfo = SystemPaths{}.mountinfo;
 };
 
 // Undoes a plan, last step first. `fuse` is the daemon's own FUSE session
@@ -195,7 +152,8 @@ struct Plan {
 // plain mount (its server is gone, or is being stopped).
 Status Teardown(const Plan& p, bool lazy, FuseFile* fuse) {
   Status first;
-  if (!p.mountpoint.empty() && !p.device.empty() && MountedFrom(p.mountpoint, p.device)) {
+  if (!p.mountpoint.empty() && !p.device.empty() &&
+      MountedFrom(p.mountpoint, p.device, p.mountinfo)) {
     if (::umount2(p.mountpoint.c_str(), 0) != 0) {
       if (errno == EBUSY && lazy) {
         ::umount2(p.mountpoint.c_str(), MNT_DETACH);
@@ -216,7 +174,7 @@ Status Teardown(const Plan& p, bool lazy, FuseFile* fuse) {
   if (!p.fuse_dir.empty()) {
     if (fuse) {
       fuse->Unmount();
-    } else if (IsMountPoint(p.fuse_dir)) {
+    } else if (IsMountPoint(p.fuse_dir, p.mountinfo)) {
       bool done = false;
       for (int i = 0; i < 100 && !done; ++i) {
         if (::umount2(p.fuse_dir.c_str(), 0) == 0 || errno == EINVAL)
@@ -395,7 +353,8 @@ std::string MountData(const std::string& options) {
 // Runs in the serving process: sets everything up, reports, serves until a
 // signal, tears down. `report` gets one line of JSON (-1 in the foreground).
 Status Serve(std::shared_ptr<Backend> backend, MountInfo info, const std::string& file_name,
-             int report, const std::function<void(const MountInfo&)>& on_ready) {
+             const SystemPaths& paths, int report,
+             const std::function<void(const MountInfo&)>& on_ready) {
   auto tell = [&](const Json& doc) {
     if (report < 0) return;
     std::string line = doc.dump() + "\n";
@@ -422,6 +381,7 @@ Status Serve(std::shared_ptr<Backend> backend, MountInfo info, const std::string
   ::pthread_sigmask(SIG_BLOCK, &sigs, &old);
 
   Plan plan;
+  plan.mountinfo = paths.mountinfo;
   plan.fstype = info.fstype;
   plan.state_file = info.state_file;
   std::unique_ptr<FuseFile> fuse;
@@ -527,7 +487,7 @@ Result<MountInfo> MountReadOnly(std::shared_ptr<Backend> backend, const MountReq
     return Status::Usage(fmt::format("mount point '{}' is not a directory", req.mountpoint));
   MountInfo info;
   info.mountpoint = RealPath(req.mountpoint);
-  if (IsMountPoint(info.mountpoint))
+  if (IsMountPoint(info.mountpoint, req.paths.mountinfo))
     return Status::Usage(fmt::format("'{}' is already a mount point", info.mountpoint));
   info.what = req.what;
   info.size = backend->Size();
@@ -560,7 +520,7 @@ Result<MountInfo> MountReadOnly(std::shared_ptr<Backend> backend, const MountReq
 
   if (req.foreground) {
     info.state_file = fmt::format("{}/{}.json", req.state_dir, ::getpid());
-    CK_RETURN_IF_ERROR(Serve(backend, info, req.file_name, -1, on_ready));
+    CK_RETURN_IF_ERROR(Serve(backend, info, req.file_name, req.paths, -1, on_ready));
     return info;
   }
 
@@ -582,7 +542,7 @@ Result<MountInfo> MountReadOnly(std::shared_ptr<Backend> backend, const MountReq
     ::dup2(devnull, STDOUT_FILENO);
     ::dup2(logfd >= 0 ? logfd : devnull, STDERR_FILENO);
     if (::chdir("/") != 0) ::_exit(1);
-    Status s = Serve(std::move(backend), info, req.file_name, fds[1], nullptr);
+    Status s = Serve(std::move(backend), info, req.file_name, req.paths, fds[1], nullptr);
     if (!s.ok()) log::Error("{}", s.message());
     std::fflush(nullptr);
     ::_exit(s.ok() ? 0 : 1);
@@ -614,7 +574,7 @@ Result<MountInfo> MountReadOnly(std::shared_ptr<Backend> backend, const MountReq
 }
 
 Result<MountInfo> UnmountReadOnly(const std::string& mountpoint, bool lazy,
-                                  const std::string& state_dir) {
+                                  const std::string& state_dir, const SystemPaths& paths) {
   std::string mp = RealPath(mountpoint);
   if (mp.empty()) return Status::Usage(fmt::format("'{}' does not exist", mountpoint));
   MountInfo info;
@@ -636,7 +596,8 @@ Result<MountInfo> UnmountReadOnly(const std::string& mountpoint, bool lazy,
         fmt::format("'{}' is not a file system mounted by 'cloudkeep snapshot mount'", mp));
   uint64_t start = state.value("pid_start", uint64_t{0});
   // The file system first, so that "busy" is an answer and not a lazy detach.
-  if (MountedFrom(mp, info.device) && ::umount2(mp.c_str(), lazy ? MNT_DETACH : 0) != 0) {
+  if (MountedFrom(mp, info.device, paths.mountinfo) &&
+      ::umount2(mp.c_str(), lazy ? MNT_DETACH : 0) != 0) {
     if (errno == EBUSY)
       return Status::Failure(fmt::format(
           "'{}' is busy: a process has a file open or its working directory there (fuser -vm "
@@ -660,7 +621,8 @@ Result<MountInfo> UnmountReadOnly(const std::string& mountpoint, bool lazy,
       std::this_thread::sleep_for(20ms);
   }
   // Whatever both left behind (they were both killed).
-  Plan p{state.value("fuse_dir", ""), info.device, mp, info.fstype, info.state_file};
+  Plan p{
+      state.value("fuse_dir", ""), info.device, mp, info.fstype, info.state_file, paths.mountinfo};
   CK_RETURN_IF_ERROR(Teardown(p, true, nullptr));
   if (LoopBackedBy(info.device, p.fuse_dir))
     log::Warn(

@@ -38,6 +38,7 @@
 #include <memory>
 #include <string>
 
+#include "core/fs.h"
 #include "core/output.h"
 #include "core/status.h"
 #include "nbd/backend.h"
@@ -53,6 +54,7 @@ struct MountRequest {
   std::string what;        // recorded for umount and logs ("snapshot snap-… of /dev/sdb")
   std::string state_dir = kDefaultMountStateDir;
   bool foreground = false;  // serve in this process until SIGINT/SIGTERM
+  SystemPaths paths;        // where the mount table is read
 };
 
 struct MountInfo {
@@ -85,6 +87,7 @@ Result<MountInfo> MountReadOnly(std::shared_ptr<Backend> backend, const MountReq
 // and cleans up what a daemon that died left. kUsage when MOUNTPOINT is not
 // such a mount.
 Result<MountInfo> UnmountReadOnly(const std::string& mountpoint, bool lazy,
-                                  const std::string& state_dir = kDefaultMountStateDir);
+                                  const std::string& state_dir = kDefaultMountStateDir,
+                                  const SystemPaths& paths = {});
 
 }  // namespace cloudkeep::nbd

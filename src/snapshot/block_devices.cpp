@@ -32,30 +32,6 @@ std::string ReadTrimmed(const std::string& path) {
   return s;
 }
 
-// mountinfo escapes space, tab, newline and backslash as \ooo.
-std::string Unescape(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size()) {
-      int v = 0;
-      bool ok = true;
-      for (int k = 1; k <= 3; ++k) {
-        if (i + k >= s.size() || s[i + k] < '0' || s[i + k] > '7')
-          ok = false;
-        else
-          v = v * 8 + (s[i + k] - '0');
-      }
-      if (ok) {
-        out.push_back(static_cast<char>(v));
-        i += 3;
-        continue;
-      }
-    }
-    out.push_back(s[i]);
-  }
-  return out;
-}
-
 // by-id link name for each device name ("sda", "nvme0n1"); the first name in
 // sorted order, preferring names that carry a serial over wwn- names.
 std::map<std::string, std::string> ByIdNames(const SystemPaths& paths) {
@@ -114,29 +90,6 @@ Volume DescribeSysBlock(const std::string& sysdir, const std::string& name, cons
 }
 
 }  // namespace
-
-std::vector<MountEntry> ReadMountInfo(const std::string& path) {
-  std::vector<MountEntry> out;
-  auto content = ReadFile(path);
-  if (!content.ok()) return out;
-  std::istringstream in(*content);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    std::vector<std::string> f;
-    std::string tok;
-    while (ls >> tok) f.push_back(tok);
-    auto dash = std::find(f.begin(), f.end(), "-");
-    if (f.size() < 10 || dash == f.end() || dash + 2 >= f.end()) continue;
-    MountEntry m;
-    if (!ParseDevNumber(f[2], &m.major, &m.minor)) continue;
-    m.mountpoint = Unescape(f[4]);
-    m.fstype = *(dash + 1);
-    m.source = Unescape(*(dash + 2));
-    out.push_back(std::move(m));
-  }
-  return out;
-}
 
 std::vector<MountEntry> MountsOfDevice(unsigned major, unsigned minor, const SystemPaths& paths) {
   std::vector<MountEntry> out;

@@ -7,27 +7,16 @@
 #include <string>
 #include <vector>
 
+#include "core/fs.h"
 #include "core/status.h"
 #include "snapshot/model.h"
 
 namespace cloudkeep::snapshot {
 
-struct MountEntry {
-  unsigned major = 0, minor = 0;
-  std::string mountpoint;
-  std::string fstype;
-  std::string source;
-};
-
-struct SystemPaths {
-  std::string sys_block = "/sys/block";
-  std::string mountinfo = "/proc/self/mountinfo";
-  std::string dev = "/dev";
-  std::string by_id = "/dev/disk/by-id";
-  std::string proc = "/proc";
-};
-
-std::vector<MountEntry> ReadMountInfo(const std::string& path);
+// Defined in core, where the modules that are not snapshot's read them too.
+using cloudkeep::MountEntry;
+using cloudkeep::ReadMountInfo;
+using cloudkeep::SystemPaths;
 
 // Every disk and partition; loop, ram and zram devices only when include_all.
 Result<std::vector<Volume>> ListBlockDevices(bool include_all, const SystemPaths& paths = {});

@@ -70,8 +70,8 @@ Status ConsistencySession::Validate(const std::vector<Volume>& volumes) const {
       return Status::Usage(fmt::format("--freeze-timeout: '{}' must be positive",
                                        FormatDuration(options_.freeze_timeout)));
     FreezeRequest req{options_.freeze_mountpoints, options_.freeze_root};
-    CK_ASSIGN_OR_RETURN(auto targets,
-                        ResolveFreezeTargets(req, volumes, ReadMountInfo("/proc/self/mountinfo")));
+    CK_ASSIGN_OR_RETURN(
+        auto targets, ResolveFreezeTargets(req, volumes, ReadMountInfo(options_.paths.mountinfo)));
     CK_RETURN_IF_ERROR(CheckNothingWrittenToFrozen(targets, volumes));
   }
   if (!options_.mysql) {
@@ -105,8 +105,8 @@ Status ConsistencySession::Begin(const std::vector<Volume>& volumes, SnapshotMet
 
   if (options_.freeze) {
     FreezeRequest req{options_.freeze_mountpoints, options_.freeze_root};
-    CK_ASSIGN_OR_RETURN(auto targets,
-                        ResolveFreezeTargets(req, volumes, ReadMountInfo("/proc/self/mountinfo")));
+    CK_ASSIGN_OR_RETURN(
+        auto targets, ResolveFreezeTargets(req, volumes, ReadMountInfo(options_.paths.mountinfo)));
     // Write back what is dirty while writers still run and before the lock,
     // so that the freeze (which must flush all of it) and the reflink (which
     // flushes the image file) find little left to do inside the windows.
@@ -145,8 +145,8 @@ Status ConsistencySession::Begin(const std::vector<Volume>& volumes, SnapshotMet
 
   if (options_.freeze) {
     FreezeRequest req{options_.freeze_mountpoints, options_.freeze_root};
-    CK_ASSIGN_OR_RETURN(st.mountpoints,
-                        ResolveFreezeTargets(req, volumes, ReadMountInfo("/proc/self/mountinfo")));
+    CK_ASSIGN_OR_RETURN(st.mountpoints, ResolveFreezeTargets(
+                                            req, volumes, ReadMountInfo(options_.paths.mountinfo)));
     std::vector<int> raw;
     for (const auto& m : st.mountpoints) {
       CK_ASSIGN_OR_RETURN(UniqueFd fd, OpenMountpoint(m));

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/duration.h"
+#include "core/fs.h"
 #include "snapshot/model.h"
 #include "snapshot/provider.h"
 
@@ -39,6 +40,8 @@ struct ConsistencyOptions {
   std::vector<std::string> pre_hooks;
   std::vector<std::string> post_hooks;
   Micros hook_timeout = std::chrono::seconds(60);
+  // Where the mount table is read to resolve the mountpoints to freeze.
+  SystemPaths paths;
 
   bool any() const { return freeze || mysql || !pre_hooks.empty() || !post_hooks.empty(); }
 };

@@ -427,7 +427,7 @@ Status LocalProvider::Restore(const std::string& id, const std::string& target,
     // btrfs reports an anonymous device number in mountinfo, so match the source path too.
     char real_target[PATH_MAX];
     std::string rt = ::realpath(target.c_str(), real_target) ? real_target : target;
-    for (const auto& m : snapshot::ReadMountInfo("/proc/self/mountinfo")) {
+    for (const auto& m : ReadMountInfo(options_.paths.mountinfo)) {
       char real_source[PATH_MAX];
       bool same_source = m.source.rfind("/dev/", 0) == 0 &&
                          ::realpath(m.source.c_str(), real_source) && rt == real_source;

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "core/fs.h"
 #include "providers/local/store.h"
 #include "snapshot/provider.h"
 
@@ -21,6 +22,7 @@ struct LocalProviderOptions {
   int threads = 0;  // 0: one per core, at least 2
   int zstd_level = 1;
   bool no_reflink = false;  // read image files in place even where FICLONE works
+  SystemPaths paths;        // where the mount table is read (restore's "is it mounted")
 };
 
 class LocalProvider final : public snapshot::Provider {
