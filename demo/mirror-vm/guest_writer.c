@@ -5,7 +5,7 @@
  * that travels through virtio-blk and qemu's NBD client to the mirror), and
  * only then prints one line on the serial console:
  *
- *   ACK seq=N off=BYTES crc=XXXXXXXX us=MICROSECONDS
+ *   ACK seq=N off=BYTES crc=XXXXXXXX us=MICROSECONDS w=WRITER
  *
  * A line printed means the record is on stable storage wherever the storage
  * says so; host-side, verify.py checks that every record the VM printed as
@@ -27,7 +27,11 @@
  *   4092 CRC-32 (IEEE, as zlib.crc32) of bytes 0..4091
  * Record seq lives in slot (seq - 1) % slots at offset base + slot * 4096.
  *
- * usage: guest_writer DEVICE [INTERVAL_MS [BASE_BYTES]]
+ * usage: guest_writer DEVICE [INTERVAL_MS [BASE_BYTES [SLOTS [WRITER]]]]
+ * SLOTS (default: up to the end of the device) bounds the writer's region, so
+ * that several writers (WRITER, a number printed in every line) share one
+ * disk, each in its own region: their requests are in flight together, and a
+ * failover has several to re-send.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -129,12 +133,14 @@ static void fill_record(unsigned char* rec, uint64_t run, uint64_t seq, uint64_t
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    say("usage: guest_writer DEVICE [INTERVAL_MS [BASE_BYTES]]");
+    say("usage: guest_writer DEVICE [INTERVAL_MS [BASE_BYTES [SLOTS [WRITER]]]]");
     return 2;
   }
   const char* dev = argv[1];
   unsigned interval_ms = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : 5;
   uint64_t base = argc > 3 ? strtoull(argv[3], NULL, 10) : 1024 * 1024;
+  uint64_t max_slots = argc > 4 ? strtoull(argv[4], NULL, 10) : 0;
+  unsigned writer = argc > 5 ? (unsigned)strtoul(argv[5], NULL, 10) : 0;
   base &= ~(uint64_t)(kRecordSize - 1);
   crc_init();
 
@@ -153,15 +159,20 @@ int main(int argc, char** argv) {
     return 1;
   }
   uint64_t slots = (size - base) / kRecordSize;
+  if (max_slots && max_slots < slots) slots = max_slots;
+  if (slots < 16) {
+    say("FATAL %s: %llu slots is too few w=%u", dev, (unsigned long long)slots, writer);
+    return 1;
+  }
   unsigned char* rec = NULL;
   if (posix_memalign((void**)&rec, 4096, kRecordSize) != 0) {
     say("FATAL out of memory");
     return 1;
   }
   uint64_t run = random_run_id();
-  say("START run=%016llx dev=%s size=%llu base=%llu slots=%llu interval_ms=%u",
+  say("START run=%016llx dev=%s size=%llu base=%llu slots=%llu interval_ms=%u w=%u",
       (unsigned long long)run, dev, (unsigned long long)size, (unsigned long long)base,
-      (unsigned long long)slots, interval_ms);
+      (unsigned long long)slots, interval_ms, writer);
 
   for (uint64_t seq = 1;; seq++) {
     uint64_t off = base + ((seq - 1) % slots) * kRecordSize;
@@ -173,26 +184,26 @@ int main(int argc, char** argv) {
       ssize_t w = pwrite(fd, rec, kRecordSize, (off_t)off);
       if (w != kRecordSize) {
         int e = w < 0 ? errno : EIO;
-        say("EIO seq=%llu op=write errno=%d (%s) attempt=%u", (unsigned long long)seq, e,
-            w < 0 ? strerror(e) : "short write", attempt);
+        say("EIO seq=%llu op=write errno=%d (%s) attempt=%u w=%u", (unsigned long long)seq, e,
+            w < 0 ? strerror(e) : "short write", attempt, writer);
         sleep_ms(200);
         continue;
       }
       if (fdatasync(fd) != 0) {
         int e = errno;
-        say("EIO seq=%llu op=fdatasync errno=%d (%s) attempt=%u", (unsigned long long)seq, e,
-            strerror(e), attempt);
+        say("EIO seq=%llu op=fdatasync errno=%d (%s) attempt=%u w=%u", (unsigned long long)seq,
+            e, strerror(e), attempt, writer);
         sleep_ms(200);
         continue;
       }
       break;
     }
     uint64_t us = (now_ns() - t0) / 1000;
-    say("ACK seq=%llu off=%llu crc=%08x us=%llu", (unsigned long long)seq,
-        (unsigned long long)off, crc, (unsigned long long)us);
+    say("ACK seq=%llu off=%llu crc=%08x us=%llu w=%u", (unsigned long long)seq,
+        (unsigned long long)off, crc, (unsigned long long)us, writer);
     if (us >= 1000000)
-      say("STALL seq=%llu waited_ms=%llu (the disk did not answer; now it does)",
-          (unsigned long long)seq, (unsigned long long)(us / 1000));
+      say("STALL seq=%llu waited_ms=%llu w=%u (the disk did not answer; now it does)",
+          (unsigned long long)seq, (unsigned long long)(us / 1000), writer);
     if (interval_ms) sleep_ms(interval_ms);
   }
 }

@@ -4,6 +4,7 @@
 # (passed to init as environment variables by the kernel):
 #   ck_interval_ms=N   pause between records (default 5)
 #   ck_dev=/dev/vda    the disk
+#   ck_writers=N       writers on it at once (default 1)
 mount -t devtmpfs devtmpfs /dev
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -26,6 +27,16 @@ if [ ! -b "$dev" ]; then
   poweroff -f
 fi
 echo "INIT disk $dev: $(cat "/sys/block/${dev#/dev/}/size") sectors, modules loaded, up $(cat /proc/uptime)"
-/bin/guest_writer "$dev" "${ck_interval_ms:-5}"
-echo "INIT guest_writer exited with $?"
+# ck_writers=N: N writers, each in its own region of the disk (after the
+# first MiB), so that N requests are in flight at once.
+n=${ck_writers:-1}
+base=1048576
+slots=$((($(cat "/sys/block/${dev#/dev/}/size") * 512 - base) / 4096 / n))
+k=0
+while [ $k -lt "$n" ]; do
+  /bin/guest_writer "$dev" "${ck_interval_ms:-5}" $((base + k * slots * 4096)) "$slots" "$k" &
+  k=$((k + 1))
+done
+wait
+echo "INIT guest_writer exited"
 poweroff -f

@@ -25,6 +25,8 @@
 # Environment (the integration test sets some):
 #   DEMO_WRITE_SECONDS=5     how long the VM writes through A before the kill
 #   DEMO_AFTER_ACKS=200      acknowledgements to wait for after the failover
+#   DEMO_WRITERS=1           writers in the VM, each in its own region of the disk: with more
+#                            than one, several requests are in flight (and re-sent) at the kill
 #   DEMO_LEASE_TTL=5         lease_ttl, whole seconds    } the fencing settings of the
 #   DEMO_RENEW_MS=1000       renew_interval              } resource (the defaults);
 #   DEMO_MARGIN_MS=1500      suspend_margin              } qemu's reconnect-delay is
@@ -43,7 +45,7 @@ PY=/usr/bin/python3
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "run-demo: network namespaces need root; re-running under sudo" >&2
-  exec sudo --preserve-env=DEMO_WRITE_SECONDS,DEMO_AFTER_ACKS,DEMO_LEASE_TTL,DEMO_RENEW_MS,DEMO_MARGIN_MS,DEMO_ETCD_TIMEOUT_MS,DEMO_RECONNECT_DELAY,DEMO_LINKS_FIRST,DEMO_RESULT,DEMO_KEEP \
+  exec sudo --preserve-env=DEMO_WRITE_SECONDS,DEMO_AFTER_ACKS,DEMO_WRITERS,DEMO_LEASE_TTL,DEMO_RENEW_MS,DEMO_MARGIN_MS,DEMO_ETCD_TIMEOUT_MS,DEMO_RECONNECT_DELAY,DEMO_LINKS_FIRST,DEMO_RESULT,DEMO_KEEP \
     bash "${BASH_SOURCE[0]}" "$@"
 fi
 
@@ -58,6 +60,11 @@ num() { # NAME DEFAULT
 }
 WRITE_SECONDS=$(num DEMO_WRITE_SECONDS 5)
 AFTER_ACKS=$(num DEMO_AFTER_ACKS 200)
+WRITERS=$(num DEMO_WRITERS 1)
+[ "$WRITERS" -ge 1 ] && [ "$WRITERS" -le 64 ] || {
+  echo "run-demo: DEMO_WRITERS must be 1 to 64, got '$WRITERS'" >&2
+  exit 2
+}
 LEASE_TTL=$(num DEMO_LEASE_TTL 5)
 RENEW_MS=$(num DEMO_RENEW_MS 1000)
 MARGIN_MS=$(num DEMO_MARGIN_MS 1500)
@@ -334,7 +341,7 @@ T_BOOT=$EPOCHREALTIME
 # shellcheck disable=SC2054 # the commas are qemu's option syntax
 QEMU=(qemu-system-x86_64 -name "ckvm$$-vm" -accel tcg -m 256 -smp 1 -nodefaults -no-reboot
   -display none -monitor none -serial stdio
-  -kernel "$KERNEL" -initrd "$INITRD" -append "console=ttyS0 quiet panic=-1 ck_interval_ms=5"
+  -kernel "$KERNEL" -initrd "$INITRD" -append "console=ttyS0 quiet panic=-1 ck_interval_ms=5 ck_writers=$WRITERS"
   -blockdev "driver=nbd,node-name=d0,server.type=inet,server.host=$SERVICE,server.port=10809,export=web,reconnect-delay=$RECONNECT_DELAY"
   -device virtio-blk-pci,drive=d0)
 echo "${QEMU[*]}" >"$W/qemu.cmdline"
@@ -346,6 +353,7 @@ T_INIT=$T_LINE
 note "kernel up, /init running: $(since "$T_BOOT" "$T_INIT") s after qemu started: $LINE"
 wait_serial "START run=" 0 60
 note "guest: $LINE"
+[ "$WRITERS" = 1 ] || note "guest: $WRITERS writers, each in its own region"
 wait_serial " ACK seq=" 0 60
 T_FIRST=$T_LINE
 note "first record acknowledged: $(since "$T_BOOT" "$T_FIRST") s after qemu started: $LINE"
@@ -457,6 +465,7 @@ if [ -n "${DEMO_RESULT:-}" ]; then
     cat "$W/verify.env"
     echo "ACKS_AT_KILL=$ACKS_AT_KILL"
     echo "BOOT_IDS=$BOOT_IDS"
+    echo "WRITERS=$WRITERS"
     echo "RECONNECT_DELAY=$RECONNECT_DELAY"
     echo "TOKEN_A=$TOKEN_A"
     echo "TOKEN_B=$TOKEN_B"

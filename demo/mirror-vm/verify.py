@@ -5,7 +5,8 @@ Checks the demo VM's promise host-side: every record the guest writer
 printed as acknowledged ("ACK seq=N off=O crc=C", guest_writer.c) is in
 IMAGE (the surviving copy's backing file) at offset O, with a valid CRC-32,
 this run's id, and sequence number N -- or, where the writer's ring wrapped,
-a later record of this run in the same slot. SERIAL_LOG is timestamp.py's
+a later record of this run in the same slot. With several writers (w=K in
+their lines, each with its own START and region) each is checked on its own. SERIAL_LOG is timestamp.py's
 output: "EPOCH_SECONDS line" per line.
 
 Also counts I/O errors the guest reported (its own "EIO" lines and the
@@ -17,8 +18,8 @@ Exit 0 when every acknowledged record is present and no I/O error was seen.
 import argparse, re, struct, sys, zlib
 
 REC = 4096
-ACK = re.compile(r"ACK seq=(\d+) off=(\d+) crc=([0-9a-f]{8}) us=(\d+)")
-START = re.compile(r"START run=([0-9a-f]{16}) .*base=(\d+) slots=(\d+)")
+ACK = re.compile(r"ACK seq=(\d+) off=(\d+) crc=([0-9a-f]{8}) us=(\d+)(?: w=(\d+))?")
+START = re.compile(r"START run=([0-9a-f]{16}) .*base=(\d+) slots=(\d+)(?: interval_ms=\d+)?(?: w=(\d+))?")
 
 ap = argparse.ArgumentParser()
 ap.add_argument("image")
@@ -27,8 +28,8 @@ ap.add_argument("--since", type=float)
 ap.add_argument("--env")
 a = ap.parse_args()
 
-run = base = slots = None
-acks = []  # (time, seq, off, crc, us)
+writers = {}  # writer -> (run, base, slots)
+acks = []  # (time, seq, off, crc, us, writer)
 eio_lines = []
 for line in open(a.serial, errors="replace"):
     ts, _, text = line.rstrip("\n").partition(" ")
@@ -38,29 +39,34 @@ for line in open(a.serial, errors="replace"):
         continue
     m = START.search(text)
     if m:
-        if run is not None:
-            sys.exit("verify: the guest writer started twice (the VM rebooted?): " + text)
-        run, base, slots = int(m.group(1), 16), int(m.group(2)), int(m.group(3))
+        w = int(m.group(4) or 0)
+        if w in writers:
+            sys.exit("verify: guest writer %d started twice (the VM rebooted?): %s" % (w, text))
+        writers[w] = (int(m.group(1), 16), int(m.group(2)), int(m.group(3)))
         continue
     m = ACK.search(text)
     if m:
-        acks.append((t, int(m.group(1)), int(m.group(2)), int(m.group(3), 16), int(m.group(4))))
+        acks.append((t, int(m.group(1)), int(m.group(2)), int(m.group(3), 16), int(m.group(4)),
+                     int(m.group(5) or 0)))
         continue
     if "EIO seq=" in text or "I/O error" in text:
         eio_lines.append(text)
 
-if run is None:
+if not writers:
     sys.exit("verify: no START line from the guest writer in " + a.serial)
 
 img = open(a.image, "rb")
-last_in_slot = {}
-for _, seq, off, crc, _ in acks:
-    last_in_slot[off] = max(seq, last_in_slot.get(off, 0))
-max_seq = max((s for _, s, _, _, _ in acks), default=0)
+max_seq = {}
+for _, seq, _, _, _, w in acks:
+    max_seq[w] = max(seq, max_seq.get(w, 0))
 
 present = superseded = 0
 bad = []
-for _, seq, off, crc, _ in acks:
+for _, seq, off, crc, _, w in acks:
+    if w not in writers:
+        bad.append((seq, "writer %d acknowledged without a START line" % w))
+        continue
+    run, base, slots = writers[w]
     if off != base + ((seq - 1) % slots) * REC:
         bad.append((seq, "offset %d is not the slot of seq %d" % (off, seq)))
         continue
@@ -78,7 +84,7 @@ for _, seq, off, crc, _ in acks:
             bad.append((seq, "crc %08x on disk, %08x acknowledged" % (rcrc, crc)))
         else:
             present += 1
-    elif rseq > seq and (rseq - seq) % slots == 0 and rseq <= max_seq + 1:
+    elif rseq > seq and (rseq - seq) % slots == 0 and rseq <= max_seq[w] + 1:
         superseded += 1  # the ring wrapped: a later record of this run took the slot
     else:
         bad.append((seq, "offset %d holds seq %d" % (off, rseq)))
@@ -88,9 +94,10 @@ max_gap, gap_seq = max(gaps, default=(0.0, 0))
 after = [x for x in acks if a.since is not None and x[0] > a.since]
 first_after = after[0] if after else None
 
-print("verify: %d records acknowledged by the VM (seq 1..%d), %d present on %s with the right "
-      "checksum, %d superseded by later records (ring wrapped), %d missing or wrong"
-      % (len(acks), max_seq, present, a.image, superseded, len(bad)))
+print("verify: %d records acknowledged by the VM (%d writer%s, seq up to %d), %d present on %s with "
+      "the right checksum, %d superseded by later records (ring wrapped), %d missing or wrong"
+      % (len(acks), len(writers), "" if len(writers) == 1 else "s", max(max_seq.values(), default=0),
+         present, a.image, superseded, len(bad)))
 for seq, why in bad[:10]:
     print("  MISSING seq=%d: %s" % (seq, why))
 if eio_lines:
@@ -107,7 +114,7 @@ if a.env:
     with open(a.env, "w") as f:
         f.write("V_ACKED=%d\nV_PRESENT=%d\nV_SUPERSEDED=%d\nV_MISSING=%d\nV_EIO=%d\n"
                 % (len(acks), present, superseded, len(bad), len(eio_lines)))
-        f.write("V_MAX_GAP=%.3f\nV_AFTER=%d\n" % (max_gap, len(after)))
+        f.write("V_MAX_GAP=%.3f\nV_AFTER=%d\nV_WRITERS=%d\n" % (max_gap, len(after), len(writers)))
         if first_after:
             f.write("V_FIRST_AFTER_T=%.6f\nV_FIRST_AFTER_SEQ=%d\nV_FIRST_AFTER_WAIT=%.3f\n"
                     % (first_after[0], first_after[1], first_after[4] / 1e6))

@@ -74,13 +74,13 @@ W_REFUSED=$(demo_work "$WORK/refused.env")
 expect_eq "$(left_behind "$DEMO_PID" "$W_REFUSED")" "" "left behind by the failed demo"
 
 # --- the failover, twice: SIGKILL then links down, and links down first -------------
-# failover NAME LINKS_FIRST: one demo run and its assertions; files $WORK/NAME*.
+# failover NAME LINKS_FIRST WRITERS: one demo run and its assertions; files $WORK/NAME*.
 failover() {
   local name=$1 keep=$WORK/$1-keep blog serial steps
   local L_LOST L_WON L_ADDR L_PROM L_OUTD
-  echo "=== failover run '$name' (DEMO_LINKS_FIRST=$2)"
+  echo "=== failover run '$name' (DEMO_LINKS_FIRST=$2 DEMO_WRITERS=$3)"
   run_demo "$WORK/$name.out" DEMO_RESULT="$WORK/$name.env" DEMO_KEEP="$keep" \
-    DEMO_WRITE_SECONDS=3 DEMO_AFTER_ACKS=$MIN_AFTER DEMO_LINKS_FIRST="$2"
+    DEMO_WRITE_SECONDS=3 DEMO_AFTER_ACKS=$MIN_AFTER DEMO_LINKS_FIRST="$2" DEMO_WRITERS="$3"
   cat "$WORK/$name.out"
   expect_eq "$DEMO_RC" 0 "run-demo.sh exit code ($name)"
   [ -s "$WORK/$name.env" ] || fail "the demo wrote no results ($name)"
@@ -114,7 +114,8 @@ failover() {
   serial=$keep/serial.log
   expect_eq "$BOOT_IDS" 1 "distinct boot ids"
   expect_eq "$(grep -c 'INIT kernel' "$serial")" 1 "kernel starts"
-  expect_eq "$(grep -c 'START run=' "$serial")" 1 "writer starts"
+  expect_eq "$(grep -c 'START run=' "$serial")" "$3" "writer starts"
+  expect_eq "$V_WRITERS" "$3" "writers verified"
   expect_eq "$(grep -cE 'EIO seq=|I/O error' "$serial" || true)" 0 "I/O error lines on the console"
   expect_eq "$V_EIO" 0 "I/O errors seen by the VM"
   expect_eq "$V_MISSING" 0 "acknowledged records missing on the survivor"
@@ -130,5 +131,7 @@ failover() {
     "acked $V_ACKED ($ACKS_AT_KILL before the kill, $V_AFTER after)"
 }
 line_of() { grep -n -F -m1 -- "$2" "$1" | cut -d: -f1; }
-failover kill-first 0
-failover links-first 1
+# Four writers in the first run: four requests in flight when A dies, re-sent
+# by qemu to B after the reconnect (each must be safe to replay).
+failover kill-first 0 4
+failover links-first 1 1
