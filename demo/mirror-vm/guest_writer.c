@@ -191,8 +191,8 @@ int main(int argc, char** argv) {
       }
       if (fdatasync(fd) != 0) {
         int e = errno;
-        say("EIO seq=%llu op=fdatasync errno=%d (%s) attempt=%u w=%u", (unsigned long long)seq,
-            e, strerror(e), attempt, writer);
+        say("EIO seq=%llu op=fdatasync errno=%d (%s) attempt=%u w=%u", (unsigned long long)seq, e,
+            strerror(e), attempt, writer);
         sleep_ms(200);
         continue;
       }
