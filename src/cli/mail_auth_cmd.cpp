@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "cli/mail_cmd.h"
+#include "core/strings.h"
 #include "mail/dmarc.h"
 #include "mail/resolver.h"
 #include "mail/spf.h"
@@ -31,12 +32,6 @@ std::string KeyValues(const std::vector<std::pair<std::string, std::string>>& ro
   for (const auto& [k, v] : rows) w = std::max(w, k.size());
   std::string out;
   for (const auto& [k, v] : rows) out += fmt::format("{:<{}}  {}\n", k, w, v.empty() ? "-" : v);
-  return out;
-}
-
-std::string Join(const std::vector<std::string>& v, const char* sep) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
   return out;
 }
 

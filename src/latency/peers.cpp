@@ -7,18 +7,12 @@
 
 #include "core/fs.h"
 #include "core/output.h"
+#include "core/strings.h"
 #include "latency/wire.h"
 
 namespace cloudkeep::latency {
 
 namespace {
-
-std::string Trim(std::string_view s) {
-  size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string_view::npos) return "";
-  size_t e = s.find_last_not_of(" \t\r\n");
-  return std::string(s.substr(b, e - b + 1));
-}
 
 Status LineError(const std::string& source, int line, const std::string& msg) {
   return Status::Usage(source + ":" + std::to_string(line) + ": " + msg);
@@ -192,16 +186,11 @@ Result<PeersFile> ParseToml(std::string_view text, const std::string& source) {
   return out;
 }
 
-bool EndsWith(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 }  // namespace
 
 Result<PeersFile> ParsePeers(std::string_view text, const std::string& source) {
-  bool toml = EndsWith(source, ".toml");
-  if (!toml && !EndsWith(source, ".csv")) {
+  bool toml = source.ends_with(".toml");
+  if (!toml && !source.ends_with(".csv")) {
     // Sniff: the first meaningful line of a CSV peers file is its header.
     size_t pos = 0;
     toml = true;

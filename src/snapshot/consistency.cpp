@@ -12,6 +12,7 @@
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/output.h"
+#include "core/strings.h"
 #include "snapshot/block_devices.h"
 #include "snapshot/freeze.h"
 #include "snapshot/hooks.h"
@@ -23,12 +24,6 @@ namespace cloudkeep::snapshot {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
-
-std::string Join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
-  return out;
-}
 
 std::string Micro(Micros d) {
   return FormatMicrosHuman(static_cast<double>(d.count()));
@@ -224,14 +219,14 @@ Status ConsistencySession::End(SnapshotMetadata* metadata) {
                       ? std::chrono::duration_cast<Micros>(thaw_start - st.frozen_at)
                       : Micros(0);
       notes_.push_back(fmt::format("froze {} for {} (FIFREEZE {}, capture {}, FITHAW {})",
-                                   Join(frozen), Micro(window), Micro(freezing), Micro(held),
+                                   Join(frozen, ", "), Micro(window), Micro(freezing), Micro(held),
                                    Micro(window - freezing - held)));
     }
     if (fired && result.ok()) {
       result = Status::Failure(fmt::format(
           "the freeze watchdog thawed {} after --freeze-timeout {} before the capture was done; "
           "the snapshot would not be consistent and was abandoned (raise --freeze-timeout)",
-          Join(st.mountpoints), FormatDuration(options_.freeze_timeout)));
+          Join(st.mountpoints, ", "), FormatDuration(options_.freeze_timeout)));
     }
   }
 

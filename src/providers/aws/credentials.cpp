@@ -7,6 +7,7 @@
 #include "core/clock.h"
 #include "core/fs.h"
 #include "core/log.h"
+#include "core/strings.h"
 #include "providers/aws/http.h"
 
 namespace cloudkeep::aws {
@@ -16,13 +17,6 @@ namespace {
 std::string Env(const char* name) {
   const char* v = std::getenv(name);
   return v ? v : "";
-}
-
-std::string Trim(const std::string& s) {
-  size_t a = s.find_first_not_of(" \t\r");
-  if (a == std::string::npos) return "";
-  size_t b = s.find_last_not_of(" \t\r");
-  return s.substr(a, b - a + 1);
 }
 
 std::string HomeFile(const char* env, const char* rel) {
@@ -43,9 +37,7 @@ ImdsOptions ImdsOptions::FromEnvironment() {
     while (!ep.empty() && ep.back() == '/') ep.pop_back();
     o.endpoint = ep;
   }
-  std::string dis = Env("AWS_EC2_METADATA_DISABLED");
-  for (auto& c : dis) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  o.disabled = dis == "true";
+  o.disabled = EqualsIgnoreCase(Env("AWS_EC2_METADATA_DISABLED"), "true");
   return o;
 }
 

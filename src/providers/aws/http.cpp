@@ -7,6 +7,8 @@
 #include <memory>
 #include <mutex>
 
+#include "core/strings.h"
+
 namespace cloudkeep::aws {
 
 namespace {
@@ -40,13 +42,7 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
   auto* headers = static_cast<std::map<std::string, std::string>*>(user);
   size_t colon = line.find(':');
   if (colon != std::string::npos) {
-    std::string name = line.substr(0, colon);
-    std::transform(name.begin(), name.end(), name.begin(),
-                   [](unsigned char c) { return std::tolower(c); });
-    std::string value = line.substr(colon + 1);
-    value.erase(0, value.find_first_not_of(" \t"));
-    value.erase(value.find_last_not_of(" \t\r\n") + 1);
-    (*headers)[name] = value;
+    (*headers)[AsciiLower(line.substr(0, colon))] = Trim(line.substr(colon + 1));
   }
   return size * n;
 }

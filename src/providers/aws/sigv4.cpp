@@ -9,16 +9,13 @@
 #include <ctime>
 #include <map>
 
+#include "core/strings.h"
+
 namespace cloudkeep::aws {
 
 namespace {
 
 constexpr const char* kAlgorithm = "AWS4-HMAC-SHA256";
-
-std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
 
 // Canonical header value: trimmed, runs of spaces collapsed to one, folded
 // continuation lines joined by a space.
@@ -81,7 +78,7 @@ Canonical BuildCanonical(const SignableRequest& r, const SigningParams& p,
   // Duplicate headers join with ',' in the order given.
   std::map<std::string, std::string> headers;
   for (const auto& [k, v] : r.headers) {
-    std::string name = Lower(k);
+    std::string name = AsciiLower(k);
     if (query_signing && (name == "x-amz-date" || name == "authorization")) continue;
     auto [it, fresh] = headers.emplace(name, CanonicalValue(v));
     if (!fresh) it->second += "," + CanonicalValue(v);
