@@ -43,8 +43,9 @@ Fencer::Fencer(const ResourceConfig& cfg, std::string node, FencingHost* host)
 }
 
 Result<std::unique_ptr<Fencer>> Fencer::Create(const ResourceConfig& cfg, const std::string& node,
-                                               FencingHost* host) {
+                                               FencingHost* host, const Clock* clock) {
   std::unique_ptr<Fencer> f(new Fencer(cfg, node, host));
+  if (clock != nullptr) f->clock_ = clock;
   coord::EtcdOptions o;
   o.endpoints = cfg.etcd_endpoints;
   o.connect_timeout = std::min(f->timeout_, std::chrono::milliseconds(1000));
@@ -157,6 +158,7 @@ bool Fencer::EnsureLease(bool* fresh) {
   coord::LeaseOptions lo;
   lo.ttl_seconds = cfg_.lease_ttl.count() / 1'000'000;
   lo.margin = Ms(cfg_.suspend_margin);
+  lo.clock = clock_;
   auto l = coord::Lease::Grant(*etcd_, lo, timeout_);
   std::lock_guard lk(mu_);
   if (!l.ok()) {
@@ -179,7 +181,7 @@ bool Fencer::RenewLease() {
     std::lock_guard lk(mu_);
     id = lease_->id();
   }
-  const TimePoint sent = coord::MonotonicClock::Default().Now();
+  const TimePoint sent = clock_->Now();
   auto ttl = etcd_->LeaseKeepAliveOnce(id, timeout_);
   bool lost = false;
   {
@@ -196,6 +198,13 @@ bool Fencer::RenewLease() {
     etcd_ok_ = true;
     etcd_error_.clear();
     if (lease_ && lease_->id() == id) lease_->RecordRenewal(sent, *ttl);
+    // Stamped here, under mu_, before any BeforeAck can see the renewed
+    // lease: the log line opens this node's acknowledging interval again
+    // (the randomized failover test checks those intervals never overlap).
+    if (leader_ && lapse_logged_ && LeaseValid()) {
+      Event("the lease is certainly valid again: resuming");
+      lapse_logged_ = false;
+    }
     if (*ttl == 0) {
       lease_.reset();
       lost = leader_;
@@ -220,6 +229,10 @@ void Fencer::CheckLeader() {
   bool lost = false;
   {
     std::lock_guard lk(mu_);
+    // When the key's holder goes (its lease expired or it resigned), as this
+    // node saw it: bench/failover.sh splits lease expiry from the campaign.
+    if (holder.empty() && !holder_.empty() && holder_ != node_)
+      Event("the leader key is free (" + holder_ + "'s term ended)");
     holder_ = holder;
     holder_token_ = tok;
     if (leader_ &&
@@ -289,6 +302,7 @@ void Fencer::Campaign(const FencingView& v) {
     holder_token_ = r->token();
     force_campaign_ = false;
     last_campaign_note_.clear();
+    first_ack_pending_ = true;
   }
   Event(fmt::format("won the leader key (token {}){}", tok, force ? " by promote --force" : ""));
   host_->ObserveToken(tok);
@@ -493,6 +507,10 @@ Status Fencer::BeforeAck(bool replicated) {
     cv_.wait_for(lk, d);
   };
   auto done = [&](Status s) {
+    if (s.ok() && first_ack_pending_) {
+      first_ack_pending_ = false;
+      Event(fmt::format("first change acknowledged in this term (token {})", token_.load()));
+    }
     if (counted && --gate_waiters_ == 0 && s.ok() && suspended_logged_) {
       log::Info("mirror {}: fencing: I/O resumed (t={:.3f})", tag_, MonoSeconds());
       gate_reason_.clear();

@@ -71,8 +71,10 @@ class FencingHost {
 
 class Fencer {
  public:
+  // `clock`: the monotonic time the validity rule is computed on
+  // (coord/lease.h); null is coord::MonotonicClock. Tests pass their own.
   static Result<std::unique_ptr<Fencer>> Create(const ResourceConfig& cfg, const std::string& node,
-                                                FencingHost* host);
+                                                FencingHost* host, const Clock* clock = nullptr);
   ~Fencer();
   Fencer(const Fencer&) = delete;
   Fencer& operator=(const Fencer&) = delete;
@@ -126,6 +128,7 @@ class Fencer {
   std::string node_, peer_, tag_;
   std::string leader_key_;
   FencingHost* host_;
+  const Clock* clock_ = &coord::MonotonicClock::Default();
   std::unique_ptr<coord::EtcdClient> etcd_;
   coord::Timeout timeout_;
 
@@ -147,6 +150,7 @@ class Fencer {
   int gate_waiters_ = 0;
   bool suspended_logged_ = false;
   bool lapse_logged_ = false;       // the lease lapsed while leading (logged once)
+  bool first_ack_pending_ = false;  // no change acknowledged yet in this term (logged once)
   std::string last_campaign_note_;  // why this node does not campaign
   std::atomic<uint64_t> token_{0};
   std::atomic<bool> leader_{false};

@@ -25,6 +25,7 @@
 #include <sstream>
 #include <thread>
 
+#include "../testing/etcd_server.h"
 #include "coord/election.h"
 #include "coord/etcd_client.h"
 #include "coord/lease.h"
@@ -37,34 +38,8 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-std::string FindEtcd() {
-  if (const char* e = std::getenv("CK_ETCD"); e && *e) return e;
-  const char* path = std::getenv("PATH");
-  std::stringstream dirs(path ? path : "/usr/bin:/bin");
-  std::string dir;
-  while (std::getline(dirs, dir, ':')) {
-    std::string p = dir + "/etcd";
-    if (access(p.c_str(), X_OK) == 0) return p;
-  }
-  return "";
-}
-
-// A port nobody listens on right now: bind port 0, read it, close.
-uint16_t FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof a;
-  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    if (fd >= 0) close(fd);
-    return 0;
-  }
-  close(fd);
-  return ntohs(a.sin_port);
-}
+using test_etcd::EtcdServer;
+using test_etcd::FreePort;
 
 // A TCP listener that accepts into its backlog and never answers.
 class SilentListener {
@@ -85,110 +60,6 @@ class SilentListener {
  private:
   int fd_ = -1;
   uint16_t port_ = 0;
-};
-
-class EtcdServer {
- public:
-  explicit EtcdServer(std::string binary) : binary_(std::move(binary)) {
-    const char* base = std::getenv("TMPDIR");
-    std::string t = std::string(base && *base ? base : "/tmp") + "/ck-coord-etcd.XXXXXX";
-    if (mkdtemp(t.data()) != nullptr) dir_ = t;
-    client_port_ = FreePort();
-    peer_port_ = FreePort();
-  }
-  ~EtcdServer() {
-    Kill();
-    std::error_code ec;
-    if (!dir_.empty()) fs::remove_all(dir_, ec);
-  }
-
-  std::string url() const {
-    return (tls_ ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(client_port_);
-  }
-  const std::string& dir() const { return dir_; }
-  // Serve clients over TLS with DIR/server.{crt,key}, requiring a client
-  // certificate signed by DIR/ca.crt.
-  void UseTls(std::string cert_dir) {
-    tls_ = true;
-    cert_dir_ = std::move(cert_dir);
-  }
-
-  void Start() {
-    ASSERT_EQ(pid_, -1);
-    ASSERT_FALSE(dir_.empty()) << "mkdtemp failed";
-    ASSERT_NE(client_port_, 0);
-    ASSERT_NE(peer_port_, 0);
-    const std::string peer = "http://127.0.0.1:" + std::to_string(peer_port_);
-    std::vector<std::string> args = {binary_,        "--name",
-                                     "ck",           "--data-dir",
-                                     dir_ + "/data", "--listen-client-urls",
-                                     url(),          "--advertise-client-urls",
-                                     url(),          "--listen-peer-urls",
-                                     peer,           "--initial-advertise-peer-urls",
-                                     peer,           "--initial-cluster",
-                                     "ck=" + peer,   "--log-level",
-                                     "warn"};
-    if (tls_) {
-      args.push_back("--cert-file=" + cert_dir_ + "/server.crt");
-      args.push_back("--key-file=" + cert_dir_ + "/server.key");
-      args.push_back("--trusted-ca-file=" + cert_dir_ + "/ca.crt");
-      args.push_back("--client-cert-auth");
-    }
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const std::string log = dir_ + "/etcd.log";
-    const pid_t parent = getpid();
-    pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (getppid() != parent) _exit(127);
-      int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-      if (fd >= 0) {
-        dup2(fd, 1);
-        dup2(fd, 2);
-      }
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    pid_ = pid;
-  }
-
-  void Kill() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-
-  std::string LogTail() const {
-    std::ifstream in(dir_ + "/etcd.log");
-    std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    return all.size() > 3000 ? all.substr(all.size() - 3000) : all;
-  }
-
-  // Polls /health until etcd answers, the process exits, or 30 s pass.
-  bool WaitHealthy(EtcdClient& client) {
-    for (int i = 0; i < 300; ++i) {
-      if (client.Health(500ms).ok()) return true;
-      if (pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == pid_) {
-        pid_ = -1;
-        return false;
-      }
-      std::this_thread::sleep_for(100ms);
-    }
-    return false;
-  }
-
- private:
-  std::string binary_;
-  std::string dir_;
-  uint16_t client_port_ = 0;
-  uint16_t peer_port_ = 0;
-  pid_t pid_ = -1;
-  bool tls_ = false;
-  std::string cert_dir_;
 };
 
 // A CA, a server certificate for 127.0.0.1 and a client certificate, made
@@ -231,14 +102,9 @@ constexpr Timeout kCall = 2000ms;
 class Etcd : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string bin = FindEtcd();
-    if (bin.empty()) {
-      const char* ci = std::getenv("CI");
-      if (ci && std::string(ci) == "true")
-        FAIL() << "etcd not found (set CK_ETCD or install etcd-server); CI=true: a missing "
-                  "component is a failure, not a skip";
-      GTEST_SKIP() << "etcd not found (set CK_ETCD or install etcd-server)";
-    }
+    std::string bin;
+    test_etcd::FindEtcdOrSkip(&bin);
+    if (bin.empty()) return;
     bin_ = bin;
     server_ = std::make_unique<EtcdServer>(bin);
     ASSERT_NO_FATAL_FAILURE(server_->Start());
