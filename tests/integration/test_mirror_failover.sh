@@ -29,57 +29,19 @@ need etcd qemu-io arping md5sum stdbuf
 TEST_OK=0
 dump_logs() { [ "$TEST_OK" = 1 ] || tail -n 40 "$WORK"/a.log "$WORK"/b.log "$WORK"/w*.out >&2; }
 defer dump_logs
-mirror_hosts
-NS_C="$MP-c"
-ip netns add "$NS_C"
-defer "ip netns del '$NS_C'"
-ip -n "$NS_C" link set lo up
-ip -n "$NS_C" link add br0 type bridge
-ip -n "$NS_C" addr add 10.253.0.100/24 dev br0
-ip -n "$NS_A" link add eth1 type veth peer name pa netns "$NS_C"
-ip -n "$NS_B" link add eth1 type veth peer name pb netns "$NS_C"
-ip -n "$NS_A" addr add 10.253.0.1/24 dev eth1
-ip -n "$NS_B" addr add 10.253.0.2/24 dev eth1
-for p in pa pb; do ip -n "$NS_C" link set "$p" master br0 up; done
-ip -n "$NS_C" link set br0 up
-ip -n "$NS_A" link set eth1 up
-ip -n "$NS_B" link set eth1 up
-SERVICE=10.253.0.10
-ETCD=http://10.253.0.100:2379
-links() { # NODE up|down: both links of a host
-  local ns=$NS_A
-  [ "$1" = b ] && ns=$NS_B
-  ip -n "$ns" link set eth0 "$2"
-  ip -n "$ns" link set eth1 "$2"
-  if [ "$2" = up ]; then ip -n "$NS_A" link set eth0 up && ip -n "$NS_B" link set eth0 up; fi
-}
-
-# --- etcd, in the client namespace ------------------------------------------------
-mkdir -p "$WORK/etcd"
-start_daemon etcd 'ready to serve client requests' ip netns exec "$NS_C" etcd --name ck \
-  --data-dir "$WORK/etcd/data" --listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
-  --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
-  --initial-cluster ck=http://127.0.0.1:2380
-ETCD_PID=$DAEMON_PID
+# The hosts, the service LAN, etcd (in the LAN's namespace), the resource,
+# the writer and the checks: lib_mirror.sh.
+fenced_hosts
+start_etcd 1
+links() { host_links "$@"; }
 
 # --- the resource ---------------------------------------------------------------
-SIZE=$((32 * 1024 * 1024))
-head -c "$SIZE" /dev/urandom >"$WORK/a.img"
-truncate -s "$SIZE" "$WORK/b.img"
 cat >"$WORK/hook.sh" <<EOF
 #!/bin/sh
 echo "\$RESOURCE \$NODE \$TOKEN" >>"$WORK/hook.log"
 EOF
 chmod +x "$WORK/hook.sh"
-mirror_config "$WORK/mirror.toml" 'fencing = "etcd"' "etcd_endpoints = [\"$ETCD\"]" \
-  "service_address = \"$SERVICE/24\"" 'service_interface = "eth1"' "on_promote = [\"$WORK/hook.sh\"]"
-EXPORT_FLAGS=(--export-listen "$SERVICE:10809" --export-listen 127.0.0.1:10809)
-expect_rc 0 ck_mirror init web --node a --uptodate
-expect_rc 0 ck_mirror init web --node b
-mono() { /usr/bin/python3 -c 'import time; print("%.3f" % time.monotonic())'; }
-# The monotonic stamp of the first fencing log line of NODE matching TEXT.
-stamp() { grep -F "$2" "$WORK/$1.log" | head -n1 | sed -nE 's/.*\(t=([0-9.]+)\)$/\1/p'; }
-before() { /usr/bin/python3 -c "import sys; sys.exit(0 if float('$1') < float('$2') else 1)"; }
+fenced_resource "on_promote = [\"$WORK/hook.sh\"]"
 has_addr() { ip -n "$1" -o addr show dev eth1 | grep -q " $SERVICE/"; }
 
 # --- 1. bootstrap: the UpToDate node is elected -----------------------------------
@@ -99,36 +61,8 @@ expect_contains "$ERR" "does not hold the leader key"
 expect_rc 0 "$CK" mirror status web --config "$CFG" --run-dir "$WORK/run"
 expect_contains "$OUT" "fencing etcd: leader a (token $TOKEN_A)"
 
-# qemu-io through qemu's NBD client at the service address, reconnecting.
-# writer NAME FIRST COUNT: writes 4 KiB with pattern (i % 250) + 1 at
-# offset (FIRST + i) * 4 KiB, one after the other; "wrote" lines are the
-# acknowledged writes.
-writer() {
-  local name=$1 first=$2 count=$3 i args=()
-  for ((i = 0; i < count; i++)); do args+=(-c "write -P $(((first + i) % 250 + 1)) $(((first + i) * 4096)) 4k"); done
-  ip netns exec "$NS_C" stdbuf -oL qemu-io --image-opts \
-    "driver=nbd,server.type=inet,server.host=$SERVICE,server.port=10809,export=web,reconnect-delay=30" \
-    "${args[@]}" >"$WORK/$name.out" 2>&1 &
-  WRITER=$!
-  defer "kill -9 $WRITER 2>/dev/null"
-}
-acked() { grep -c '^wrote 4096/4096' "$WORK/$1.out" 2>/dev/null || true; }
-acked_ge() { [ "$(acked "$1")" -ge "$2" ]; }
-# check_writes IMAGE FIRST COUNT: every acknowledged write is in IMAGE.
-check_writes() {
-  /usr/bin/python3 - "$1" "$2" "$3" <<'PY'
-import sys
-img, first, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-bad = 0
-with open(img, "rb") as f:
-    for i in range(first, first + count):
-        f.seek(i * 4096)
-        if f.read(4096) != bytes([i % 250 + 1]) * 4096:
-            bad += 1
-print("checked", count, "acknowledged writes:", bad, "missing")
-sys.exit(1 if bad else 0)
-PY
-}
+# qemu-io through qemu's NBD client at the service address, reconnecting:
+# lib_mirror.sh writer; "wrote" lines are the acknowledged writes.
 
 # --- 2. the primary SIGKILLed mid-write: automatic failover --------------------------
 N=3000
@@ -213,6 +147,6 @@ expect_rc 0 ck_mirror promote web --node b --force
 expect_contains "$ERR" "promote --force"
 expect_contains "$ERR" "Outdated"
 expect_eq "$(st b 'd["role"] == "Primary" and d["fencing"]["this_node_leads"]')" True "b forced"
-kill -9 "$ETCD_PID" 2>/dev/null || true
+kill_etcd 0
 stop_node b
 TEST_OK=1
