@@ -6,12 +6,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <mutex>
-#include <set>
-#include <thread>
 
 #include "core/fs.h"
 #include "core/log.h"
+#include "core/parallel.h"
 
 namespace cloudkeep::local {
 
@@ -54,60 +52,41 @@ Result<ExportResult> ExportVolume(LocalStore& store, const std::string& path, ui
 
   ExportResult result;
   result.table.assign(count, ChunkHash{});
-  std::atomic<uint64_t> next{0}, done_bytes{0}, new_bytes{0}, read_bytes{0};
-  std::atomic<bool> failed{false};
-  std::mutex err_mu;
-  Status first_error;
+  std::atomic<uint64_t> done_bytes{0}, new_bytes{0}, read_bytes{0};
   log::Progress progress(progress_label);
 
-  auto worker = [&]() {
-    std::string buf(cs, '\0');
-    for (;;) {
-      if (failed.load()) return;
-      uint64_t i = next.fetch_add(1);
-      if (i >= count) return;
-      uint64_t off = i * cs;
-      uint64_t len = std::min(cs, size - off);
-      if (has_data[i]) {
-        uint64_t got = 0;
-        while (got < len) {
-          ssize_t n = ::pread(fd.get(), buf.data() + got, len - got, static_cast<off_t>(off + got));
-          if (n < 0 && errno == EINTR) continue;
-          if (n <= 0) {
-            std::lock_guard<std::mutex> lock(err_mu);
-            if (!failed.exchange(true))
-              first_error =
-                  n < 0 ? Status::FromErrno("cannot read " + path, errno)
-                        : Status::Failure(path + " is shorter than expected (did it shrink?)");
-            return;
-          }
-          got += static_cast<uint64_t>(n);
-        }
-        read_bytes += len;
-        if (!IsAllZero(buf.data(), len)) {
-          ChunkHash h = Sha256(buf.data(), len);
-          auto staged = store.chunks().Stage(h, std::string_view(buf.data(), len), zstd_level);
-          if (!staged.ok()) {
-            std::lock_guard<std::mutex> lock(err_mu);
-            if (!failed.exchange(true)) first_error = staged.status();
-            return;
-          }
-          new_bytes += *staged;
-          result.table[i] = h;
-        }
+  // One read buffer per worker thread, reused for every chunk it takes.
+  auto export_chunk = [&](size_t i) -> Status {
+    thread_local std::string buf;
+    if (buf.size() < cs) buf.resize(cs);
+    uint64_t off = i * cs;
+    uint64_t len = std::min(cs, size - off);
+    if (has_data[i]) {
+      uint64_t got = 0;
+      while (got < len) {
+        ssize_t n = ::pread(fd.get(), buf.data() + got, len - got, static_cast<off_t>(off + got));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return Status::FromErrno("cannot read " + path, errno);
+        if (n == 0) return Status::Failure(path + " is shorter than expected (did it shrink?)");
+        got += static_cast<uint64_t>(n);
       }
-      progress.Update(done_bytes += len, size);
+      read_bytes += len;
+      if (!IsAllZero(buf.data(), len)) {
+        ChunkHash h = Sha256(buf.data(), len);
+        CK_ASSIGN_OR_RETURN(uint64_t staged,
+                            store.chunks().Stage(h, std::string_view(buf.data(), len), zstd_level));
+        new_bytes += staged;
+        result.table[i] = h;
+      }
     }
+    progress.Update(done_bytes += len, size);
+    return Status::Ok();
   };
-  int n =
-      threads > 0 ? threads : static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
-  std::vector<std::thread> pool;
-  for (int t = 0; t < n; ++t) pool.emplace_back(worker);
-  for (auto& t : pool) t.join();
+  Status s = ParallelFor(count, {WorkerCount(threads)}, export_chunk);
   progress.Finish();
-  if (failed) {
+  if (!s.ok()) {
     store.chunks().DiscardStaged();
-    return first_error;
+    return s;
   }
   result.stats.new_bytes = new_bytes;
   result.stats.read_bytes = read_bytes;

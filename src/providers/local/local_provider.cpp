@@ -15,10 +15,10 @@
 #include <map>
 #include <mutex>
 #include <set>
-#include <thread>
 
 #include "core/fs.h"
 #include "core/log.h"
+#include "core/parallel.h"
 #include "providers/local/exporter.h"
 #include "providers/local/store_layout.h"
 #include "snapshot/block_devices.h"
@@ -78,11 +78,6 @@ class LocalCapture final : public snapshot::CaptureHandle {
  public:
   std::vector<CapturedVolume> volumes;
 };
-
-int Threads(int configured) {
-  return configured > 0 ? configured
-                        : static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
-}
 
 // An instant copy sharing extents with `src` (XFS, btrfs). Empty on failure.
 std::string CloneFile(const std::string& src, const std::string& id, std::string* why) {
@@ -232,9 +227,9 @@ Result<std::unique_ptr<snapshot::CaptureHandle>> LocalProvider::Capture(
     if (cv.clone.empty()) {
       if (request.metadata.consistency != snapshot::Consistency::kCrash) {
         // Frozen now: read it all before the thaw, or the snapshot is not what was promised.
-        CK_ASSIGN_OR_RETURN(cv.exported,
-                            ExportVolume(*store, v.device, v.size_bytes, Threads(options_.threads),
-                                         options_.zstd_level, "reading " + v.device));
+        CK_ASSIGN_OR_RETURN(
+            cv.exported, ExportVolume(*store, v.device, v.size_bytes, WorkerCount(options_.threads),
+                                      options_.zstd_level, "reading " + v.device));
         capture->notes.push_back(fmt::format("{}: read in place while frozen ({})", v.device, why));
       } else {
         capture->notes.push_back(fmt::format(
@@ -275,7 +270,7 @@ Result<std::vector<Snapshot>> LocalProvider::Finalize(
         cv.exported ? Result<ExportResult>(std::move(*cv.exported))
         : previous
             ? Result<ExportResult>(ExportResult{std::move(previous->chunks), {}})
-            : ExportVolume(*store, cv.source, cv.volume.size_bytes, Threads(options_.threads),
+            : ExportVolume(*store, cv.source, cv.volume.size_bytes, WorkerCount(options_.threads),
                            options_.zstd_level, "exporting " + cv.volume.device);
     Status s = exported.status();
     if (s.ok()) s = store->SyncData();
@@ -493,56 +488,42 @@ Status LocalProvider::Restore(const std::string& id, const std::string& target,
   }
 
   const uint64_t cs = m.chunk_size;
-  std::atomic<uint64_t> next{0}, done{0};
-  std::atomic<bool> failed{false};
-  std::mutex mu;
-  Status first;
+  std::atomic<uint64_t> done{0};
   log::Progress progress("restoring " + id);
-  auto worker = [&]() {
-    for (;;) {
-      if (failed) return;
-      uint64_t i = next.fetch_add(1);
-      if (i >= m.chunks.size()) return;
-      uint64_t off = i * cs;
-      uint64_t len = std::min(cs, snap.size_bytes - off);
-      Status s;
-      if (IsZeroHash(m.chunks[i])) {
-        if (is_block) {
-          uint64_t range[2] = {off, len};
-          if (::ioctl(fd.get(), BLKZEROOUT, range) != 0) {
-            std::string zeros(len, '\0');
-            s = WriteSparse(fd.get(), zeros.data(), len, off, false, target);
-          }
+  auto restore_chunk = [&](size_t i) -> Status {
+    uint64_t off = i * cs;
+    uint64_t len = std::min(cs, snap.size_bytes - off);
+    Status s;
+    if (IsZeroHash(m.chunks[i])) {
+      if (is_block) {
+        uint64_t range[2] = {off, len};
+        if (::ioctl(fd.get(), BLKZEROOUT, range) != 0) {
+          std::string zeros(len, '\0');
+          s = WriteSparse(fd.get(), zeros.data(), len, off, false, target);
         }
+      }
+    } else {
+      auto data = store->chunks().Get(m.chunks[i]);
+      if (!data.ok()) {
+        s = data.status().Annotate(fmt::format("snapshot {} at offset {}", id, off));
+      } else if (data->size() != len) {
+        s = Status::Failure(
+            fmt::format("chunk at offset {} has {} bytes, expected {}", off, data->size(), len));
       } else {
-        auto data = store->chunks().Get(m.chunks[i]);
-        if (!data.ok()) {
-          s = data.status().Annotate(fmt::format("snapshot {} at offset {}", id, off));
-        } else if (data->size() != len) {
-          s = Status::Failure(
-              fmt::format("chunk at offset {} has {} bytes, expected {}", off, data->size(), len));
-        } else {
-          s = WriteSparse(fd.get(), data->data(), len, off, !is_block, target);
-        }
+        s = WriteSparse(fd.get(), data->data(), len, off, !is_block, target);
       }
-      if (!s.ok()) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (!failed.exchange(true)) first = s;
-        return;
-      }
-      progress.Update(done += len, snap.size_bytes);
     }
+    if (s.ok()) progress.Update(done += len, snap.size_bytes);
+    return s;
   };
-  std::vector<std::thread> pool;
-  for (int t = 0; t < Threads(options_.threads); ++t) pool.emplace_back(worker);
-  for (auto& t : pool) t.join();
+  Status result = ParallelFor(m.chunks.size(), {WorkerCount(options_.threads)}, restore_chunk);
   progress.Finish();
-  if (!failed && ::fsync(fd.get()) != 0)
-    first = Status::FromErrno("cannot fsync " + write_path, errno), failed = true;
+  if (result.ok() && ::fsync(fd.get()) != 0)
+    result = Status::FromErrno("cannot fsync " + write_path, errno);
   fd.Reset();
-  if (failed) {
+  if (!result.ok()) {
     if (!is_block) ::unlink(write_path.c_str());
-    return first;
+    return result;
   }
   if (!is_block) {
     if (::rename(write_path.c_str(), target.c_str()) != 0) {
@@ -580,29 +561,24 @@ Result<snapshot::VerifyReport> LocalProvider::Verify(const std::vector<std::stri
   }
   std::vector<ChunkHash> todo;
   for (const auto& [h, u] : uses) todo.push_back(h);
-  std::atomic<size_t> next{0};
   std::atomic<uint64_t> bytes{0};
   std::mutex mu;
   std::vector<std::pair<ChunkHash, std::string>> bad;
   log::Progress progress("verifying");
-  auto worker = [&]() {
-    for (;;) {
-      size_t i = next.fetch_add(1);
-      if (i >= todo.size()) return;
-      auto data = store->chunks().Get(todo[i]);
-      if (!data.ok()) {
-        std::string why = data.status().message();
-        if (data.status().sys_errno() == ENOENT) why = "missing";
-        std::lock_guard<std::mutex> lock(mu);
-        bad.emplace_back(todo[i], why);
-      } else {
-        progress.Update(bytes += data->size(), 0);
-      }
+  // Every chunk is checked: a bad one is a finding to report, not a reason to stop.
+  auto verify_chunk = [&](size_t i) -> Status {
+    auto data = store->chunks().Get(todo[i]);
+    if (!data.ok()) {
+      std::string why = data.status().message();
+      if (data.status().sys_errno() == ENOENT) why = "missing";
+      std::lock_guard<std::mutex> lock(mu);
+      bad.emplace_back(todo[i], why);
+    } else {
+      progress.Update(bytes += data->size(), 0);
     }
+    return Status::Ok();
   };
-  std::vector<std::thread> pool;
-  for (int t = 0; t < Threads(options_.threads); ++t) pool.emplace_back(worker);
-  for (auto& t : pool) t.join();
+  (void)ParallelFor(todo.size(), {WorkerCount(options_.threads)}, verify_chunk);
   progress.Finish();
   report.chunks_checked = todo.size();
   report.bytes_checked = bytes;
