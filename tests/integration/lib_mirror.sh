@@ -283,14 +283,14 @@ for path in sys.argv[1:]:
             start, tok = t, int(w.group(1))
             terms.append((t, int(w.group(1)), node))
         elif "certainly valid again: resuming" in line and tok is not None and start is None:
-            start = t
-        elif start is not None and ("suspended: the lease" in line or "lost the leader key" in line
-                                    or "gave the leader key up" in line
-                                    or line.startswith(("killed", "stopped"))):
-            ivs.append((start, t, node, tok))
+            start = t  # the same term again (a node whose term ended has tok None)
+        elif ("suspended: the lease" in line or "lost the leader key" in line
+              or "gave the leader key up" in line or line.startswith(("killed", "stopped"))):
+            if start is not None:
+                ivs.append((start, t, node, tok))
             start = None
             if "suspended" not in line:
-                tok = None
+                tok = None  # the term is over: a later "resuming" is not this node leading
     if start is not None:
         ivs.append((start, float("inf"), node, tok))
 ivs.sort()
