@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "cli/app.h"
+#include "core/env.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "latency/imds.h"
@@ -151,7 +152,8 @@ void AddServe(CLI::App* group, Context& ctx) {
       return Status::Usage("--max-connections '" + std::to_string(f->max_connections) +
                            "' must be at least 1");
     o.max_connections = f->max_connections;
-    CK_ASSIGN_OR_RETURN(o.token, LoadToken(f->token_file, ""));
+    CK_ASSIGN_OR_RETURN(Environment env, ReadEnvironment());
+    CK_ASSIGN_OR_RETURN(o.token, LoadToken(f->token_file, env.mesh_token, ""));
     o.name = f->name;
     if (o.name.empty()) {
       char host[256] = {};
@@ -311,7 +313,8 @@ void AddMesh(CLI::App* group, Context& ctx) {
     CK_ASSIGN_OR_RETURN(PeersFile peers, LoadPeers(f->peers));
     MeshOptions o;
     CK_ASSIGN_OR_RETURN(o.probe, ToProbeOptions(f->p));
-    CK_ASSIGN_OR_RETURN(o.token, LoadToken(f->token_file, peers.token));
+    CK_ASSIGN_OR_RETURN(Environment env, ReadEnvironment());
+    CK_ASSIGN_OR_RETURN(o.token, LoadToken(f->token_file, env.mesh_token, peers.token));
     o.throughput = f->throughput;
     o.throughput_opts.streams = f->streams;
     CK_ASSIGN_OR_RETURN(
@@ -365,7 +368,8 @@ void AddThroughput(CLI::App* group, Context& ctx) {
     CK_ASSIGN_OR_RETURN(o.timeout, DurationFlag(f->timeout, BareNumber::kSeconds, "--timeout"));
     CK_RETURN_IF_ERROR(ValidateThroughputOptions(o));
     CK_RETURN_IF_ERROR(ParseHostPort(f->target, "target").status());
-    CK_ASSIGN_OR_RETURN(o.token, LoadToken(f->token_file, ""));
+    CK_ASSIGN_OR_RETURN(Environment env, ReadEnvironment());
+    CK_ASSIGN_OR_RETURN(o.token, LoadToken(f->token_file, env.mesh_token, ""));
     CK_ASSIGN_OR_RETURN(ThroughputResult r, RunThroughput(f->target, o));
     if (ctx.global.json) {
       PrintJson(ThroughputToJson(r));

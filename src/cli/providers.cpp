@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "cli/app.h"
+#include "core/env.h"
 #include "providers/aws/aws_provider.h"
 #include "providers/local/local_provider.h"
 
@@ -9,10 +10,12 @@ namespace cloudkeep::cli {
 
 Result<std::unique_ptr<snapshot::Provider>> MakeProvider(const Context& ctx) {
   const auto& g = ctx.global;
+  CK_ASSIGN_OR_RETURN(Environment env, ReadEnvironment());
   if (g.provider == "local") {
     local::LocalProviderOptions opts;
     opts.store_root = g.store;
-    if (const char* t = std::getenv("CLOUDKEEP_THREADS")) opts.threads = std::atoi(t);
+    opts.threads = env.threads;
+    opts.reread = env.reread;
     return std::unique_ptr<snapshot::Provider>(std::make_unique<local::LocalProvider>(opts));
   }
   if (g.provider == "aws") {
@@ -21,7 +24,7 @@ Result<std::unique_ptr<snapshot::Provider>> MakeProvider(const Context& ctx) {
     opts.profile = g.profile;
     opts.endpoint_url = g.endpoint_url;
     // Where the EBS NVMe links are looked for; the integration tests point it at a fixture.
-    if (const char* d = std::getenv("CLOUDKEEP_AWS_BY_ID_DIR")) opts.paths.by_id = d;
+    if (!env.aws_by_id_dir.empty()) opts.paths.by_id = env.aws_by_id_dir;
     return std::unique_ptr<snapshot::Provider>(std::make_unique<aws::AwsProvider>(opts));
   }
   return Status::Usage(fmt::format("unknown provider '{}': expected local or aws", g.provider));

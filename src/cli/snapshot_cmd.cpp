@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "cli/app.h"
+#include "core/env.h"
 #include "core/log.h"
 #include "snapshot/orchestrate.h"
 
@@ -115,6 +116,8 @@ void AddCreate(CLI::App* group, Context& ctx) {
         req.volumes.push_back(std::move(v));
       }
     }
+    CK_ASSIGN_OR_RETURN(Environment env, ReadEnvironment());
+    f->consistency.test_pause_frozen = env.test_pause_frozen;
     snapshot::ConsistencySession session(f->consistency);
     CK_ASSIGN_OR_RETURN(auto outcome,
                         snapshot::CreateSnapshots(*provider, std::move(req), session));

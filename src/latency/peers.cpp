@@ -218,7 +218,8 @@ Result<PeersFile> LoadPeers(const std::string& path) {
   return ParsePeers(*text, path);
 }
 
-Result<std::string> LoadToken(const std::string& token_file, const std::string& from_peers) {
+Result<std::string> LoadToken(const std::string& token_file, const std::string& from_env,
+                              const std::string& from_peers) {
   if (!token_file.empty()) {
     auto text = ReadFile(token_file);
     if (!text.ok())
@@ -228,7 +229,7 @@ Result<std::string> LoadToken(const std::string& token_file, const std::string& 
     if (t.empty()) return Status::Usage("--token-file '" + token_file + "' is empty");
     return t;
   }
-  if (const char* env = std::getenv("CLOUDKEEP_MESH_TOKEN"); env && *env) return Trim(env);
+  if (!from_env.empty()) return Trim(from_env);
   return Trim(from_peers);
 }
 

@@ -41,8 +41,10 @@ struct PeersFile {
 Result<PeersFile> ParsePeers(std::string_view text, const std::string& source);
 Result<PeersFile> LoadPeers(const std::string& path);
 
-// The mesh token: --token-file wins, then $CLOUDKEEP_MESH_TOKEN, then the
-// peers file's `token`. Surrounding whitespace (a trailing newline) is dropped.
-Result<std::string> LoadToken(const std::string& token_file, const std::string& from_peers);
+// The mesh token: --token-file wins, then `from_env` ($CLOUDKEEP_MESH_TOKEN,
+// read by core/env), then the peers file's `token`. Surrounding whitespace (a
+// trailing newline) is dropped.
+Result<std::string> LoadToken(const std::string& token_file, const std::string& from_env,
+                              const std::string& from_peers);
 
 }  // namespace cloudkeep::latency

@@ -29,14 +29,6 @@ std::string Micro(Micros d) {
   return FormatMicrosHuman(static_cast<double>(d.count()));
 }
 
-// Integration tests need a deterministic moment at which the filesystems are
-// frozen (to kill cloudkeep there). Only this variable opens that window.
-Micros TestPauseWhileFrozen() {
-  const char* v = std::getenv("CLOUDKEEP_TEST_PAUSE_FROZEN_MS");
-  if (v == nullptr || *v == 0) return Micros(0);
-  return std::chrono::milliseconds(std::strtoll(v, nullptr, 10));
-}
-
 }  // namespace
 
 struct ConsistencySession::State {
@@ -162,7 +154,7 @@ Status ConsistencySession::Begin(const std::vector<Volume>& volumes, SnapshotMet
     }
     st.frozen_at = SteadyClock::now();
     metadata->consistency = st.mysql ? Consistency::kApplication : Consistency::kFilesystem;
-    Micros pause = TestPauseWhileFrozen();
+    Micros pause = options_.test_pause_frozen;
     if (pause > Micros(0)) {
       // The one line written while frozen, and only under the test variable: the tests wait for it.
       log::Warn("CLOUDKEEP_TEST_PAUSE_FROZEN_MS: pausing {} while frozen", FormatDuration(pause));

@@ -42,6 +42,9 @@ struct ConsistencyOptions {
   Micros hook_timeout = std::chrono::seconds(60);
   // Where the mount table is read to resolve the mountpoints to freeze.
   SystemPaths paths;
+  // CLOUDKEEP_TEST_PAUSE_FROZEN_MS: the integration tests need a deterministic
+  // moment at which the filesystems are frozen (to kill cloudkeep there).
+  Micros test_pause_frozen{0};
 
   bool any() const { return freeze || mysql || !pre_hooks.empty() || !post_hooks.empty(); }
 };

@@ -55,7 +55,7 @@ std::string FileIdentity(const std::string& path, int64_t* ctime_ns) {
 // capture to be at least a second younger than that ctime rules out a write
 // landing in the same timestamp tick just after it (git's "racy" case).
 std::optional<Manifest> UnchangedSince(LocalStore& store, const CapturedVolume& cv) {
-  if (cv.identity.empty() || std::getenv("CLOUDKEEP_REREAD")) return std::nullopt;
+  if (cv.identity.empty()) return std::nullopt;
   auto manifests = store.ScanManifests().good;
   std::optional<Manifest> best;
   for (auto& m : manifests) {
@@ -260,7 +260,8 @@ Result<std::vector<Snapshot>> LocalProvider::Finalize(
   std::vector<Snapshot> out;
   Status failure;
   for (auto& cv : capture->volumes) {
-    std::optional<Manifest> previous = cv.exported ? std::nullopt : UnchangedSince(*store, cv);
+    std::optional<Manifest> previous =
+        cv.exported || options_.reread ? std::nullopt : UnchangedSince(*store, cv);
     if (previous) {
       log::Info(
           "{}: unchanged since {} (same inode, size, mtime and ctime); reusing its chunk table",

@@ -23,6 +23,7 @@ struct LocalProviderOptions {
   int zstd_level = 1;
   bool no_reflink = false;  // read image files in place even where FICLONE works
   SystemPaths paths;        // where the mount table is read (restore's "is it mounted")
+  bool reread = false;      // read every image in full, never reuse an unchanged file's chunks
 };
 
 class LocalProvider final : public snapshot::Provider {

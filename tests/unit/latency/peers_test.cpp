@@ -96,13 +96,11 @@ TEST(PeersTest, HostPort) {
 }
 
 TEST(PeersTest, TokenPrecedence) {
-  ::setenv("CLOUDKEEP_MESH_TOKEN", " fromenv\n", 1);
-  auto t = LoadToken("", "frompeers");
+  auto t = LoadToken("", " fromenv\n", "frompeers");
   ASSERT_TRUE(t.ok());
   EXPECT_EQ(*t, "fromenv");
-  ::unsetenv("CLOUDKEEP_MESH_TOKEN");
-  EXPECT_EQ(*LoadToken("", "frompeers"), "frompeers");
-  EXPECT_FALSE(LoadToken("/nonexistent/token", "").ok());
+  EXPECT_EQ(*LoadToken("", "", "frompeers"), "frompeers");
+  EXPECT_FALSE(LoadToken("/nonexistent/token", "fromenv", "").ok());
 }
 
 }  // namespace
