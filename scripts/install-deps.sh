@@ -21,7 +21,7 @@ BUILD=(
   libssl-dev libzstd-dev libcurl4-openssl-dev libunbound-dev libevent-dev libmariadb-dev
   libxml2-dev libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libfuse3-dev libsodium-dev libsqlite3-dev
+  libfuse3-dev libsodium-dev libsqlite3-dev libcpp-httplib-dev
 )
 # scripts/demo.sh: mkfs.xfs, mkfs.ext4 and debugfs, losetup and mount, /usr/bin/python3.
 DEMO=(
@@ -38,6 +38,7 @@ TEST=(
   nbdkit libnbd-bin python3-libnbd qemu-utils fio fuse3 etcd-server qemu-system-x86
   nodejs # ships npm (a separate Debian npm package conflicts with it)
   pandoc # the man pages of docs/manual: built when present, checked by check-manuals.sh
+  prometheus # scrapes the agent in test_agent.sh (promtool comes with it)
 )
 # demo/mirror-vm (make demo-mirror, tests/integration/test_mirror_vm.sh): a qemu VM
 # booting the Debian kernel (/boot/vmlinuz-*, virtio modules from /lib/modules)

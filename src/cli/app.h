@@ -42,6 +42,10 @@ void AddMailCommands(CLI::App& app, Context& ctx);
 // snapshot serve, mount, umount (snapshot_serve_cmd.cpp), into the snapshot group.
 void AddSnapshotServeCommands(CLI::App* snapshot_group, Context& ctx);
 void AddMirrorCommands(CLI::App& app, Context& ctx);
+void AddAgentCommands(CLI::App& app, Context& ctx);
+// The whole command line: global options and every group. `agent` builds a
+// second one to check its jobs' keys with the commands' own options.
+void BuildApp(CLI::App& app, Context& ctx);
 // The consistency flags of `snapshot create`.
 void AddConsistencyFlags(CLI::App* create, snapshot::ConsistencyOptions* options);
 

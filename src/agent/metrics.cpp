@@ -1,0 +1,116 @@
+#include "agent/metrics.h"
+
+#include <fmt/format.h>
+
+namespace cloudkeep::agent {
+
+namespace {
+
+std::string Label(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
+  }
+  return out;
+}
+
+double Seconds(TimePoint t) {
+  return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
+
+void Family(std::string& out, const char* name, const char* type, const char* help) {
+  out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+}
+
+}  // namespace
+
+std::string RenderMetrics(const MetricsInput& in) {
+  std::string o;
+  Family(o, "cloudkeep_agent_build_info", "gauge", "The agent's version; always 1.");
+  o += fmt::format("cloudkeep_agent_build_info{{version=\"{}\"}} 1\n", Label(in.version));
+  Family(o, "cloudkeep_agent_start_time_seconds", "gauge",
+         "When the agent started, in Unix seconds.");
+  o += fmt::format("cloudkeep_agent_start_time_seconds {:.3f}\n", Seconds(in.start_time));
+
+  // Every job has every outcome's series from the start, at 0, so that
+  // increase() and alerts on failures see the first one.
+  static const char* kOutcomes[] = {"success", "failure", "timeout", "skipped", "interrupted"};
+  Family(o, "cloudkeep_agent_job_runs_total", "counter",
+         "Finished runs of a job by outcome (success, failure, timeout, skipped, interrupted).");
+  for (const auto& j : in.jobs) {
+    auto it = in.counters.find(j.name);
+    for (const char* outcome : kOutcomes) {
+      int64_t n = 0;
+      if (it != in.counters.end())
+        if (auto c = it->second.find(outcome); c != it->second.end()) n = c->second;
+      o += fmt::format(
+          "cloudkeep_agent_job_runs_total{{job=\"{}\",kind=\"{}\",outcome=\"{}\"}} {}\n",
+          Label(j.name), Label(j.kind), outcome, n);
+    }
+  }
+  Family(o, "cloudkeep_agent_job_running", "gauge", "1 while a run of the job is in progress.");
+  for (const auto& j : in.jobs)
+    o += fmt::format("cloudkeep_agent_job_running{{job=\"{}\"}} {}\n", Label(j.name),
+                     j.running ? 1 : 0);
+  Family(o, "cloudkeep_agent_job_last_run_timestamp_seconds", "gauge",
+         "Start of the job's last run, in Unix seconds.");
+  for (const auto& j : in.jobs)
+    if (j.last_run)
+      o += fmt::format("cloudkeep_agent_job_last_run_timestamp_seconds{{job=\"{}\"}} {:.3f}\n",
+                       Label(j.name), Seconds(j.last_run->started));
+  Family(o, "cloudkeep_agent_job_last_run_duration_seconds", "gauge",
+         "Duration of the job's last finished run.");
+  for (const auto& j : in.jobs)
+    if (j.last_run && j.last_run->ended)
+      o += fmt::format(
+          "cloudkeep_agent_job_last_run_duration_seconds{{job=\"{}\"}} {:.6f}\n", Label(j.name),
+          std::chrono::duration<double>(*j.last_run->ended - j.last_run->started).count());
+  Family(o, "cloudkeep_agent_job_last_run_success", "gauge",
+         "1 when the job's last finished run succeeded, 0 otherwise.");
+  for (const auto& j : in.jobs)
+    if (j.last_run && j.last_run->outcome != "running")
+      o += fmt::format("cloudkeep_agent_job_last_run_success{{job=\"{}\"}} {}\n", Label(j.name),
+                       j.last_run->outcome == "success" ? 1 : 0);
+  Family(o, "cloudkeep_agent_job_last_success_timestamp_seconds", "gauge",
+         "End of the job's last successful run, in Unix seconds.");
+  for (const auto& j : in.jobs)
+    if (j.last_success)
+      o += fmt::format("cloudkeep_agent_job_last_success_timestamp_seconds{{job=\"{}\"}} {:.3f}\n",
+                       Label(j.name), Seconds(*j.last_success));
+  Family(o, "cloudkeep_agent_job_next_run_timestamp_seconds", "gauge",
+         "When the job runs next, in Unix seconds.");
+  for (const auto& j : in.jobs)
+    if (j.next_run && *j.next_run != TimePoint::max())
+      o += fmt::format("cloudkeep_agent_job_next_run_timestamp_seconds{{job=\"{}\"}} {:.3f}\n",
+                       Label(j.name), Seconds(*j.next_run));
+
+  Family(o, "cloudkeep_snapshot_last_success_timestamp_seconds", "gauge",
+         "When the volume's last successful snapshot by the agent finished, in Unix seconds.");
+  for (const auto& v : in.volumes)
+    if (v.last_success)
+      o +=
+          fmt::format("cloudkeep_snapshot_last_success_timestamp_seconds{{volume=\"{}\"}} {:.3f}\n",
+                      Label(v.volume), Seconds(*v.last_success));
+  Family(o, "cloudkeep_snapshot_last_duration_seconds", "gauge",
+         "How long the volume's last successful snapshot took.");
+  for (const auto& v : in.volumes)
+    if (v.last_success)
+      o += fmt::format("cloudkeep_snapshot_last_duration_seconds{{volume=\"{}\"}} {:.6f}\n",
+                       Label(v.volume), v.last_duration_seconds);
+  Family(o, "cloudkeep_snapshots", "gauge",
+         "Snapshots of the volume kept after the agent's last prune.");
+  for (const auto& v : in.volumes)
+    if (v.snapshot_count)
+      o += fmt::format("cloudkeep_snapshots{{volume=\"{}\"}} {}\n", Label(v.volume),
+                       *v.snapshot_count);
+  return o;
+}
+
+}  // namespace cloudkeep::agent

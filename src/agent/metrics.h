@@ -1,0 +1,35 @@
+// /metrics in the Prometheus text exposition format (version 0.0.4), named by
+// Prometheus' conventions: base units in the name (_seconds), _total for
+// counters, timestamps as Unix seconds. Label values are escaped as the
+// format requires; nothing secret (commands, environments, tokens) is exported.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/history.h"
+
+namespace cloudkeep::agent {
+
+struct JobMetrics {
+  std::string name;
+  std::string kind;
+  bool running = false;
+  std::optional<TimePoint> next_run;
+  std::optional<Run> last_run;
+  std::optional<TimePoint> last_success;
+};
+
+struct MetricsInput {
+  std::string version;
+  TimePoint start_time;
+  std::vector<JobMetrics> jobs;
+  std::map<std::string, std::map<std::string, int64_t>> counters;  // job → outcome → count
+  std::vector<VolumeRecord> volumes;
+};
+
+std::string RenderMetrics(const MetricsInput& in);
+
+}  // namespace cloudkeep::agent
