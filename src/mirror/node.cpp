@@ -191,9 +191,13 @@ struct Node::Impl : public FencingHost {
       conn = state;
       if (!why.empty()) last_error = why;
     }
+    // Stamped on the monotonic clock, as the fencing log is: the failover
+    // benchmark (bench/failover.sh) measures detection from these lines.
     if (old != state)
-      log::Info("mirror {}: connection {} -> {}{}{}", tag, old, state, why.empty() ? "" : ": ",
-                why);
+      log::Info("mirror {}: connection {} -> {}{}{} (t={:.3f})", tag, old, state,
+                why.empty() ? "" : ": ", why,
+                std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+                    .count());
   }
   std::shared_ptr<Link> CurrentLink() {
     std::lock_guard lk(mu);

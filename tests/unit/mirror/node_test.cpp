@@ -63,8 +63,11 @@ class NodeTest : public ::testing::Test {
     cfg_.peer_timeout = Micros(2'000'000);
     cfg_.connect_interval = Micros(50'000);
     for (std::string n : {"a", "b"}) {
-      NodeConfig nc{n, "127.0.0.1:" + std::to_string(FreePort()), Path(n + ".img"),
-                    Path(n + ".meta")};
+      NodeConfig nc;
+      nc.name = n;
+      nc.address = "127.0.0.1:" + std::to_string(FreePort());
+      nc.device = Path(n + ".img");
+      nc.meta = Path(n + ".meta");
       cfg_.nodes.push_back(nc);
       std::ofstream(nc.device).close();
       std::filesystem::resize_file(nc.device, kSize);
@@ -218,6 +221,54 @@ TEST_F(NodeTest, ProtocolAQueuesAndConverges) {
   ASSERT_TRUE(a->Flush().ok());
   ASSERT_TRUE(WaitFor(a, [](const Json& j) { return j["in_flight_writes"] == 0; }));
   ExpectIdentical();
+}
+
+// Fencing rules that live in the Node (issue 13; the Fencer's own are in
+// fencing_test.cpp). b has seen token 1000 (kept in its superblock across
+// restarts); a, a primary with no token (0), is a deposed primary to it: b
+// applies none of its writes, and a marks them out of sync instead.
+TEST_F(NodeTest, AFrameWithAnOlderTokenThanSeenIsRefused) {
+  Node* a = Start("a", true);
+  ASSERT_TRUE(a && Start("b", false));
+  ASSERT_TRUE(WaitFor(nodes_["b"].get(), InSync));
+  Kill("b");
+  {
+    auto m = Metadata::Open(cfg_.nodes[1].meta);
+    ASSERT_TRUE(m.ok()) << m.status().message();
+    ASSERT_TRUE((*m)->Update([](Superblock& sb) { sb.max_token = 1000; }).ok());
+  }
+  ASSERT_TRUE(Start("b", false));
+  ASSERT_TRUE(WaitFor(a, InSync));
+  std::string data(4096, '\x5a');
+  ASSERT_TRUE(a->Write(data.data(), data.size(), 64 * 1024, false).ok())
+      << "the local write itself succeeds";
+  ASSERT_TRUE(WaitFor(a, [](const Json& j) { return j["out_of_sync_bytes"].get<uint64_t>() > 0; }));
+  EXPECT_NE(ReadAll(cfg_.nodes[1].device).substr(64 * 1024, data.size()), data)
+      << "b applied a write stamped with an older token than it had seen";
+}
+
+// fencing = "none": an UpToDate node never promotes itself, with its peer
+// or alone, and a manual promote without the peer warns that a second
+// primary cannot be excluded.
+TEST_F(NodeTest, FencingNoneNeverPromotesByItself) {
+  ASSERT_EQ(cfg_.fencing, Fencing::kNone);
+  Node* a = Start("a", false);
+  Node* b = Start("b", false);
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(WaitFor(a, [](const Json& j) { return j["connection"] == "Connected"; }));
+  EXPECT_EQ(a->StatusJson()["role"], "Secondary");
+  EXPECT_EQ(b->StatusJson()["role"], "Secondary");
+  Kill("b");
+  ASSERT_TRUE(WaitFor(a, [](const Json& j) { return j["connection"] != "Connected"; }));
+  EXPECT_EQ(a->StatusJson()["role"], "Secondary") << "a promoted itself without fencing";
+  std::vector<std::string> notes;
+  Status s = a->Promote(false, &notes);
+  ASSERT_TRUE(s.ok()) << s.message();
+  bool warned = false;
+  for (const auto& n : notes)
+    warned = warned || n.find("cannot exclude a second primary") != std::string::npos;
+  EXPECT_TRUE(warned) << "promote without the peer did not warn";
+  EXPECT_EQ(a->StatusJson()["role"], "Primary");
 }
 
 }  // namespace
