@@ -27,7 +27,10 @@ need etcd qemu-io arping md5sum stdbuf
 # The daemons' and etcd's logs when the test fails (the deferred run order is
 # reversed, so this runs before $WORK goes).
 TEST_OK=0
-dump_logs() { [ "$TEST_OK" = 1 ] || tail -n 40 "$WORK"/a.log "$WORK"/b.log "$WORK"/w*.out >&2; }
+# lib.sh runs deferred commands with their output to /dev/null: the dump
+# goes to fd 3, a copy of the test's stderr.
+exec 3>&2
+dump_logs() { [ "$TEST_OK" = 1 ] || tail -n 40 "$WORK"/a.log "$WORK"/b.log "$WORK"/w*.out >&3 2>&1; }
 defer dump_logs
 # The hosts, the service LAN, etcd (in the LAN's namespace), the resource,
 # the writer and the checks: lib_mirror.sh.

@@ -23,7 +23,10 @@ case "$SEED" in '' | *[!0-9]*) echo "CK_FAILOVER_SEED: not a number: $SEED" >&2;
 echo "seed $SEED (replay: CK_FAILOVER_SEED=$SEED CK_FAILOVER_ROUNDS=$ROUNDS)"
 RANDOM=$SEED
 TEST_OK=0
-dump_logs() { [ "$TEST_OK" = 1 ] || { echo "seed $SEED"; tail -n 40 "$WORK"/a.log "$WORK"/b.log >&2; }; }
+# lib.sh runs deferred commands with their output to /dev/null: the dump
+# goes to fd 3, a copy of the test's stderr.
+exec 3>&2
+dump_logs() { [ "$TEST_OK" = 1 ] || { echo "seed $SEED"; tail -n 40 "$WORK"/a.log "$WORK"/b.log; } >&3 2>&1; }
 defer dump_logs
 fenced_hosts
 start_etcd 1

@@ -10,7 +10,10 @@
 . "$(dirname "$0")/lib_mirror.sh"
 need etcd qemu-io arping md5sum stdbuf
 TEST_OK=0
-dump_logs() { [ "$TEST_OK" = 1 ] || tail -n 40 "$WORK"/a.log "$WORK"/b.log "$WORK"/*.out >&2; }
+# lib.sh runs deferred commands with their output to /dev/null: the dump
+# goes to fd 3, a copy of the test's stderr.
+exec 3>&2
+dump_logs() { [ "$TEST_OK" = 1 ] || tail -n 40 "$WORK"/a.log "$WORK"/b.log "$WORK"/*.out >&3 2>&1; }
 defer dump_logs
 fenced_hosts
 start_etcd 1
