@@ -1,14 +1,13 @@
 // `cloudkeep mail relay|rbl|ptr|check`: the mail server audit. Flags in,
 // module calls, output out; the logic lives in src/mail (relay_probe, rbl,
-// ptr_check, check).
+// ptr_check, check) and so does the rendering (check_render).
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-
-#include <map>
 
 #include "cli/mail_cmd.h"
 #include "core/log.h"
 #include "mail/check.h"
+#include "mail/check_render.h"
 #include "mail/dkim_verify.h"
 #include "mail/ptr_check.h"
 #include "mail/rbl.h"
@@ -24,52 +23,6 @@ Status CheckPrefix(int prefix) {
     return Status::Usage(
         fmt::format("bad --block-prefix '{}': use 16..32 for IPv4, 112..128 for IPv6", prefix));
   return Status::Ok();
-}
-
-std::string Code(int code) {
-  return code == 0 ? "-" : std::to_string(code);
-}
-
-void PrintRelay(const mail::RelayReport& r) {
-  std::string out = fmt::format("server     {}:{} ({})\n", r.host, r.port, r.address);
-  out += fmt::format("greeting   {} {}\n", r.greeting.code, r.greeting.text());
-  out += fmt::format("ehlo name  {}\n", r.ehlo_name.empty() ? "-" : r.ehlo_name);
-  if (r.tls.established)
-    out += fmt::format(
-        "starttls   {} {}, certificate {}\n", r.tls.version, r.tls.cipher,
-        r.tls.certificate_valid ? "valid for " + r.host : "INVALID: " + r.tls.certificate_error);
-  else
-    out += fmt::format("starttls   {}\n",
-                       r.tls.offered
-                           ? "offered, failed: " + r.tls.error +
-                                 (r.plaintext_fallback ? " (relaying tested in plain text)" : "")
-                           : "not offered");
-  PrintText(out + "\n");
-  Table t({"RESULT", "TRICK", "MAIL FROM", "RCPT TO", "MAIL", "RCPT", "REPLY"});
-  for (const auto& a : r.attempts)
-    t.AddRow({a.accepted ? "RELAYED" : (!a.tested() ? "untested" : "refused"), a.name,
-              "<" + a.mail_from + ">", "<" + a.rcpt_to + ">", Code(a.mail_code), Code(a.rcpt_code),
-              a.reply.substr(0, 60)});
-  PrintText(t.Render());
-  std::string verdict =
-      r.open_relay()
-          ? fmt::format(
-                "\nOPEN RELAY: {} of {} relay forms accepted. Restrict relaying to your own "
-                "networks and\n"
-                "authenticated users (Postfix: smtpd_relay_restrictions = permit_mynetworks,\n"
-                "permit_sasl_authenticated, reject_unauth_destination; mynetworks = "
-                "127.0.0.0/8).\n",
-                r.accepted(), r.attempts.size()) +
-                (r.complete() ? ""
-                              : fmt::format("Only {} of {} relay forms tested: {}.\n", r.tested(),
-                                            r.attempts.size(), r.error))
-      : r.complete()
-          ? fmt::format("\nnot an open relay: all {} relay forms refused{}\n", r.attempts.size(),
-                        r.auth_required ? " (authentication required)" : "")
-          : fmt::format("\nUNKNOWN: {} of {} relay forms tested, none relayed: not a verdict{}\n",
-                        r.tested(), r.attempts.size(),
-                        r.error.empty() ? "" : " (the probe stopped early: " + r.error + ")");
-  PrintText(verdict);
 }
 
 void AddRelay(CLI::App* group, Context& ctx) {
@@ -148,7 +101,7 @@ void AddRelay(CLI::App* group, Context& ctx) {
     if (ctx.global.json)
       PrintJson(mail::RelayReportToJson(r));
     else
-      PrintRelay(r);
+      PrintText(mail::RelayReportToText(r));
     if (r.open_relay())
       return Status::Failure(
           fmt::format("{} is an open relay ({} of {} forms relayed{})", ep.host, r.accepted(),
@@ -160,64 +113,6 @@ void AddRelay(CLI::App* group, Context& ctx) {
                                          r.error.empty() ? "" : " (" + r.error + ")"));
     return Status::Ok();
   }));
-}
-
-void PrintRbl(const mail::RblReport& r) {
-  Table t({"ZONE", "RESULT", "CODES", "MEANING"});
-  if (r.block_prefix > 0)
-    t = Table({"ZONE", "RESULT", "CODES", "MEANING", "BLOCK LISTED"},
-              {Table::Align::kLeft, Table::Align::kLeft, Table::Align::kLeft, Table::Align::kLeft,
-               Table::Align::kRight});
-  for (const auto& z : r.zones) {
-    std::string result = z.skipped          ? "skipped (IPv4 only)"
-                         : z.unusable       ? "UNUSABLE"
-                         : z.listed         ? "LISTED"
-                         : !z.error.empty() ? "UNKNOWN: " + z.error
-                                            : "clean";
-    std::string codes, meanings;
-    for (size_t i = 0; i < z.codes.size(); ++i) {
-      codes += (i ? "," : "") + z.codes[i];
-      meanings += (i ? "; " : "") + (i < z.meanings.size() ? z.meanings[i] : "");
-    }
-    if (!z.txt.empty()) meanings += (meanings.empty() ? "" : " — ") + z.txt;
-    std::vector<std::string> row{z.zone, result, codes.empty() ? "-" : codes,
-                                 meanings.empty() ? "-" : meanings};
-    if (r.block_prefix > 0) row.push_back(fmt::format("{}/{}", z.block_listed, r.block_size));
-    t.AddRow(row);
-  }
-  std::string out = fmt::format(
-      "address {}{}\n\n", r.address,
-      r.block_prefix > 0 ? fmt::format(", block {} ({} addresses)", r.block, r.block_size) : "");
-  out += t.Render();
-  out += "\n";
-  if (r.listed())
-    out += fmt::format(
-        "LISTED on {} of {} lists. Find and stop the cause (open relay, compromised account, "
-        "bot),\n"
-        "then request removal from each list.\n",
-        r.listed_count(), r.zones.size());
-  else if (r.complete())
-    out += fmt::format("not listed on any of {} lists\n", r.applicable_count());
-  else if (r.answered_count() > 0)
-    out += fmt::format("not listed on the {} of {} lists that answered\n", r.answered_count(),
-                       r.applicable_count());
-  out += fmt::format("{} of {} blocklists answered\n", r.answered_count(), r.applicable_count());
-  if (r.unusable_count() > 0)
-    out += fmt::format(
-        "{} list(s) refused to answer (e.g. queried through a public resolver): their verdict is "
-        "unknown\n",
-        r.unusable_count());
-  int block_errors = 0;
-  for (const auto& z : r.zones) block_errors += z.block_errors;
-  if (block_errors > 0)
-    out += fmt::format("{} lookups of neighbours in {} failed: the block scan is incomplete\n",
-                       block_errors, r.block);
-  if (r.block_prefix > 0 && r.block_listed_zones() > 0)
-    out += fmt::format(
-        "neighbours in {} are listed on {} list(s): receivers that score by block will distrust "
-        "this address\n",
-        r.block, r.block_listed_zones());
-  PrintText(out);
 }
 
 void AddRbl(CLI::App* group, Context& ctx) {
@@ -263,7 +158,7 @@ void AddRbl(CLI::App* group, Context& ctx) {
     if (ctx.global.json)
       PrintJson(mail::RblReportToJson(r));
     else
-      PrintRbl(r);
+      PrintText(mail::RblReportToText(r));
     if (r.listed())
       return Status::Failure(
           fmt::format("{} is listed on {} blocklist(s)", r.address, r.listed_count()));
@@ -274,35 +169,6 @@ void AddRbl(CLI::App* group, Context& ctx) {
                       r.address, r.answered_count(), r.applicable_count()));
     return Status::Ok();
   }));
-}
-
-void PrintPtr(const mail::PtrReport& r) {
-  Table t({"ADDRESS", "PTR", "RESOLVES BACK", "MATCHES HOST"});
-  for (const auto& a : r.addresses) {
-    if (a.names.empty())
-      t.AddRow({a.address,
-                a.error.empty() ? std::string("(none: ") + mail::DnsStatusName(a.ptr_status) + ")"
-                                : a.error,
-                "-", "-"});
-    for (const auto& n : a.names)
-      t.AddRow({a.address, n.name, n.confirmed ? "yes" : "NO",
-                r.host.empty() ? "-" : (n.matches_host ? "yes" : "NO")});
-  }
-  std::string out = t.Render();
-  if (!r.error.empty()) out += "error: " + r.error + "\n";
-  if (!r.ok() && r.incomplete()) {
-    out +=
-        "\nUNKNOWN: some lookups failed (timeout or SERVFAIL), so reverse DNS could not be "
-        "checked\n"
-        "fully; retry, or make the name servers answer\n";
-    PrintText(out);
-    return;
-  }
-  out += r.ok() ? "\nforward-confirmed reverse DNS is in order\n"
-                : "\nfix: ask the owner of each address (your cloud provider) to set its PTR to "
-                  "the mail hostname,\n"
-                  "and publish an A/AAAA record for that hostname pointing back to the address\n";
-  PrintText(out);
 }
 
 void AddPtr(CLI::App* group, Context& ctx) {
@@ -334,49 +200,13 @@ void AddPtr(CLI::App* group, Context& ctx) {
     if (ctx.global.json)
       PrintJson(mail::PtrReportToJson(r));
     else
-      PrintPtr(r);
+      PrintText(mail::PtrReportToText(r));
     if (!r.ok() && r.incomplete())
       return Status::Failure(
           fmt::format("could not check the reverse DNS of {}: a lookup failed", f->host));
     if (!r.ok()) return Status::Failure(fmt::format("reverse DNS of {} is not in order", f->host));
     return Status::Ok();
   }));
-}
-
-void PrintCheck(const mail::MailCheckReport& r) {
-  std::string out = fmt::format("domain {}", r.domain);
-  if (!r.mx.empty()) out += fmt::format(", MX {}", fmt::join(r.mx, ", "));
-  out += "\n\n";
-  std::string group;
-  bool first = true;
-  for (const auto& f : r.findings) {
-    if (f.group != group) {
-      group = f.group;
-      static const std::map<std::string, std::string> kTitles = {
-          {"deadline", "Deadline"},
-          {"DNS", "DNS"},
-          {"MX", "Mail hosts"},
-          {"1 relay", "Rule 1: not an open relay"},
-          {"2 SPF", "Rule 2: SPF"},
-          {"2 DKIM", "Rule 2: DKIM"},
-          {"3 PTR", "Rule 3: PTR resolves back to the hostname"},
-          {"4 RBL", "Rule 4: DNS blocklists"},
-          {"DMARC", "DMARC"},
-          {"TLS", "TLS"},
-          {"bulk", "Bulk-sender requirements (Gmail, Yahoo, 2024)"}};
-      auto t = kTitles.find(group);
-      if (!first) out += "\n";
-      first = false;
-      out += (t == kTitles.end() ? group : t->second) + "\n";
-    }
-    out += fmt::format("  {:<7}  {:<22} {}\n", mail::CheckLevelName(f.level), f.subject, f.message);
-    if (!f.fix.empty()) out += fmt::format("           {:<22} fix: {}\n", "", f.fix);
-  }
-  out += fmt::format("\n{} passed, {} warnings, {} failed, {} could not be checked, {} skipped\n",
-                     r.count(mail::CheckLevel::kPass), r.count(mail::CheckLevel::kWarn),
-                     r.count(mail::CheckLevel::kFail), r.count(mail::CheckLevel::kUnknown),
-                     r.count(mail::CheckLevel::kSkip));
-  PrintText(out);
 }
 
 void AddCheck(CLI::App* group, Context& ctx) {
@@ -468,7 +298,7 @@ void AddCheck(CLI::App* group, Context& ctx) {
     if (ctx.global.json)
       PrintJson(mail::MailCheckToJson(r));
     else
-      PrintCheck(r);
+      PrintText(mail::MailCheckToText(r));
     if (r.failed() || r.incomplete())
       return Status::Failure(fmt::format(
           "{}: {} check(s) failed, {} could not be checked{}", r.domain,

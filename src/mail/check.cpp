@@ -26,6 +26,34 @@ const char* CheckLevelName(CheckLevel level) {
   return "?";
 }
 
+const char* CheckGroupName(CheckGroup group) {
+  switch (group) {
+    case CheckGroup::kDeadline:
+      return "deadline";
+    case CheckGroup::kDns:
+      return "DNS";
+    case CheckGroup::kMx:
+      return "MX";
+    case CheckGroup::kRelay:
+      return "1 relay";
+    case CheckGroup::kSpf:
+      return "2 SPF";
+    case CheckGroup::kDkim:
+      return "2 DKIM";
+    case CheckGroup::kPtr:
+      return "3 PTR";
+    case CheckGroup::kRbl:
+      return "4 RBL";
+    case CheckGroup::kDmarc:
+      return "DMARC";
+    case CheckGroup::kTls:
+      return "TLS";
+    case CheckGroup::kBulk:
+      return "bulk";
+  }
+  return "?";
+}
+
 int MailCheckReport::count(CheckLevel level) const {
   return static_cast<int>(std::count_if(findings.begin(), findings.end(),
                                         [&](const CheckFinding& f) { return f.level == level; }));
@@ -34,6 +62,7 @@ int MailCheckReport::count(CheckLevel level) const {
 namespace {
 
 using S = LintFinding::Severity;
+using G = CheckGroup;
 
 CheckLevel FromLint(S s) {
   switch (s) {
@@ -77,11 +106,10 @@ class Auditor {
   Auditor(Resolver& resolver, const MailCheckOptions& o, MailCheckReport& r)
       : res_(resolver), o_(o), r_(r) {}
 
-  void Add(std::string group, std::string subject, CheckLevel level, std::string message,
+  void Add(CheckGroup group, std::string subject, CheckLevel level, std::string message,
            std::string fix = "") {
     if (level == CheckLevel::kPass) fix.clear();
-    r_.findings.push_back(
-        {std::move(group), std::move(subject), level, std::move(message), std::move(fix)});
+    r_.findings.push_back({group, std::move(subject), level, std::move(message), std::move(fix)});
   }
 
   // The hosts to audit: --host, else the MX hosts (RFC 5321 §5.1: no MX
@@ -91,11 +119,9 @@ class Auditor {
     DnsAnswer mx = res_.Query(o_.domain, RrType::kMX);
     std::vector<std::pair<int, std::string>> sorted;
     for (const auto& rec : mx.records) {
-      auto sp = rec.find(' ');
-      if (sp == std::string::npos) continue;
-      std::string name = rec.substr(sp + 1);
-      while (!name.empty() && name.back() == '.') name.pop_back();
-      sorted.emplace_back(std::atoi(rec.substr(0, sp).c_str()), name);
+      std::optional<MxRecord> parsed = ParseMxRecord(rec);
+      if (!parsed) continue;
+      sorted.emplace_back(parsed->preference, parsed->host);
       r_.mx.push_back(rec);
     }
     std::sort(sorted.begin(), sorted.end());
@@ -106,17 +132,17 @@ class Auditor {
       hosts.push_back(name);
     }
     if (Failed(mx.status)) {
-      Add("MX", o_.domain, CheckLevel::kUnknown,
+      Add(G::kMx, o_.domain, CheckLevel::kUnknown,
           fmt::format("could not check: MX lookup failed ({}{}); no mail host audited",
                       DnsStatusName(mx.status), mx.error.empty() ? "" : ": " + mx.error),
           "retry; make the domain's name servers answer, or name the host with --host");
     } else if (hosts.empty()) {
-      Add("MX", o_.domain, CheckLevel::kWarn,
+      Add(G::kMx, o_.domain, CheckLevel::kWarn,
           fmt::format("{} has no MX record; the domain itself is used", o_.domain),
           fmt::format("publish {}. MX 10 mail.{}. (your mail host)", o_.domain, o_.domain));
       hosts.push_back(o_.domain);
     } else {
-      Add("MX", o_.domain, CheckLevel::kPass, fmt::format("MX: {}", fmt::join(hosts, ", ")));
+      Add(G::kMx, o_.domain, CheckLevel::kPass, fmt::format("MX: {}", fmt::join(hosts, ", ")));
     }
     return hosts;
   }
@@ -139,7 +165,7 @@ class Auditor {
   // One root cause, one finding: what the deadline left unchecked.
   void ReportDeadline() {
     if (!r_.deadline_reached) return;
-    Add("deadline", o_.domain, CheckLevel::kUnknown,
+    Add(G::kDeadline, o_.domain, CheckLevel::kUnknown,
         r_.not_checked.empty()
             ? fmt::format("could not check everything: {}; the checks under way were cut short",
                           DeadlineReached())
@@ -161,10 +187,10 @@ class Auditor {
     for (const auto& a : h.ptr.addresses) h.addresses.push_back(a.address);
     if (!h.ptr.error.empty()) {
       if (h.ptr.lookup_failed)
-        Add("3 PTR", h.host, CheckLevel::kUnknown, "could not check: " + h.ptr.error,
+        Add(G::kPtr, h.host, CheckLevel::kUnknown, "could not check: " + h.ptr.error,
             "retry; make the name servers of the host's zone answer");
       else
-        Add("3 PTR", h.host, CheckLevel::kFail, h.ptr.error,
+        Add(G::kPtr, h.host, CheckLevel::kFail, h.ptr.error,
             fmt::format("publish an A record: {}. A <the server's public IPv4>", h.host));
     }
     for (const auto& a : h.ptr.addresses) {
@@ -172,25 +198,25 @@ class Auditor {
       bool forward_failed = false;
       for (const auto& n : a.names) forward_failed = forward_failed || Failed(n.forward_status);
       if (!a.error.empty() && a.names.empty()) {
-        Add("3 PTR", a.address, CheckLevel::kUnknown, "could not check: " + a.error,
+        Add(G::kPtr, a.address, CheckLevel::kUnknown, "could not check: " + a.error,
             "retry; make the reverse zone's servers answer");
       } else if (!a.fcrdns && forward_failed) {
-        Add("3 PTR", a.address, CheckLevel::kUnknown,
+        Add(G::kPtr, a.address, CheckLevel::kUnknown,
             fmt::format("could not check whether the PTR of {} resolves back: forward lookup "
                         "failed",
                         a.address),
             "retry; make the name servers of the PTR name's zone answer");
       } else if (a.names.empty()) {
-        Add("3 PTR", a.address, CheckLevel::kFail, fmt::format("{} has no PTR record", a.address),
+        Add(G::kPtr, a.address, CheckLevel::kFail, fmt::format("{} has no PTR record", a.address),
             fmt::format("ask the owner of {} (your cloud provider) to set: {}. PTR {}.", a.address,
                         rev, h.host));
       } else if (a.matches_host) {
-        Add("3 PTR", a.address, CheckLevel::kPass,
+        Add(G::kPtr, a.address, CheckLevel::kPass,
             fmt::format("PTR {} resolves back to {}", h.host, a.address));
       } else if (a.fcrdns) {
         std::string names;
         for (const auto& n : a.names) names += (names.empty() ? "" : ", ") + n.name;
-        Add("3 PTR", a.address, CheckLevel::kFail,
+        Add(G::kPtr, a.address, CheckLevel::kFail,
             fmt::format("PTR is {} (resolves back) but the mail host is {}", names, h.host),
             fmt::format("set the PTR to the mail hostname: {}. PTR {}.", rev, h.host));
       } else {
@@ -199,7 +225,7 @@ class Auditor {
           detail += fmt::format("{}{} -> {}", detail.empty() ? "" : "; ", n.name,
                                 n.forward.empty() ? DnsStatusName(n.forward_status)
                                                   : fmt::format("{}", fmt::join(n.forward, ",")));
-        Add("3 PTR", a.address, CheckLevel::kFail,
+        Add(G::kPtr, a.address, CheckLevel::kFail,
             fmt::format("PTR of {} does not resolve back to it ({})", a.address, detail),
             fmt::format("publish {}. {} {} and set {}. PTR {}.", h.host,
                         IsIpv6(a.address) ? "AAAA" : "A", a.address, rev, h.host));
@@ -217,24 +243,24 @@ class Auditor {
                       out.problem.empty() ? "" : " (" + out.problem + ")");
       switch (out.result) {
         case SpfResult::kPass:
-          Add("2 SPF", ip, CheckLevel::kPass, msg);
+          Add(G::kSpf, ip, CheckLevel::kPass, msg);
           break;
         case SpfResult::kNone:
-          Add("2 SPF", ip, CheckLevel::kFail, msg,
+          Add(G::kSpf, ip, CheckLevel::kFail, msg,
               fmt::format("publish {}. TXT \"v=spf1 mx {} -all\"", o_.domain, IpMechanism(ip)));
           break;
         case SpfResult::kTempError:
           // A DNS error: nothing is known about the record, so no fix is derived.
-          Add("2 SPF", ip, CheckLevel::kUnknown, "could not check: " + msg,
+          Add(G::kSpf, ip, CheckLevel::kUnknown, "could not check: " + msg,
               "retry; make the name servers of the domain (and of its includes) answer");
           break;
         case SpfResult::kNeutral:
-          Add("2 SPF", ip, CheckLevel::kWarn, msg,
+          Add(G::kSpf, ip, CheckLevel::kWarn, msg,
               fmt::format("add {} before the all term of {}'s SPF record and end it with -all",
                           IpMechanism(ip), o_.domain));
           break;
         default:
-          Add("2 SPF", ip, CheckLevel::kFail, msg,
+          Add(G::kSpf, ip, CheckLevel::kFail, msg,
               out.result == SpfResult::kPermError
                   ? fmt::format("repair {}'s SPF record: {}", o_.domain, out.problem)
                   : fmt::format("add {} to {}'s SPF record (before -all)", IpMechanism(ip),
@@ -249,7 +275,7 @@ class Auditor {
     for (const auto& ip : h.addresses) {
       auto rbl = CheckRbl(res_, ip, o_.rbl);
       if (!rbl.ok()) {
-        Add("4 RBL", ip, CheckLevel::kUnknown, "could not check: " + rbl.status().message());
+        Add(G::kRbl, ip, CheckLevel::kUnknown, "could not check: " + rbl.status().message());
         continue;
       }
       const RblReport& rep = *rbl;
@@ -264,21 +290,21 @@ class Auditor {
       for (const auto& z : rep.zones) applicable += z.skipped ? 0 : 1;
       int answered = rep.answered_count();
       if (!listed.empty())
-        Add("4 RBL", ip, CheckLevel::kFail, fmt::format("listed on {}", fmt::join(listed, ", ")),
+        Add(G::kRbl, ip, CheckLevel::kFail, fmt::format("listed on {}", fmt::join(listed, ", ")),
             "find and stop the cause (open relay, compromised account, bot), then request removal "
             "from each list");
       else if (answered > 0)
-        Add("4 RBL", ip, CheckLevel::kPass,
+        Add(G::kRbl, ip, CheckLevel::kPass,
             answered == applicable ? fmt::format("not listed on any of {} lists", applicable)
                                    : fmt::format("not listed on the {} of {} lists that answered",
                                                  answered, applicable));
       if (!unusable.empty())
-        Add("4 RBL", ip, CheckLevel::kUnknown,
+        Add(G::kRbl, ip, CheckLevel::kUnknown,
             fmt::format("could not check {} of {} lists: refused to answer: {}", unusable.size(),
                         applicable, fmt::join(unusable, ", ")),
             "query the lists through your own resolver, not a public one (Spamhaus refuses those)");
       if (!errors.empty())
-        Add("4 RBL", ip, CheckLevel::kUnknown,
+        Add(G::kRbl, ip, CheckLevel::kUnknown,
             fmt::format("could not check {} of {} lists: no answer from {}", errors.size(),
                         applicable, fmt::join(errors, ", ")),
             "retry; check the resolver");
@@ -289,15 +315,15 @@ class Auditor {
         for (const auto& z : rep.zones)
           if (z.block_listed > 0) dirty.push_back(fmt::format("{} on {}", z.block_listed, z.zone));
         if (dirty.empty() && block_errors > 0)
-          Add("4 RBL", rep.block, CheckLevel::kUnknown,
+          Add(G::kRbl, rep.block, CheckLevel::kUnknown,
               fmt::format("could not check the block: {} lookups of {} failed", block_errors,
                           rep.block),
               "retry; check the resolver");
         else if (dirty.empty())
-          Add("4 RBL", rep.block, CheckLevel::kPass,
+          Add(G::kRbl, rep.block, CheckLevel::kPass,
               fmt::format("no address of {} is listed", rep.block));
         else
-          Add("4 RBL", rep.block, CheckLevel::kWarn,
+          Add(G::kRbl, rep.block, CheckLevel::kWarn,
               fmt::format("neighbours listed: {} (of {} addresses)", fmt::join(dirty, ", "),
                           rep.block_size),
               "receivers that score whole blocks will distrust this address: ask the provider for "
@@ -311,14 +337,14 @@ class Auditor {
   // Rule 1, the greeting and TLS: SMTP to the first address.
   void AuditSmtp(MailHostReport& h) {
     if (!o_.smtp) {
-      Add("1 relay", h.host, CheckLevel::kSkip, "not tested (--no-smtp)");
-      Add("TLS", h.host, CheckLevel::kSkip, "not tested (--no-smtp)");
+      Add(G::kRelay, h.host, CheckLevel::kSkip, "not tested (--no-smtp)");
+      Add(G::kTls, h.host, CheckLevel::kSkip, "not tested (--no-smtp)");
       return;
     }
     if (!Start("relay, greeting and TLS of " + h.host)) return;
     if (h.addresses.empty()) {
       // One finding: the address lookup above already says why.
-      Add("1 relay", h.host, CheckLevel::kUnknown,
+      Add(G::kRelay, h.host, CheckLevel::kUnknown,
           "could not check: no address to connect to (relay, greeting and TLS untested)");
       return;
     }
@@ -328,7 +354,7 @@ class Auditor {
       // Not the server's fault, perhaps: the audit ran out of time.
       r_.deadline_reached = true;
       h.smtp_error = probe.status().message();
-      Add("1 relay", h.host, CheckLevel::kUnknown,
+      Add(G::kRelay, h.host, CheckLevel::kUnknown,
           fmt::format("could not check: {} before the SMTP session opened ({}greeting and TLS "
                       "untested)",
                       DeadlineReached(),
@@ -341,7 +367,7 @@ class Auditor {
     }
     if (!probe.ok()) {
       h.smtp_error = probe.status().message();
-      Add("1 relay", h.host, CheckLevel::kUnknown,
+      Add(G::kRelay, h.host, CheckLevel::kUnknown,
           o_.relay_test
               ? fmt::format("could not check: SMTP: {} (0 of {} relay forms tested; greeting "
                             "and TLS untested)",
@@ -355,23 +381,23 @@ class Auditor {
     const RelayReport& rr = *h.smtp;
     if (rr.deadline_reached || rr.tls.deadline_reached) r_.deadline_reached = true;
     if (!o_.relay_test)
-      Add("1 relay", h.host, CheckLevel::kSkip, "not tested (--no-relay-test)");
+      Add(G::kRelay, h.host, CheckLevel::kSkip, "not tested (--no-relay-test)");
     else if (rr.open_relay()) {
       std::vector<std::string> tricks;
       for (const auto& a : rr.attempts)
         if (a.accepted) tricks.push_back(a.name);
-      Add("1 relay", h.host, CheckLevel::kFail,
+      Add(G::kRelay, h.host, CheckLevel::kFail,
           fmt::format("OPEN RELAY: {} of {} forms relayed ({})", rr.accepted(), rr.attempts.size(),
                       fmt::join(tricks, ", ")),
           "Postfix: smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, "
           "reject_unauth_destination with mynetworks = 127.0.0.0/8 [::1]/128");
     } else if (!rr.complete()) {
-      Add("1 relay", h.host, CheckLevel::kUnknown,
+      Add(G::kRelay, h.host, CheckLevel::kUnknown,
           fmt::format("could not check: {} of {} relay forms tested, none relayed{}", rr.tested(),
                       rr.attempts.size(), rr.error.empty() ? "" : " (" + rr.error + ")"),
           rr.deadline_reached ? kDeadlineFix : "rerun the test");
     } else {
-      Add("1 relay", h.host, CheckLevel::kPass,
+      Add(G::kRelay, h.host, CheckLevel::kPass,
           fmt::format("not an open relay: all {} relay forms refused", rr.attempts.size()));
     }
     // The name in the greeting and EHLO is what receivers compare with the PTR.
@@ -379,39 +405,39 @@ class Auditor {
                               std::pair<const char*, std::string>{"EHLO", rr.ehlo_name}}) {
       if (name.empty()) continue;  // never answered: the relay finding says why
       if (SameHostname(name, h.host))
-        Add("3 PTR", h.host, CheckLevel::kPass, fmt::format("{} name is {}", what, name));
+        Add(G::kPtr, h.host, CheckLevel::kPass, fmt::format("{} name is {}", what, name));
       else
-        Add("3 PTR", h.host, CheckLevel::kWarn,
+        Add(G::kPtr, h.host, CheckLevel::kWarn,
             fmt::format("{} name is '{}', not {}", what, name, h.host),
             fmt::format("Postfix: myhostname = {} (smtpd_banner = $myhostname ESMTP)", h.host));
     }
     const TlsResult& t = rr.tls;
     if (t.deadline_reached || (rr.ehlo_name.empty() && rr.deadline_reached))
-      Add("TLS", h.host, CheckLevel::kUnknown,
+      Add(G::kTls, h.host, CheckLevel::kUnknown,
           fmt::format("could not check: {} {}", DeadlineReached(),
                       t.deadline_reached ? "during STARTTLS" : "before the server answered EHLO"),
           kDeadlineFix);
     else if (rr.ehlo_name.empty())
-      Add("TLS", h.host, CheckLevel::kUnknown,
+      Add(G::kTls, h.host, CheckLevel::kUnknown,
           "could not check: the server did not answer EHLO, so STARTTLS was never offered or "
           "refused");
     else if (!t.offered)
-      Add("TLS", h.host, CheckLevel::kFail, "STARTTLS not offered",
+      Add(G::kTls, h.host, CheckLevel::kFail, "STARTTLS not offered",
           "Postfix: smtpd_tls_security_level = may, smtpd_tls_cert_file/smtpd_tls_key_file from a "
           "CA (e.g. Let's Encrypt)");
     else if (!t.established)
-      Add("TLS", h.host, CheckLevel::kFail, "STARTTLS failed: " + t.error,
+      Add(G::kTls, h.host, CheckLevel::kFail, "STARTTLS failed: " + t.error,
           "check the server's TLS key and certificate");
     else if (!t.certificate_valid)
-      Add("TLS", h.host, CheckLevel::kWarn,
+      Add(G::kTls, h.host, CheckLevel::kWarn,
           fmt::format("{}, but the certificate is not valid for {}: {}", t.version, h.host,
                       t.certificate_error),
           fmt::format("install a CA-signed certificate whose name is {}", h.host));
     else if (t.version == "TLSv1" || t.version == "TLSv1.1")
-      Add("TLS", h.host, CheckLevel::kWarn, t.version + " is obsolete",
+      Add(G::kTls, h.host, CheckLevel::kWarn, t.version + " is obsolete",
           "Postfix: smtpd_tls_protocols = >=TLSv1.2");
     else
-      Add("TLS", h.host, CheckLevel::kPass,
+      Add(G::kTls, h.host, CheckLevel::kPass,
           fmt::format("STARTTLS {} with a certificate valid for {}", t.version, h.host));
   }
 
@@ -425,22 +451,22 @@ class Auditor {
     r_.spf_lint = LintSpf(res_, o_.domain);
     for (const auto& f : r_.spf_lint.findings)
       if (f.severity != S::kOk && !r_.spf_lint.records.empty())
-        Add("2 SPF", o_.domain, FromLint(f.severity), f.message,
+        Add(G::kSpf, o_.domain, FromLint(f.severity), f.message,
             f.severity == S::kUnknown ? "retry; make the name servers answer"
                                       : "edit the SPF record as the message says");
     // A failed lookup says nothing about the record: no "publish" fix.
     if (r_.spf_lint.dns_error)
-      Add("2 SPF", o_.domain, CheckLevel::kUnknown, r_.spf_lint.findings[0].message,
+      Add(G::kSpf, o_.domain, CheckLevel::kUnknown, r_.spf_lint.findings[0].message,
           "retry; make the domain's name servers answer");
     else if (r_.spf_lint.records.empty() && !r_.spf_lint.findings.empty())
-      Add("2 SPF", o_.domain, CheckLevel::kFail, r_.spf_lint.findings[0].message,
+      Add(G::kSpf, o_.domain, CheckLevel::kFail, r_.spf_lint.findings[0].message,
           fmt::format("publish {}. TXT \"v=spf1 mx -all\"", o_.domain));
   }
 
   void AuditDkim() {
     r_.dkim = CheckDkimSelectors(res_, o_.domain, o_.dkim_selectors);
     for (const auto& f : r_.dkim.findings)
-      Add("2 DKIM", f.selector.empty() ? o_.domain : f.selector + "._domainkey." + o_.domain,
+      Add(G::kDkim, f.selector.empty() ? o_.domain : f.selector + "._domainkey." + o_.domain,
           FromDkim(f.severity), f.message, f.fix);
   }
 
@@ -450,10 +476,10 @@ class Auditor {
         "publish _dmarc.{}. TXT \"v=DMARC1; p=quarantine; rua=mailto:dmarc-reports@{}\"", o_.domain,
         o_.domain);
     if (!r_.dmarc.record && r_.dmarc.dns_error) {
-      Add("DMARC", o_.domain, CheckLevel::kUnknown, "could not check: " + r_.dmarc.problem,
+      Add(G::kDmarc, o_.domain, CheckLevel::kUnknown, "could not check: " + r_.dmarc.problem,
           "retry; make the domain's name servers answer for _dmarc names");
     } else if (!r_.dmarc.record) {
-      Add("DMARC", o_.domain, CheckLevel::kFail,
+      Add(G::kDmarc, o_.domain, CheckLevel::kFail,
           r_.dmarc.problem.empty() ? "no DMARC record" : r_.dmarc.problem,
           fmt::format("publish _dmarc.{}. TXT \"v=DMARC1; p=none; rua=mailto:dmarc-reports@{}\" "
                       "(then tighten to "
@@ -461,7 +487,7 @@ class Auditor {
                       o_.domain, o_.domain));
     } else {
       for (const auto& f : r_.dmarc.findings)
-        Add("DMARC", o_.domain, FromLint(f.severity), f.message,
+        Add(G::kDmarc, o_.domain, FromLint(f.severity), f.message,
             f.severity == S::kOk ? "" : fix_dmarc);
     }
   }
@@ -470,7 +496,7 @@ class Auditor {
   // above. A requirement whose inputs could not be checked is UNKNOWN, not
   // FAIL (and never PASS).
   void BulkSender() {
-    auto worst = [&](const std::string& group) {
+    auto worst = [&](CheckGroup group) {
       CheckLevel w = CheckLevel::kPass;
       bool any = false;
       for (const auto& f : r_.findings)
@@ -480,13 +506,13 @@ class Auditor {
         }
       return any ? w : CheckLevel::kSkip;
     };
-    auto has_unknown = [&](const std::string& group) {
+    auto has_unknown = [&](CheckGroup group) {
       for (const auto& f : r_.findings)
         if (f.group == group && f.level == CheckLevel::kUnknown) return true;
       return false;
     };
     auto req = [&](const std::string& what, CheckLevel level, const std::string& see) {
-      Add("bulk", o_.domain, level, what,
+      Add(G::kBulk, o_.domain, level, what,
           level == CheckLevel::kPass || level == CheckLevel::kSkip
               ? ""
               : "see the " + see + " findings");
@@ -503,11 +529,11 @@ class Auditor {
       if (h.spf.empty()) spf_all = false;
       for (const auto& s : h.spf) spf_all = spf_all && s.result == SpfResult::kPass;
     }
-    bool spf_unknown = has_unknown("2 SPF") || has_unknown("MX") || has_unknown("3 PTR");
+    bool spf_unknown = has_unknown(G::kSpf) || has_unknown(G::kMx) || has_unknown(G::kPtr);
     bool dkim_key = false;
     for (const auto& s : r_.dkim.selectors)
       dkim_key = dkim_key || (s.found && !s.revoked && s.severity != DkimSeverity::kFail);
-    bool dkim_unknown = has_unknown("2 DKIM");
+    bool dkim_unknown = has_unknown(G::kDkim);
     req("SPF authorizes every mail host", judged(spf_all, spf_unknown), "2 SPF");
     req("a usable DKIM key is published", judged(dkim_key, dkim_unknown), "2 DKIM");
     req("DMARC record with at least p=none",
@@ -516,17 +542,17 @@ class Auditor {
     // for that domain, DKIM when the key lives under it (RFC 7489 §3.1).
     req("From domain aligned with SPF or DKIM",
         judged(spf_pass || dkim_key, spf_unknown || dkim_unknown), "2 SPF and 2 DKIM");
-    CheckLevel ptr = worst("3 PTR");
+    CheckLevel ptr = worst(G::kPtr);
     req("valid forward and reverse DNS",
         ptr == CheckLevel::kFail      ? CheckLevel::kFail
         : ptr == CheckLevel::kUnknown ? CheckLevel::kUnknown
-        : ptr == CheckLevel::kSkip    ? (has_unknown("MX") ? CheckLevel::kUnknown : ptr)
+        : ptr == CheckLevel::kSkip    ? (has_unknown(G::kMx) ? CheckLevel::kUnknown : ptr)
                                       : CheckLevel::kPass,
         "3 PTR");
-    CheckLevel tls = worst("TLS");
+    CheckLevel tls = worst(G::kTls);
     if (tls == CheckLevel::kSkip && o_.smtp) tls = CheckLevel::kUnknown;  // never connected
     req("TLS for SMTP", tls,
-        tls == CheckLevel::kUnknown && worst("TLS") == CheckLevel::kSkip ? "1 relay" : "TLS");
+        tls == CheckLevel::kUnknown && worst(G::kTls) == CheckLevel::kSkip ? "1 relay" : "TLS");
   }
 
  private:
@@ -564,7 +590,7 @@ Result<MailCheckReport> RunMailCheck(Resolver& resolver, const MailCheckOptions&
   if (!started) {
     // Nothing was checked; ReportDeadline below says so.
   } else if (Failed(soa.status)) {
-    a.Add("DNS", options.domain, CheckLevel::kUnknown,
+    a.Add(G::kDns, options.domain, CheckLevel::kUnknown,
           fmt::format("could not check anything that needs DNS: no answer for {} ({}{}); MX, "
                       "SPF, DKIM, DMARC{} not checked",
                       options.domain, DnsStatusName(soa.status),
@@ -594,69 +620,11 @@ Result<MailCheckReport> RunMailCheck(Resolver& resolver, const MailCheckOptions&
     if (a.Start("the bulk-sender requirements")) a.BulkSender();
   }
   a.ReportDeadline();
-  // Grouped by rule for the report: the order of the groups as the audit
-  // defines them; what the deadline left unchecked comes first.
-  static const std::vector<std::string> kOrder = {"deadline", "DNS",    "MX",    "1 relay",
-                                                  "2 SPF",    "2 DKIM", "3 PTR", "4 RBL",
-                                                  "DMARC",    "TLS",    "bulk"};
+  // Grouped by rule for the report, in the order of CheckGroup; what the
+  // deadline left unchecked comes first.
   std::stable_sort(r.findings.begin(), r.findings.end(),
-                   [](const CheckFinding& x, const CheckFinding& y) {
-                     auto rank = [](const std::string& g) {
-                       return std::find(kOrder.begin(), kOrder.end(), g) - kOrder.begin();
-                     };
-                     return rank(x.group) < rank(y.group);
-                   });
+                   [](const CheckFinding& x, const CheckFinding& y) { return x.group < y.group; });
   return r;
-}
-
-Json MailCheckToJson(const MailCheckReport& r) {
-  Json j = {{"domain", r.domain},
-            {"failed", r.failed()},
-            {"complete", !r.incomplete()},
-            {"deadline_reached", r.deadline_reached},
-            {"not_checked", r.not_checked},
-            {"counts",
-             {{"pass", r.count(CheckLevel::kPass)},
-              {"warn", r.count(CheckLevel::kWarn)},
-              {"fail", r.count(CheckLevel::kFail)},
-              {"unknown", r.count(CheckLevel::kUnknown)},
-              {"skip", r.count(CheckLevel::kSkip)}}},
-            {"mx", r.mx},
-            {"findings", Json::array()},
-            {"hosts", Json::array()}};
-  for (const auto& f : r.findings) {
-    Json jf = {{"group", f.group},
-               {"subject", f.subject},
-               {"level", CheckLevelName(f.level)},
-               {"message", f.message}};
-    if (!f.fix.empty()) jf["fix"] = f.fix;
-    j["findings"].push_back(jf);
-  }
-  for (const auto& h : r.hosts) {
-    Json jh = {{"host", h.host},
-               {"addresses", h.addresses},
-               {"ptr", PtrReportToJson(h.ptr)},
-               {"spf", Json::array()},
-               {"rbl", Json::array()}};
-    for (size_t i = 0; i < h.spf.size(); ++i)
-      jh["spf"].push_back({{"address", i < h.addresses.size() ? h.addresses[i] : ""},
-                           {"result", SpfResultName(h.spf[i].result)},
-                           {"mechanism", h.spf[i].mechanism},
-                           {"problem", h.spf[i].problem}});
-    for (const auto& rb : h.rbl) jh["rbl"].push_back(RblReportToJson(rb));
-    if (h.smtp) jh["smtp"] = RelayReportToJson(*h.smtp);
-    if (!h.smtp_error.empty()) jh["smtp_error"] = h.smtp_error;
-    j["hosts"].push_back(jh);
-  }
-  j["spf_records"] = r.spf_lint.records;
-  j["spf_dns_lookups"] = r.spf_lint.dns_lookups;
-  j["dmarc"] = {{"record", r.dmarc.text},
-                {"found_at", r.dmarc.record_domain},
-                {"policy", r.dmarc.record ? r.dmarc.effective_policy() : ""}};
-  // DKIM never looked up (no DNS, or the deadline passed first) has no
-  // result at all: an empty report would read as "pass".
-  j["dkim"] = r.dkim.domain.empty() ? Json(nullptr) : DkimCheckToJson(r.dkim);
-  return j;
 }
 
 }  // namespace cloudkeep::mail

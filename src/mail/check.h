@@ -38,8 +38,28 @@ namespace cloudkeep::mail {
 enum class CheckLevel { kPass, kSkip, kWarn, kUnknown, kFail };
 const char* CheckLevelName(CheckLevel level);  // "PASS", "SKIP", "WARN", "UNKNOWN", "FAIL"
 
+// What a finding is about. The order is the report's: findings are sorted
+// by group, and what the deadline left unchecked comes first. A new group
+// goes here, in CheckGroupName and in CheckGroupTitle (check_render.cpp).
+enum class CheckGroup {
+  kDeadline,
+  kDns,
+  kMx,
+  kRelay,  // rule 1
+  kSpf,    // rule 2
+  kDkim,   // rule 2
+  kPtr,    // rule 3
+  kRbl,    // rule 4
+  kDmarc,
+  kTls,
+  kBulk,
+};
+// The stable name in --json: "deadline", "DNS", "MX", "1 relay", "2 SPF",
+// "2 DKIM", "3 PTR", "4 RBL", "DMARC", "TLS", "bulk".
+const char* CheckGroupName(CheckGroup group);
+
 struct CheckFinding {
-  std::string group;    // "1 relay", "2 SPF", "2 DKIM", "3 PTR", "4 RBL", "DMARC", "TLS", "bulk"
+  CheckGroup group = CheckGroup::kDns;
   std::string subject;  // the host, address or domain it is about
   CheckLevel level = CheckLevel::kPass;
   std::string message;
@@ -92,6 +112,6 @@ struct MailCheckReport {
 // kUsage for a bad domain or address; everything found is a finding.
 Result<MailCheckReport> RunMailCheck(Resolver& resolver, const MailCheckOptions& options);
 
-Json MailCheckToJson(const MailCheckReport& report);
+// The text and JSON renderings are in mail/check_render.h.
 
 }  // namespace cloudkeep::mail

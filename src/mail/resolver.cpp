@@ -61,6 +61,16 @@ std::vector<DnsAnswer> Resolver::QueryMany(const std::vector<DnsQuestion>& quest
   return out;
 }
 
+std::optional<MxRecord> ParseMxRecord(const std::string& record) {
+  auto sp = record.find(' ');
+  if (sp == std::string::npos) return std::nullopt;
+  MxRecord mx;
+  mx.preference = std::atoi(record.substr(0, sp).c_str());
+  mx.host = record.substr(sp + 1);
+  while (!mx.host.empty() && mx.host.back() == '.') mx.host.pop_back();
+  return mx;
+}
+
 namespace {
 std::string Key(std::string name) {
   while (!name.empty() && name.back() == '.') name.pop_back();

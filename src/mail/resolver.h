@@ -17,6 +17,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -58,6 +59,16 @@ struct DnsAnswer {
   // NXDOMAIN or NODATA: a "void lookup" in RFC 7208 §4.6.4 terms.
   bool empty() const { return status == DnsStatus::kNxDomain || status == DnsStatus::kNoData; }
 };
+
+// One MX record in the presentation text above ("10 mx.example.com"), for
+// every reader of MX answers (the SPF mx mechanism, the audit's mail hosts).
+struct MxRecord {
+  int preference = 0;
+  std::string host;  // without the trailing dot; "" for RFC 7505's null MX "0 ."
+  bool null() const { return host.empty(); }
+};
+// nullopt for text that is not "PREFERENCE HOST".
+std::optional<MxRecord> ParseMxRecord(const std::string& record);
 
 struct DnsQuestion {
   std::string name;

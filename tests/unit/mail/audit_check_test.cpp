@@ -16,7 +16,7 @@ constexpr const char* kDkimKey =
     "iCmWUf7ByhQTsZHCNuS3aipmRFTkSfYp9y3QPSsLK3g4rj6eBraZc9lrkNvN9Yf5q2PQcLzDBXvge/"
     "CnTvIEZQIT8YKBUU3cstncrXJyVwIDAQAB";
 
-const CheckFinding* Find(const MailCheckReport& r, const std::string& group, CheckLevel level) {
+const CheckFinding* Find(const MailCheckReport& r, CheckGroup group, CheckLevel level) {
   for (const auto& f : r.findings)
     if (f.group == group && f.level == level) return &f;
   return nullptr;
@@ -54,11 +54,12 @@ TEST_F(MailCheckTest, GoodDomainPasses) {
   auto r = RunMailCheck(z_, Options("good.test"));
   ASSERT_TRUE(r.ok()) << r.status().message();
   for (const auto& f : r->findings)
-    EXPECT_NE(f.level, CheckLevel::kFail) << f.group << " " << f.subject << ": " << f.message;
+    EXPECT_NE(f.level, CheckLevel::kFail)
+        << CheckGroupName(f.group) << " " << f.subject << ": " << f.message;
   EXPECT_FALSE(r->failed());
-  EXPECT_NE(Find(*r, "1 relay", CheckLevel::kSkip), nullptr);
-  EXPECT_NE(Find(*r, "3 PTR", CheckLevel::kPass), nullptr);
-  EXPECT_NE(Find(*r, "2 SPF", CheckLevel::kPass), nullptr);
+  EXPECT_NE(Find(*r, CheckGroup::kRelay, CheckLevel::kSkip), nullptr);
+  EXPECT_NE(Find(*r, CheckGroup::kPtr, CheckLevel::kPass), nullptr);
+  EXPECT_NE(Find(*r, CheckGroup::kSpf, CheckLevel::kPass), nullptr);
   ASSERT_EQ(r->hosts.size(), 1u);
   EXPECT_EQ(r->hosts[0].addresses, std::vector<std::string>{"127.0.0.10"});
 }
@@ -69,24 +70,24 @@ TEST_F(MailCheckTest, BadDomainFailsWithFixes) {
   auto r = RunMailCheck(z_, o);
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->failed());
-  const CheckFinding* ptr = Find(*r, "3 PTR", CheckLevel::kFail);
+  const CheckFinding* ptr = Find(*r, CheckGroup::kPtr, CheckLevel::kFail);
   ASSERT_NE(ptr, nullptr);
   EXPECT_NE(ptr->fix.find("20.0.0.127.in-addr.arpa. PTR mx.bad.test."), std::string::npos)
       << ptr->fix;
-  const CheckFinding* spf = Find(*r, "2 SPF", CheckLevel::kFail);
+  const CheckFinding* spf = Find(*r, CheckGroup::kSpf, CheckLevel::kFail);
   ASSERT_NE(spf, nullptr);
   EXPECT_NE(spf->fix.find("v=spf1"), std::string::npos);
-  const CheckFinding* dmarc = Find(*r, "DMARC", CheckLevel::kFail);
+  const CheckFinding* dmarc = Find(*r, CheckGroup::kDmarc, CheckLevel::kFail);
   ASSERT_NE(dmarc, nullptr);
   EXPECT_NE(dmarc->fix.find("_dmarc.bad.test. TXT \"v=DMARC1; p=none"), std::string::npos)
       << dmarc->fix;
-  const CheckFinding* rbl = Find(*r, "4 RBL", CheckLevel::kFail);
+  const CheckFinding* rbl = Find(*r, CheckGroup::kRbl, CheckLevel::kFail);
   ASSERT_NE(rbl, nullptr);
   EXPECT_NE(rbl->message.find("bl.test"), std::string::npos);
-  const CheckFinding* block = Find(*r, "4 RBL", CheckLevel::kWarn);
+  const CheckFinding* block = Find(*r, CheckGroup::kRbl, CheckLevel::kWarn);
   ASSERT_NE(block, nullptr);
   EXPECT_NE(block->message.find("2 on bl.test"), std::string::npos) << block->message;
-  EXPECT_NE(Find(*r, "bulk", CheckLevel::kFail), nullptr);
+  EXPECT_NE(Find(*r, CheckGroup::kBulk, CheckLevel::kFail), nullptr);
 }
 
 TEST_F(MailCheckTest, HostAndIpOverride) {
@@ -96,9 +97,9 @@ TEST_F(MailCheckTest, HostAndIpOverride) {
   auto r = RunMailCheck(z_, o);
   ASSERT_TRUE(r.ok());
   // 127.0.0.20's PTR is not mx.good.test, SPF does not allow it, and it is listed.
-  EXPECT_NE(Find(*r, "3 PTR", CheckLevel::kFail), nullptr);
-  EXPECT_NE(Find(*r, "2 SPF", CheckLevel::kFail), nullptr);
-  EXPECT_NE(Find(*r, "4 RBL", CheckLevel::kFail), nullptr);
+  EXPECT_NE(Find(*r, CheckGroup::kPtr, CheckLevel::kFail), nullptr);
+  EXPECT_NE(Find(*r, CheckGroup::kSpf, CheckLevel::kFail), nullptr);
+  EXPECT_NE(Find(*r, CheckGroup::kRbl, CheckLevel::kFail), nullptr);
 }
 
 TEST_F(MailCheckTest, BadInput) {

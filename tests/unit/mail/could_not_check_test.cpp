@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "mail/check.h"
+#include "mail/check_render.h"
 #include "mail/dkim_check.h"
 #include "mail/dkim_verify.h"
 #include "mail/dmarc.h"
@@ -18,13 +19,13 @@
 namespace cloudkeep::mail {
 namespace {
 
-int Count(const MailCheckReport& r, const std::string& group, CheckLevel level) {
+int Count(const MailCheckReport& r, CheckGroup group, CheckLevel level) {
   int n = 0;
   for (const auto& f : r.findings) n += f.group == group && f.level == level ? 1 : 0;
   return n;
 }
 
-int Groups(const MailCheckReport& r, const std::string& group) {
+int Groups(const MailCheckReport& r, CheckGroup group) {
   int n = 0;
   for (const auto& f : r.findings) n += f.group == group ? 1 : 0;
   return n;
@@ -33,8 +34,8 @@ int Groups(const MailCheckReport& r, const std::string& group) {
 std::string Dump(const MailCheckReport& r) {
   std::string out;
   for (const auto& f : r.findings)
-    out += std::string(CheckLevelName(f.level)) + " " + f.group + " " + f.subject + ": " +
-           f.message + (f.fix.empty() ? "" : " [fix: " + f.fix + "]") + "\n";
+    out += std::string(CheckLevelName(f.level)) + " " + CheckGroupName(f.group) + " " + f.subject +
+           ": " + f.message + (f.fix.empty() ? "" : " [fix: " + f.fix + "]") + "\n";
   return out;
 }
 
@@ -62,7 +63,7 @@ TEST(CouldNotCheck, DeadResolverIsOneFinding) {
   auto r = RunMailCheck(z, Options("good.test"));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->findings.size(), 1u) << Dump(*r);
-  EXPECT_EQ(Count(*r, "DNS", CheckLevel::kUnknown), 1) << Dump(*r);
+  EXPECT_EQ(Count(*r, CheckGroup::kDns, CheckLevel::kUnknown), 1) << Dump(*r);
   EXPECT_EQ(r->count(CheckLevel::kPass), 0);
   EXPECT_TRUE(r->incomplete());
   Json j = MailCheckToJson(*r);
@@ -82,17 +83,17 @@ TEST(CouldNotCheck, FailedLookupsAreUnknownNeverPassOrFix) {
   auto r = RunMailCheck(z, Options("good.test"));
   ASSERT_TRUE(r.ok());
   std::string d = Dump(*r);
-  EXPECT_EQ(Count(*r, "DMARC", CheckLevel::kUnknown), 1) << d;
-  EXPECT_EQ(Count(*r, "DMARC", CheckLevel::kFail), 0) << d;
-  EXPECT_EQ(Count(*r, "2 DKIM", CheckLevel::kUnknown), 1) << d;
-  EXPECT_EQ(Count(*r, "2 DKIM", CheckLevel::kFail), 0) << d;
-  EXPECT_EQ(Count(*r, "4 RBL", CheckLevel::kPass), 0) << d;  // never "not listed"
-  EXPECT_EQ(Count(*r, "4 RBL", CheckLevel::kUnknown), 1) << d;
+  EXPECT_EQ(Count(*r, CheckGroup::kDmarc, CheckLevel::kUnknown), 1) << d;
+  EXPECT_EQ(Count(*r, CheckGroup::kDmarc, CheckLevel::kFail), 0) << d;
+  EXPECT_EQ(Count(*r, CheckGroup::kDkim, CheckLevel::kUnknown), 1) << d;
+  EXPECT_EQ(Count(*r, CheckGroup::kDkim, CheckLevel::kFail), 0) << d;
+  EXPECT_EQ(Count(*r, CheckGroup::kRbl, CheckLevel::kPass), 0) << d;  // never "not listed"
+  EXPECT_EQ(Count(*r, CheckGroup::kRbl, CheckLevel::kUnknown), 1) << d;
   EXPECT_NE(d.find("could not check 2 of 2 lists"), std::string::npos) << d;
-  EXPECT_EQ(Count(*r, "3 PTR", CheckLevel::kUnknown), 1) << d;
-  EXPECT_EQ(Count(*r, "3 PTR", CheckLevel::kFail), 0) << d;
+  EXPECT_EQ(Count(*r, CheckGroup::kPtr, CheckLevel::kUnknown), 1) << d;
+  EXPECT_EQ(Count(*r, CheckGroup::kPtr, CheckLevel::kFail), 0) << d;
   // Requirements resting on what was not checked are unknown, not failed.
-  EXPECT_EQ(Count(*r, "bulk", CheckLevel::kFail), 0) << d;
+  EXPECT_EQ(Count(*r, CheckGroup::kBulk, CheckLevel::kFail), 0) << d;
   for (const auto& f : r->findings) {
     if (f.level == CheckLevel::kUnknown) {
       EXPECT_EQ(f.fix.find("publish"), std::string::npos) << f.message << " / " << f.fix;
@@ -112,8 +113,8 @@ TEST(CouldNotCheck, SpfTimeoutIsNotMissingRecord) {
   auto r = RunMailCheck(z, Options("slow.test"));
   ASSERT_TRUE(r.ok());
   std::string d = Dump(*r);
-  EXPECT_EQ(Count(*r, "2 SPF", CheckLevel::kFail), 0) << d;
-  EXPECT_GE(Count(*r, "2 SPF", CheckLevel::kUnknown), 1) << d;
+  EXPECT_EQ(Count(*r, CheckGroup::kSpf, CheckLevel::kFail), 0) << d;
+  EXPECT_GE(Count(*r, CheckGroup::kSpf, CheckLevel::kUnknown), 1) << d;
   EXPECT_EQ(d.find("TXT \"v=spf1"), std::string::npos) << d;  // no "publish" record derived
 
   // The lint on its own: a failed include is "could not check", not "0 SPF records".
@@ -248,7 +249,7 @@ TEST(CheckDeadline, PassedBeforeTheStartChecksNothing) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(z.queries(), 0u);
   ASSERT_EQ(r->findings.size(), 1u);
-  EXPECT_EQ(r->findings[0].group, "deadline");
+  EXPECT_EQ(r->findings[0].group, CheckGroup::kDeadline);
   EXPECT_EQ(r->findings[0].level, CheckLevel::kUnknown);
   EXPECT_TRUE(r->deadline_reached);
   EXPECT_EQ(r->not_checked, std::vector<std::string>{"the whole audit"});
@@ -293,16 +294,16 @@ TEST(CheckDeadline, StopsWhereTheDeadlinePassedAndNamesWhatWasNotChecked) {
   // What ran before the deadline is judged as always; the DKIM lookup it
   // cut short is UNKNOWN; DMARC and the bulk-sender rules are not judged at
   // all (a missing DKIM result would otherwise fail them).
-  EXPECT_GT(Groups(*r, "2 SPF"), 0);
-  EXPECT_EQ(Groups(*r, "DMARC"), 0);
-  EXPECT_EQ(Groups(*r, "bulk"), 0);
+  EXPECT_GT(Groups(*r, CheckGroup::kSpf), 0);
+  EXPECT_EQ(Groups(*r, CheckGroup::kDmarc), 0);
+  EXPECT_EQ(Groups(*r, CheckGroup::kBulk), 0);
   for (const auto& f : r->findings) {
-    if (f.group == "2 DKIM") {
+    if (f.group == CheckGroup::kDkim) {
       EXPECT_EQ(f.level, CheckLevel::kUnknown) << f.message;
     }
   }
-  ASSERT_EQ(Groups(*r, "deadline"), 1);
-  EXPECT_EQ(r->findings[0].group, "deadline");  // said first
+  ASSERT_EQ(Groups(*r, CheckGroup::kDeadline), 1);
+  EXPECT_EQ(r->findings[0].group, CheckGroup::kDeadline);  // said first
   EXPECT_NE(r->findings[0].message.find("the deadline of 500ms was reached; not checked: DMARC of "
                                         "good.test, the bulk-sender requirements"),
             std::string::npos)
