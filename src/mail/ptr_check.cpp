@@ -18,25 +18,29 @@ bool IsIpAddress(const std::string& text) {
   return inet_pton(AF_INET, text.c_str(), &a) == 1 || IsIpv6(text);
 }
 
+std::string ReverseLabelsOf(const uint8_t* bytes, bool v6) {
+  if (!v6) return fmt::format("{}.{}.{}.{}", bytes[3], bytes[2], bytes[1], bytes[0]);
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (int i = 15; i >= 0; --i) {
+    out += kHex[bytes[i] & 0xf];
+    out += '.';
+    out += kHex[bytes[i] >> 4];
+    if (i > 0) out += '.';
+  }
+  return out;
+}
+
+std::string ReverseNameOf(const uint8_t* bytes, bool v6) {
+  return ReverseLabelsOf(bytes, v6) + (v6 ? ".ip6.arpa" : ".in-addr.arpa");
+}
+
 Result<std::string> ReverseLabels(const std::string& ip) {
   in_addr a4;
   in6_addr a6;
-  if (inet_pton(AF_INET, ip.c_str(), &a4) == 1) {
-    auto* b = reinterpret_cast<const unsigned char*>(&a4);
-    return fmt::format("{}.{}.{}.{}", b[3], b[2], b[1], b[0]);
-  }
-  if (inet_pton(AF_INET6, ip.c_str(), &a6) == 1) {
-    static const char kHex[] = "0123456789abcdef";
-    std::string out;
-    for (int i = 15; i >= 0; --i) {
-      unsigned char byte = a6.s6_addr[i];
-      out += kHex[byte & 0xf];
-      out += '.';
-      out += kHex[byte >> 4];
-      if (i > 0) out += '.';
-    }
-    return out;
-  }
+  if (inet_pton(AF_INET, ip.c_str(), &a4) == 1)
+    return ReverseLabelsOf(reinterpret_cast<const uint8_t*>(&a4), false);
+  if (inet_pton(AF_INET6, ip.c_str(), &a6) == 1) return ReverseLabelsOf(a6.s6_addr, true);
   return Status::Usage(fmt::format("'{}' is not an IP address", ip));
 }
 

@@ -9,6 +9,7 @@
 // Thread safety: functions only; the Resolver must be thread-safe (it is).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,10 @@ namespace cloudkeep::mail {
 Result<std::string> ReverseLabels(const std::string& ip);
 // The PTR query name: ReverseLabels + ".in-addr.arpa" or ".ip6.arpa".
 Result<std::string> ReverseName(const std::string& ip);
+// The same from an address's bytes in network order (4, or 16 when `v6`):
+// the one place the reverse names are built (SPF's IpAddress uses it too).
+std::string ReverseLabelsOf(const uint8_t* bytes, bool v6);
+std::string ReverseNameOf(const uint8_t* bytes, bool v6);
 // True when both are IP addresses and equal (so "2001:db8::1" equals "2001:DB8:0::1").
 bool SameAddress(const std::string& a, const std::string& b);
 bool IsIpAddress(const std::string& text);
