@@ -3,11 +3,17 @@
 // document out.
 #include <fmt/format.h>
 
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+
 #include "cli/mail_cmd.h"
 #include "core/strings.h"
 #include "mail/dmarc.h"
 #include "mail/resolver.h"
 #include "mail/spf.h"
+#include "mail/spf_batch.h"
 #include "mail/spf_lint.h"
 
 namespace cloudkeep::cli {
@@ -35,16 +41,57 @@ std::string KeyValues(const std::vector<std::pair<std::string, std::string>>& ro
   return out;
 }
 
+// `mail spf --batch`: one result line (or one JSON object per line) for
+// each query line, in input order; output is written a block at a time.
+Status RunBatch(Context& ctx, const std::string& path, int concurrency, const DnsFlags& dns) {
+  std::ifstream file;
+  if (path != "-") {
+    file.open(path);
+    if (!file)
+      return Status::Usage(
+          fmt::format("--batch '{}': cannot open: {}", path, std::strerror(errno)));
+  }
+  std::istream& in = path == "-" ? std::cin : file;
+  CK_ASSIGN_OR_RETURN(auto resolver, MakeResolver(dns));
+  mail::SpfBatchOptions o;
+  o.concurrency = concurrency;
+  std::string out;
+  auto flush = [&out] {
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    std::fflush(stdout);
+    out.clear();
+  };
+  const bool json = ctx.global.json;
+  auto emit = [&](const mail::SpfBatchResult& r) {
+    // JSON Lines: compact, one object a line (dump escapes control bytes);
+    // the text goes through EscapeText as PrintText would.
+    out += json ? mail::SpfBatchResultToJson(r).dump(-1, ' ', false,
+                                                     nlohmann::json::error_handler_t::replace)
+                : EscapeText(mail::SpfBatchResultToText(r));
+    out += '\n';
+    if (out.size() >= 64 * 1024) flush();
+  };
+  auto stats = mail::RunSpfBatch(*resolver, in, o, emit);
+  flush();
+  CK_RETURN_IF_ERROR(stats.status());
+  if (stats->errors > 0)
+    log::Warn("{} of {} lines of the batch were not queries (their result is 'error')",
+              stats->errors, stats->queries);
+  return Status::Ok();
+}
+
 void AddSpf(CLI::App* group, Context& ctx) {
   struct Flags {
-    std::string ip, sender, domain, helo;
+    std::string ip, sender, domain, helo, batch;
+    int concurrency = 32;
     bool no_lint = false;
     DnsFlags dns;
   };
   auto f = std::make_shared<Flags>();
   auto* cmd = group->add_subcommand(
       "spf", "Evaluate SPF (RFC 7208) for a client IP and sender, and lint the record");
-  cmd->add_option("--ip", f->ip, "The connecting client's IPv4 or IPv6 address")->required();
+  cmd->add_option("--ip", f->ip,
+                  "The connecting client's IPv4 or IPv6 address (required unless --batch)");
   cmd->add_option("--sender", f->sender,
                   "MAIL FROM address (local@domain) whose domain's SPF is checked");
   cmd->add_option("--domain", f->domain,
@@ -53,6 +100,11 @@ void AddSpf(CLI::App* group, Context& ctx) {
                   "The HELO/EHLO name as the client sent it (the %{h} macro); alone, without "
                   "--sender/--domain, its own SPF record is checked (the HELO identity)");
   cmd->add_flag("--no-lint", f->no_lint, "Only evaluate; skip the lint of the domain's record");
+  cmd->add_option("--batch", f->batch,
+                  "Evaluate every query of FILE (- for stdin), one 'IP SENDER [HELO]' per line");
+  cmd->add_option("--concurrency", f->concurrency, "With --batch: evaluations in flight")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
   AddDnsFlags(cmd, &f->dns);
   cmd->footer(
       "Prints the RFC 7208 result (pass, fail, softfail, neutral, none, temperror, permerror), the "
@@ -60,12 +112,35 @@ void AddSpf(CLI::App* group, Context& ctx) {
       "that decided, the explanation of a fail and the DNS lookups spent (10 allowed), then a lint "
       "of\n"
       "the domain's record. Exit 0 when the result is pass, 1 otherwise.\n\n"
+      "--batch FILE|- evaluates many queries in one process, concurrently (--concurrency) over "
+      "one\n"
+      "resolver, without the lint. Each line is 'IP SENDER [HELO]' (spaces or tabs); SENDER is\n"
+      "local@domain, a bare domain (postmaster@domain) or <> (the HELO identity, HELO required);\n"
+      "blank lines and lines starting with # are skipped. One result per query line, in input\n"
+      "order: 'RESULT<TAB>IP<TAB>SENDER<TAB>HELO<TAB>MECHANISM<TAB>DETAIL' (- when empty), or "
+      "with\n"
+      "--json one JSON object per line (line, ip, sender, helo, domain, result, mechanism,\n"
+      "explanation, problem, dns_lookups, void_lookups). A line that is not a query gets the\n"
+      "result 'error' naming the bad value and the batch goes on. Exit 0 once every line is\n"
+      "answered, whatever the results; 2 when FILE cannot be opened.\n\n"
       "Examples:\n"
       "  cloudkeep mail spf --ip 192.0.2.10 --sender bounce@example.com\n"
       "  cloudkeep mail spf --ip 192.0.2.10 --helo mx.example.com   (the HELO identity)\n"
       "  cloudkeep --json mail spf --ip 2001:db8::25 --domain example.com --helo mx.example.com\n"
-      "  cloudkeep mail spf --ip 192.0.2.10 --domain example.com --resolver 127.0.0.1:5353");
+      "  cloudkeep mail spf --ip 192.0.2.10 --domain example.com --resolver 127.0.0.1:5353\n"
+      "  cloudkeep --json mail spf --batch queries.txt --concurrency 64\n"
+      "  printf '192.0.2.10 bounce@example.com mx.example.com\\n' | cloudkeep mail spf --batch -");
   cmd->callback(Action(ctx, [&ctx, f]() -> Status {
+    if (!f->batch.empty()) {
+      if (!f->ip.empty() || !f->sender.empty() || !f->domain.empty() || !f->helo.empty())
+        return Status::Usage(
+            "--batch reads the queries from its file: no --ip, --sender, "
+            "--domain or --helo with it");
+      // Each evaluation waits on its own queries: room for all of them.
+      f->dns.max_in_flight = std::max(f->dns.max_in_flight, 4 * f->concurrency);
+      return RunBatch(ctx, f->batch, f->concurrency, f->dns);
+    }
+    if (f->ip.empty()) return Status::Usage("give --ip ADDRESS (or --batch FILE)");
     if (!mail::IpAddress::Parse(f->ip))
       return Status::Usage(fmt::format("--ip '{}' is not an IP address", f->ip));
     if (!f->sender.empty() && !f->domain.empty())
