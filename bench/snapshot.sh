@@ -4,8 +4,13 @@
 #   and a full restore. Prints MB/s, peak RSS and the cloudkeep/anchor
 #   speed ratio per step.
 # Usage: bench/snapshot.sh [CLOUDKEEP] ; SIZE_MB=2048 by default.
+# CK_BASELINE=/path/to/older/cloudkeep also restores the same snapshot with
+# that build, in the same run (restore step only), to compare two versions.
+# Prints the load average before the run and before the restore step: the
+# machine may be shared.
 set -euo pipefail
 CK=$(readlink -f "${1:-build/src/cli/cloudkeep}")
+BASE=${CK_BASELINE:+$(readlink -f "$CK_BASELINE")}
 SIZE_MB=${SIZE_MB:-2048}
 for t in restic borg /usr/bin/time; do command -v "$t" >/dev/null || { echo "missing $t (make deps)" >&2; exit 1; }; done
 W=$(mktemp -d "${BENCH_DIR:-/var/tmp}/ck-bench-snapshot.XXXXXX")
@@ -24,6 +29,7 @@ out = sys.stdout
 while True:
     out.write(" ".join(random.choice(words) for _ in range(12)) + "\n")
 ' 2>/dev/null | head -c $((3 * q))M) | dd of="$img" bs=1M seek=$((4 * q)) conv=notrunc status=none
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (before the run)"
 echo "image: ${SIZE_MB} MiB apparent, $(du -m "$img" | cut -f1) MiB allocated (random, text, holes)"
 
 export RESTIC_PASSWORD=bench RESTIC_REPOSITORY="$W/restic" RESTIC_CACHE_DIR="$W/restic-cache"
@@ -62,7 +68,13 @@ step changed5pct
 
 id=$("$CK" --store "$CKS" --json snapshot list | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["snapshots"][-1]["id"])')
 mkdir -p "$W/r-restic" "$W/r-borg"
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (before the restore step)"
 measure ck-restore "$CK" --store "$CKS" snapshot restore "$id" --to "$W/r-ck.img"
+if [ -n "$BASE" ]; then
+  measure base-restore "$BASE" --store "$CKS" snapshot restore "$id" --to "$W/r-base.img"
+  cmp "$img" "$W/r-base.img" || { echo "baseline restore differs!" >&2; exit 1; }
+  rm -f "$W/r-base.img"
+fi
 measure restic-restore restic restore -q latest --target "$W/r-restic"
 measure borg-restore bash -c "cd '$W/r-borg' && borg extract ::changed5pct"
 cmp "$img" "$W/r-ck.img" || { echo "cloudkeep restore differs!" >&2; exit 1; }
@@ -75,5 +87,12 @@ for s in first unchanged changed5pct restore; do
     "$(echo "$c / $r" | bc -l)" "$(echo "$c / $b" | bc -l)" \
     $((RSS[ck-$s] / 1024)) $((RSS[restic-$s] / 1024)) $((RSS[borg-$s] / 1024))
 done
+if [ -n "$BASE" ]; then
+  c=$(echo "$SIZE_MB / ${SEC[ck-restore]}" | bc -l) b=$(echo "$SIZE_MB / ${SEC[base-restore]}" | bc -l)
+  r=$(echo "$SIZE_MB / ${SEC[restic-restore]}" | bc -l)
+  printf 'restore: baseline %s %.0f MB/s (%.2fx restic, %d MiB), this build %.0f MB/s (%.2fx baseline)\n' \
+    "$BASE" "$b" "$(echo "$b / $r" | bc -l)" $((RSS[base-restore] / 1024)) "$c" "$(echo "$c / $b" | bc -l)"
+fi
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (after the run)"
 printf '\nstore size: cloudkeep %s MiB, restic %s MiB, borg %s MiB\n' \
   "$(du -sm "$CKS" | cut -f1)" "$(du -sm "$W/restic" | cut -f1)" "$(du -sm "$W/borg" | cut -f1)"
