@@ -25,6 +25,7 @@
 // program, as for any std::thread). Workers are capped at n.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
