@@ -17,5 +17,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)ParseDescribeVolumes(*doc);
   (void)ParseCreateSnapshot(*doc);
   (void)ParseCreateSnapshots(*doc);
+  // The network-interface and Elastic IP shapes (mirror address takeover, mail ptr --set).
+  (void)ParseDescribeNetworkInterfaces(*doc);
+  (void)ParseAssignPrivateIpAddresses(*doc);
+  (void)ParseReturnTrue(*doc, "UnassignPrivateIpAddressesResponse");
+  (void)ParseAssociateAddress(*doc);
+  (void)ParseDescribeAddresses(*doc);
+  (void)ParseAddressAttributeChange(*doc, "ModifyAddressAttributeResponse");
+  (void)ParseDescribeAddressesAttribute(*doc);
   return 0;
 }

@@ -211,6 +211,16 @@ def load_network(st):
         {e["instance"] for e in st["enis"].values() if e["instance"]}
 
 
+def instance_public_ip():
+    """The public address of this instance's primary interface: its EIP, else its auto-assigned one."""
+    with LOCK:
+        for e in STATE["enis"].values():
+            if e["instance"] == STATE["instance"]["id"] and e["device_index"] == 0:
+                a = eip_on(e["id"], e["ips"][0])
+                return a["public_ip"] if a else STATE["auto_public_ips"].get(e["ips"][0])
+    return None
+
+
 def default_ptr(st, public_ip):
     return f"ec2-{public_ip.replace('.', '-')}.{st['region']}.compute.amazonaws.com."
 
@@ -757,13 +767,192 @@ def do_describe_addresses(p):
         return "<addressesSet>" + "".join(f"<item>{addr_xml(a)}</item>" for a in items) + "</addressesSet>"
 
 
+# ---------- reverse DNS of an Elastic IP (the domain-name address attribute) ----------
+#
+# As on AWS: ModifyAddressAttribute checks that DomainName's A record is the
+# address (asked of the --dns server, which plays the world's DNS), the update
+# stays PENDING for --ptr-after seconds, and then AWS's reverse zone serves it:
+# the emulator rewrites the in-addr.arpa zone file the test's NSD reads
+# (--ptr-zone-dir, one <origin>.zone per /24 the test created), signals NSD
+# (--dns-pid) and reports SUCCESSFUL only once that server answers with the new
+# PTR, which is the order in which AWS's own reverse DNS changes.
+
+def dns_server():
+    host, _, port = OPTS.dns.rpartition(":")
+    return host, int(port)
+
+
+def forward_a(name):
+    """The A records of `name` at the --dns server, or None when it has none."""
+    import dns.message
+    import dns.query
+    import dns.rcode
+    host, port = dns_server()
+    q = dns.message.make_query(name, "A")
+    r = dns.query.udp(q, host, port=port, timeout=2)
+    if r.rcode() != dns.rcode.NOERROR:
+        return None
+    out = []
+    for rrset in r.answer:
+        if rrset.rdtype == 1:
+            out.extend(str(x) for x in rrset)
+    return out or None
+
+
+def served_ptr(ip):
+    import dns.message
+    import dns.query
+    import dns.reversename
+    host, port = dns_server()
+    q = dns.message.make_query(dns.reversename.from_address(ip), "PTR")
+    try:
+        r = dns.query.udp(q, host, port=port, timeout=2)
+    except Exception:
+        return None
+    for rrset in r.answer:
+        if rrset.rdtype == 12:
+            return [str(x).lower() for x in rrset]
+    return None
+
+
+ZONE_SERIAL = [int(time.time())]
+
+
+def write_reverse_zone(ip):
+    """Rewrites the /24 zone holding `ip` with every EIP's current PTR; False when the test made no such zone."""
+    import os
+    a, b, c, _ = ip.split(".")
+    origin = f"{c}.{b}.{a}.in-addr.arpa"
+    path = os.path.join(OPTS.ptr_zone_dir, origin + ".zone")
+    if not os.path.exists(path):
+        return False
+    ZONE_SERIAL[0] += 1
+    lines = [f"$ORIGIN {origin}.", "$TTL 1",
+             f"@ IN SOA ns.{origin}. hostmaster.{origin}. {ZONE_SERIAL[0]} 3600 600 86400 1", f"@ IN NS ns.{origin}."]
+    for e in STATE["eips"].values():
+        if e["public_ip"].rsplit(".", 1)[0] == f"{a}.{b}.{c}":
+            lines.append(f"{e['public_ip'].rsplit('.', 1)[1]} IN PTR {e['ptr']}")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+    # NSD reloads a zone whose mtime changed; two rewrites within one clock tick must still differ.
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, max(st.st_mtime_ns, int(time.time() * 1e9)) + ZONE_SERIAL[0]))
+    return True
+
+
+def finish_ptr_update(aid, token):
+    with LOCK:
+        a = STATE["eips"][aid]
+        if a["update"] is None or a["update"]["token"] != token:
+            return  # superseded by a later request
+        a["ptr"] = a["update"]["value"]
+        zoned = OPTS.ptr_zone_dir and write_reverse_zone(a["public_ip"])
+    if zoned:
+        import os
+        import signal
+        if OPTS.dns_pid:
+            with open(OPTS.dns_pid) as f:
+                os.kill(int(f.read().strip()), signal.SIGHUP)
+        want = a["ptr"].lower()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and served_ptr(a["public_ip"]) != [want]:
+            time.sleep(0.05)
+    with LOCK:
+        if a["update"] is not None and a["update"]["token"] == token:
+            a["update"]["status"] = "SUCCESSFUL"
+
+
+def start_ptr_update(a, value):
+    token = secrets.token_hex(4)
+    a["update"] = {"value": value, "status": "PENDING", "token": token}
+    with LOCK:
+        STATS["ptr_updates"] = STATS.get("ptr_updates", 0) + 1
+    t = threading.Timer(OPTS.ptr_after, finish_ptr_update, (a["allocation_id"], token))
+    t.daemon = True
+    t.start()
+
+
+def addr_attr_xml(a):
+    upd = ""
+    if a["update"]:
+        reason = "" if a["update"]["status"] != "PENDING" else "<reason>The PTR record update is in progress</reason>"
+        upd = (f"<ptrRecordUpdate><value>{escape(a['update']['value'])}</value>"
+               f"<status>{a['update']['status']}</status>{reason}</ptrRecordUpdate>")
+    return (f"<publicIp>{a['public_ip']}</publicIp><allocationId>{a['allocation_id']}</allocationId>"
+            f"<ptrRecord>{escape(a['ptr'])}</ptrRecord>{upd}")
+
+
+def need_domain_name_attribute(p):
+    attr = p.get("Attribute")
+    if attr is None:
+        raise ApiError(400, "MissingParameter", "The request must contain the parameter Attribute")
+    if attr != "domain-name":
+        raise ApiError(400, "InvalidParameterValue", f"Value ({attr}) for parameter attribute is invalid. "
+                                                     "Valid values: domain-name")
+
+
+def do_modify_address_attribute(p):
+    aid = p.get("AllocationId")
+    if not aid:
+        raise ApiError(400, "MissingParameter", "The request must contain the parameter AllocationId")
+    name = p.get("DomainName")
+    if not name:
+        raise ApiError(400, "MissingParameter", "The request must contain the parameter DomainName")
+    with LOCK:
+        a = get_eip(aid)
+    check_dry_run(p)
+    fqdn = name.rstrip(".").lower() + "."
+    if not OPTS.dns:
+        raise ApiError(500, "InternalError", "emulator started without --dns: cannot check the forward record")
+    addrs = forward_a(fqdn)
+    if addrs is None:
+        raise ApiError(400, "InvalidParameterValue",
+                       f"The forward DNS record for {name} could not be found. Create an A record for {name} "
+                       f"pointing to {a['public_ip']} before setting reverse DNS.")
+    if a["public_ip"] not in addrs:
+        raise ApiError(400, "InvalidParameterValue",
+                       f"The forward DNS record for {name} ({', '.join(addrs)}) does not point to "
+                       f"{a['public_ip']}.")
+    with LOCK:
+        start_ptr_update(a, fqdn)
+        return f"<address>{addr_attr_xml(a)}</address>"
+
+
+def do_reset_address_attribute(p):
+    aid = p.get("AllocationId")
+    if not aid:
+        raise ApiError(400, "MissingParameter", "The request must contain the parameter AllocationId")
+    need_domain_name_attribute(p)
+    with LOCK:
+        a = get_eip(aid)
+    check_dry_run(p)
+    with LOCK:
+        start_ptr_update(a, default_ptr(STATE, a["public_ip"]))
+        return f"<address>{addr_attr_xml(a)}</address>"
+
+
+def do_describe_addresses_attribute(p):
+    need_domain_name_attribute(p)
+    aids = indexed(p, "AllocationId")
+    with LOCK:
+        items = [get_eip(i) for i in aids] if aids else sorted(STATE["eips"].values(),
+                                                               key=lambda a: a["allocation_id"])
+        check_dry_run(p)
+        return paged_set(p, items, "addressSet", addr_attr_xml)
+
+
 ACTIONS = {"DescribeSnapshots": do_describe_snapshots, "DescribeVolumes": do_describe_volumes,
            "CreateSnapshot": do_create_snapshot, "CreateSnapshots": do_create_snapshots,
            "DeleteSnapshot": do_delete_snapshot, "CreateTags": do_create_tags,
            "DescribeNetworkInterfaces": do_describe_network_interfaces,
            "AssignPrivateIpAddresses": do_assign_private_ip_addresses,
            "UnassignPrivateIpAddresses": do_unassign_private_ip_addresses,
-           "AssociateAddress": do_associate_address, "DescribeAddresses": do_describe_addresses}
+           "AssociateAddress": do_associate_address, "DescribeAddresses": do_describe_addresses,
+           "ModifyAddressAttribute": do_modify_address_attribute,
+           "ResetAddressAttribute": do_reset_address_attribute,
+           "DescribeAddressesAttribute": do_describe_addresses_attribute}
 
 
 class Bucket:
@@ -846,6 +1035,9 @@ class Handler(BaseHTTPRequestHandler):
         md = {"/latest/meta-data/instance-id": inst["id"],
               "/latest/meta-data/placement/availability-zone": inst["az"],
               "/latest/meta-data/placement/region": STATE["region"]}
+        pub = instance_public_ip()
+        if pub:
+            md["/latest/meta-data/public-ipv4"] = pub
         role = STATE.get("role")
         if role:
             md["/latest/meta-data/iam/security-credentials/"] = role["name"]
@@ -936,6 +1128,8 @@ def main():
     global OPTS, STATE, BUCKET
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--bind", default="127.0.0.1", help="address to listen on (a test namespace's, for IMDS)")
+    ap.add_argument("--host", default="127.0.0.1", help="address to listen on (a test's namespace address)")
     ap.add_argument("--state", required=True)
     ap.add_argument("--latency-ms", type=float, default=0)
     ap.add_argument("--rate", type=float, default=0, help="token bucket refill per second; 0 = no limit")
@@ -943,6 +1137,10 @@ def main():
     ap.add_argument("--error-rate", type=float, default=0, help="fraction of calls answered with a 500")
     ap.add_argument("--complete-after", type=float, default=2.0, help="seconds a new snapshot stays pending")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--dns", help="ADDR:PORT of the DNS server ModifyAddressAttribute checks forward records against")
+    ap.add_argument("--ptr-after", type=float, default=1.0, help="seconds a reverse DNS update stays PENDING")
+    ap.add_argument("--ptr-zone-dir", help="directory of the in-addr.arpa zone files to rewrite when a PTR changes")
+    ap.add_argument("--dns-pid", help="pid file of the NSD that reads --ptr-zone-dir (sent SIGHUP to reload)")
     ap.add_argument("--verbose", action="store_true")
     OPTS = ap.parse_args()
     random.seed(OPTS.seed)
@@ -950,9 +1148,9 @@ def main():
     BUCKET = Bucket(OPTS.rate, OPTS.burst)
     ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer.request_queue_size = 256
-    srv = ThreadingHTTPServer(("127.0.0.1", OPTS.port), Handler)
+    srv = ThreadingHTTPServer((OPTS.host, OPTS.port), Handler)
     # --port 0 takes any free port; this line says which (tests wait for it).
-    print(f"ec2-emulator listening on 127.0.0.1:{srv.server_address[1]}", flush=True)
+    print(f"ec2-emulator listening on {OPTS.host}:{srv.server_address[1]}", flush=True)
     srv.serve_forever()
 
 

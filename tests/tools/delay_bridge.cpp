@@ -11,13 +11,16 @@
 // after the delay. It replaces a Python forwarder that topped out at about
 // 25 MB/s of TCP, which made the link, not the code under test, the limit.
 //
-//   delay_bridge IFACE_A IFACE_B DELAY_SECONDS [--rate MBIT]
+//   delay_bridge IFACE_A IFACE_B DELAY_SECONDS [--rate MBIT] [--drop-port N]...
 //
 // Run as root in the namespace holding both interfaces. Every frame that
 // arrives on one interface leaves the other DELAY_SECONDS later (0.00025 =
 // 0.25 ms), in order. --rate emulates a link of MBIT Mbit/s as well: frames
 // are serialised one after the other at that rate, the queue in front of the
 // link holds 20 ms (at least 64 KiB) and drops at its tail beyond that.
+// --drop-port N silently drops every TCP segment to or from port N (IPv4 and
+// IPv6 without extension headers), in both directions, as a cloud provider's
+// port-25 block does: SYNs vanish, no RST, no ICMP (test_mail_egress.sh).
 // Frames above the egress interface's MTU are dropped, as a real link would;
 // so the hosts' veth ends want `gso_max_size 1500`, or TCP's 64 KiB GSO
 // frames never get through. Prints one line "forwarding ..." on stderr once
@@ -195,14 +198,43 @@ bool FixChecksum(uint8_t* f, size_t len) {
 struct Options {
   std::string iface[2];
   int64_t delay_ns = 0;
-  double rate_bps = 0;  // 0: no bandwidth limit
+  double rate_bps = 0;               // 0: no bandwidth limit
+  std::vector<uint16_t> drop_ports;  // TCP ports whose segments vanish
 };
+
+// True when the frame is a TCP segment to or from one of `ports`.
+bool TcpPortDropped(const uint8_t* f, size_t len, const std::vector<uint16_t>& ports) {
+  if (ports.empty() || len < 14) return false;
+  size_t off = 12;
+  uint16_t type = Be16(f + off);
+  while ((type == ETH_P_8021Q || type == ETH_P_8021AD) && off + 6 <= len) {
+    off += 4;
+    type = Be16(f + off);
+  }
+  const size_t l3 = off + 2;
+  size_t l4;
+  if (type == ETH_P_IP) {
+    if (len < l3 + 20 || f[l3 + 9] != IPPROTO_TCP) return false;
+    l4 = l3 + (f[l3] & 15) * 4u;
+  } else if (type == ETH_P_IPV6) {
+    if (len < l3 + 40 || f[l3 + 6] != IPPROTO_TCP) return false;
+    l4 = l3 + 40;
+  } else {
+    return false;
+  }
+  if (l4 + 4 > len) return false;
+  const uint16_t src = Be16(f + l4), dst = Be16(f + l4 + 2);
+  for (uint16_t p : ports)
+    if (p == src || p == dst) return true;
+  return false;
+}
 
 struct Counters {
   uint64_t forwarded = 0;
   uint64_t checksummed = 0;
   uint64_t over_mtu = 0;
   uint64_t rate_drops = 0;
+  uint64_t port_drops = 0;  // --drop-port
   uint64_t send_errors = 0;
   uint64_t untimed = 0;     // no usable kernel receive timestamp: timed on reading
   int64_t late_sum_ns = 0;  // how long after its due time each frame was sent
@@ -270,6 +302,10 @@ class Direction {
             static_cast<unsigned long long>(c_.untimed),
             c_.forwarded ? static_cast<double>(c_.late_sum_ns) / 1e3 / c_.forwarded : 0.0,
             static_cast<double>(c_.late_max_ns) / 1e3, kernel.c_str());
+    if (!opt_.drop_ports.empty()) {
+      fprintf(stderr, "delay_bridge: %s: %llu TCP segments dropped by --drop-port\n", name_.c_str(),
+              static_cast<unsigned long long>(c_.port_drops));
+    }
   }
 
  private:
@@ -345,6 +381,10 @@ class Direction {
     }
     if ((h.msg_flags & MSG_TRUNC) || len + (vlan ? 4 : 0) > limit) {
       c_.over_mtu++;
+      return;
+    }
+    if (TcpPortDropped(f, len, opt_.drop_ports)) {
+      c_.port_drops++;
       return;
     }
     if (aux && (aux->tp_status & TP_STATUS_CSUMNOTREADY) && FixChecksum(f, len)) c_.checksummed++;
@@ -434,9 +474,10 @@ class Direction {
 [[noreturn]] void Usage(const char* why) {
   if (why) fprintf(stderr, "delay_bridge: %s\n", why);
   fprintf(stderr,
-          "usage: delay_bridge IFACE_A IFACE_B DELAY_SECONDS [--rate MBIT]\n"
+          "usage: delay_bridge IFACE_A IFACE_B DELAY_SECONDS [--rate MBIT] [--drop-port N]...\n"
           "  forwards every Ethernet frame between the two interfaces after DELAY_SECONDS\n"
-          "  (e.g. 0.001); --rate also limits each direction to MBIT Mbit/s\n");
+          "  (e.g. 0.001); --rate also limits each direction to MBIT Mbit/s; --drop-port\n"
+          "  silently drops TCP to or from port N (repeatable)\n");
   exit(2);
 }
 
@@ -504,6 +545,13 @@ int main(int argc, char** argv) {
         Usage("--rate wants a positive number of Mbit/s");
       }
       opt.rate_bps *= 1e6;
+    } else if (a == "--drop-port") {
+      double port = 0;
+      if (++i >= argc || !ParseNumber(argv[i], &port) || port < 1 || port > 65535 ||
+          port != static_cast<double>(static_cast<uint16_t>(port))) {
+        Usage("--drop-port wants a TCP port, 1 to 65535");
+      }
+      opt.drop_ports.push_back(static_cast<uint16_t>(port));
     } else if (a.rfind("--", 0) == 0) {
       Usage(("unknown option " + a).c_str());
     } else {

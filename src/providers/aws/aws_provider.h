@@ -72,8 +72,13 @@ class AwsProvider final : public snapshot::Provider {
   Result<std::vector<snapshot::DeleteOutcome>> DeleteSnapshots(
       const std::vector<std::string>& ids, const snapshot::DeleteOptions& options) override;
 
- private:
+  // The EC2 client (region, credentials and endpoint resolved on first use)
+  // and the instance metadata service, for the commands that call EC2
+  // directly (`mail ptr --set`).
   Result<Ec2Client*> Client();
+  Imds& imds() { return imds_; }
+
+ private:
   Result<std::string> InstanceId();
   Result<std::vector<Ec2Volume>> DescribeVolumes(const Params& params);
   snapshot::Volume ToVolume(const Ec2Volume& v, const std::map<std::string, std::string>& devices);
