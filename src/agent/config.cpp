@@ -62,6 +62,7 @@ class Loader {
       std::string key(k.str());
       int line = static_cast<int>(k.source().begin.line);
       if (key == "listen") {
+        listen_line = line;
         if (auto s = String(n, "[agent] ", key, line)) c.listen = *s;
       } else if (key == "state_dir") {
         if (auto s = String(n, "[agent] ", key, line)) c.state_dir = *s;
@@ -252,6 +253,7 @@ class Loader {
   }
 
   std::vector<std::string> errors;
+  int listen_line = 1;
 
  private:
   std::string path_;
@@ -302,7 +304,7 @@ ConfigLoad LoadConfig(const std::string& path, const StepBuilder& build) {
       l.Error(line, fmt::format("unknown key '{}' (the file has [agent] and [[job]] tables)", key));
     }
   }
-  l.Listen(c, agent_line);
+  l.Listen(c, l.listen_line > 1 ? l.listen_line : agent_line);
   out.errors = std::move(l.errors);
   if (out.errors.empty()) out.config = std::move(c);
   return out;

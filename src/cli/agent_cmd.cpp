@@ -91,8 +91,11 @@ bool AppendArgs(const CLI::Option* o, const CommandKey& k, std::vector<std::stri
       errors->push_back({k.line, fmt::format("{} = \"\": is empty", k.key)});
       return false;
     }
-    if (o->nonpositional()) args->push_back("--" + Dashed(k.key));
-    args->push_back(v);
+    // "--keep-daily=-5", not "--keep-daily -5": a value is never read as an option.
+    if (o->nonpositional())
+      args->push_back("--" + Dashed(k.key) + "=" + v);
+    else
+      args->push_back(v);
   }
   return true;
 }

@@ -51,6 +51,12 @@ Result<SubprocessResult> RunProcess(const std::vector<std::string>& argv,
   if (pid < 0) return Status::FromErrno("fork", errno);
   if (pid == 0) {
     ::setpgid(0, 0);
+    // A clean start: a daemon that blocks signals for sigtimedwait, or ignores
+    // SIGPIPE, must not hand that to its commands (exec keeps both).
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::signal(SIGPIPE, SIG_DFL);
     if (opts.capture) {
       ::dup2(pipefd[1], STDOUT_FILENO);
       ::dup2(errfd[1] >= 0 ? errfd[1] : pipefd[1], STDERR_FILENO);
