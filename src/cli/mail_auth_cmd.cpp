@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "cli/mail_cmd.h"
+#include "core/log.h"
 #include "core/strings.h"
 #include "mail/dmarc.h"
 #include "mail/resolver.h"
