@@ -12,6 +12,8 @@
 #include "mirror/config.h"
 #include "mirror/metadata.h"
 #include "mirror/node.h"
+#include "providers/aws/aws_provider.h"
+#include "providers/aws/ec2_client.h"
 
 namespace cloudkeep::cli {
 
@@ -213,6 +215,52 @@ void AddInit(CLI::App* group, CLI::App* root, Context& ctx) {
   }));
 }
 
+// service_address_cloud = "aws": the function that moves the service
+// address to this node's network interface in EC2 (AssignPrivateIpAddresses
+// with AllowReassignment, which takes it from the old primary's interface
+// even when that instance is dead), and the Elastic IP along with it. The
+// interface is checked once at start: a wrong eni is an operator's typo
+// (exit 2); EC2 unreachable at start is not, as the node must still run as
+// a standby.
+Result<std::function<Status()>> AwsAddressTaker(const ResourceConfig& cfg,
+                                                const std::string& node, const Context& ctx) {
+  aws::AwsProviderOptions po;
+  po.region = cfg.aws_region.empty() ? ctx.global.region : cfg.aws_region;
+  po.endpoint_url = cfg.aws_endpoint_url.empty() ? ctx.global.endpoint_url : cfg.aws_endpoint_url;
+  po.profile = ctx.global.profile;
+  auto provider = std::make_shared<aws::AwsProvider>(po);
+  const std::string eni = cfg.FindNode(node)->aws_network_interface;
+  const std::string ip = cfg.service_address.substr(0, cfg.service_address.find('/'));
+  const std::string eip = cfg.aws_elastic_ip;
+  CK_ASSIGN_OR_RETURN(aws::Ec2Client * ec2, provider->Client());
+  aws::Ec2Error err;
+  aws::NetworkInterfaceQuery q;
+  q.ids = {eni};
+  auto found = ec2->DescribeNetworkInterfaces(q, &err);
+  if (!found.ok() && err.code == "InvalidNetworkInterfaceID.NotFound")
+    return Status::Usage(fmt::format("node {}: aws_network_interface '{}' does not exist in EC2 ({})",
+                                     node, eni, err.message));
+  if (!found.ok())
+    log::Warn("mirror {}/{}: cannot check aws_network_interface {} now: {}", cfg.name, node, eni,
+              found.status().message());
+  return std::function<Status()>([provider, eni, ip, eip]() -> Status {
+    CK_ASSIGN_OR_RETURN(aws::Ec2Client * c, provider->Client());
+    CK_RETURN_IF_ERROR(c->AssignPrivateIpAddresses(eni, {ip}, /*allow_reassignment=*/true)
+                           .status()
+                           .Annotate("AssignPrivateIpAddresses " + ip + " to " + eni));
+    if (!eip.empty()) {
+      aws::AssociateAddressRequest r;
+      r.allocation_id = eip;
+      r.network_interface_id = eni;
+      r.private_ip = ip;
+      r.allow_reassociation = true;
+      CK_RETURN_IF_ERROR(
+          c->AssociateAddress(r).status().Annotate("AssociateAddress " + eip + " to " + ip));
+    }
+    return Status::Ok();
+  });
+}
+
 // --- run -------------------------------------------------------------------
 
 void AddRun(CLI::App* group, CLI::App* root, Context& ctx) {
@@ -237,7 +285,7 @@ void AddRun(CLI::App* group, CLI::App* root, Context& ctx) {
       "Examples:\n"
       "  cloudkeep mirror run web --config mirror.toml --node a --export-listen 127.0.0.1:10809\n"
       "  cloudkeep mirror run web --config mirror.toml --node b --run-dir /run/ck");
-  cmd->callback(Action(ctx, [root, f]() -> Status {
+  cmd->callback(Action(ctx, [root, f, &ctx]() -> Status {
     CK_ASSIGN_OR_RETURN(ResourceConfig cfg, LoadConfig(root, f->c));
     NodeOptions o;
     o.cfg = cfg;
@@ -246,6 +294,10 @@ void AddRun(CLI::App* group, CLI::App* root, Context& ctx) {
     o.export_listen = f->export_listen;
     o.export_socket = f->export_socket;
     o.start_primary = f->primary;
+    if (cfg.service_address_cloud == "aws") {
+      CK_ASSIGN_OR_RETURN(o.cloud_address_take, AwsAddressTaker(cfg, f->c.node, ctx));
+      o.cloud_address_name = "AWS " + cfg.FindNode(f->c.node)->aws_network_interface;
+    }
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);

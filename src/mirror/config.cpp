@@ -191,6 +191,24 @@ Status ParseFencing(const toml::table& t, const std::string& where, ResourceConf
       (cfg->service_interface.size() > 15 ||
        cfg->service_interface.find_first_of("/ \t") != std::string::npos))
     return Status::Usage(where + ": bad service_interface '" + cfg->service_interface + "'");
+  CK_ASSIGN_OR_RETURN(cfg->service_address_cloud,
+                      GetString(t, "service_address_cloud", where, false));
+  CK_ASSIGN_OR_RETURN(cfg->aws_elastic_ip, GetString(t, "aws_elastic_ip", where, false));
+  CK_ASSIGN_OR_RETURN(cfg->aws_region, GetString(t, "aws_region", where, false));
+  CK_ASSIGN_OR_RETURN(cfg->aws_endpoint_url, GetString(t, "aws_endpoint_url", where, false));
+  if (!cfg->service_address_cloud.empty() && cfg->service_address_cloud != "aws")
+    return Status::Usage(where + ": service_address_cloud must be \"aws\" (or absent), got '" +
+                         cfg->service_address_cloud + "'");
+  if (!cfg->service_address_cloud.empty() && cfg->service_address.empty())
+    return Status::Usage(where + ": service_address_cloud needs service_address");
+  if (cfg->service_address_cloud.empty() &&
+      (!cfg->aws_elastic_ip.empty() || !cfg->aws_region.empty() || !cfg->aws_endpoint_url.empty()))
+    return Status::Usage(where +
+                         ": aws_elastic_ip, aws_region and aws_endpoint_url need "
+                         "service_address_cloud = \"aws\"");
+  if (!cfg->aws_elastic_ip.empty() && cfg->aws_elastic_ip.rfind("eipalloc-", 0) != 0)
+    return Status::Usage(where + ": aws_elastic_ip '" + cfg->aws_elastic_ip +
+                         "' must be an allocation id (eipalloc-…)");
   CK_ASSIGN_OR_RETURN(std::vector<std::string> hook, GetStringList(t, "on_promote", where));
   if (!hook.empty()) {
     if (hook[0].empty()) return Status::Usage(where + ": on_promote names no command");
@@ -254,7 +272,11 @@ Result<ResourceConfig> ParseResourceConfig(const std::string& text, const std::s
                                               "suspend_margin",
                                               "etcd_timeout",
                                               "service_interface",
-                                              "on_promote"};
+                                              "on_promote",
+                                              "service_address_cloud",
+                                              "aws_elastic_ip",
+                                              "aws_region",
+                                              "aws_endpoint_url"};
   for (auto& [k, v] : *t)
     if (!kKeys.count(std::string(k.str())))
       return Status::Usage(where + ": unknown key '" + std::string(k.str()) + "'");
@@ -314,7 +336,8 @@ Result<ResourceConfig> ParseResourceConfig(const std::string& text, const std::s
     if (!nt) return Status::Usage(nw + ": must be a table");
     for (auto& [k, v] : *nt) {
       std::string key(k.str());
-      if (key != "name" && key != "address" && key != "device" && key != "meta")
+      if (key != "name" && key != "address" && key != "device" && key != "meta" &&
+          key != "aws_network_interface")
         return Status::Usage(nw + ": unknown key '" + key + "'");
     }
     NodeConfig n;
@@ -322,6 +345,11 @@ Result<ResourceConfig> ParseResourceConfig(const std::string& text, const std::s
     CK_ASSIGN_OR_RETURN(n.address, GetString(*nt, "address", nw, true));
     CK_ASSIGN_OR_RETURN(n.device, GetString(*nt, "device", nw, true));
     CK_ASSIGN_OR_RETURN(n.meta, GetString(*nt, "meta", nw, true));
+    CK_ASSIGN_OR_RETURN(n.aws_network_interface,
+                        GetString(*nt, "aws_network_interface", nw, false));
+    if (!n.aws_network_interface.empty() && n.aws_network_interface.rfind("eni-", 0) != 0)
+      return Status::Usage(nw + ": aws_network_interface '" + n.aws_network_interface +
+                           "' must be a network interface id (eni-…)");
     if (n.name.empty() || n.name.size() > 63 ||
         n.name.find_first_not_of(
             "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
@@ -340,6 +368,16 @@ Result<ResourceConfig> ParseResourceConfig(const std::string& text, const std::s
   if (cfg.nodes.size() != 2)
     return Status::Usage(where + ": a resource has exactly two nodes, got " +
                          std::to_string(cfg.nodes.size()));
+  for (size_t i = 0; i < cfg.nodes.size(); i++) {
+    const NodeConfig& n = cfg.nodes[i];
+    if (cfg.service_address_cloud == "aws" && n.aws_network_interface.empty())
+      return Status::Usage(where + ".node[" + std::to_string(i) + "] (" + n.name +
+                           "): service_address_cloud = \"aws\" needs aws_network_interface "
+                           "(the node's eni-…)");
+    if (cfg.service_address_cloud.empty() && !n.aws_network_interface.empty())
+      return Status::Usage(where + ".node[" + std::to_string(i) + "] (" + n.name +
+                           "): aws_network_interface needs service_address_cloud = \"aws\"");
+  }
   if (resource.empty() || resource.size() > 63)
     return Status::Usage("bad resource name '" + resource + "'");
   return cfg;

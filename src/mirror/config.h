@@ -39,6 +39,9 @@ struct NodeConfig {
   std::string address;  // replication address HOST:PORT
   std::string device;
   std::string meta;
+  // service_address_cloud = "aws": this node's elastic network interface
+  // (eni-…), which the address is assigned to when this node is primary.
+  std::string aws_network_interface;
 };
 
 struct ResourceConfig {
@@ -76,6 +79,16 @@ struct ResourceConfig {
   StandbyLoss on_standby_loss = StandbyLoss::kContinue;
   std::string service_address;    // "10.0.5.10/24": moved to the primary; empty: none
   std::string service_interface;  // the interface it goes on (required with service_address)
+  // Where else the address must move: "" (only the local interface) or
+  // "aws": AssignPrivateIpAddresses with AllowReassignment to the new
+  // primary's network interface (each node's aws_network_interface), and,
+  // with aws_elastic_ip (eipalloc-…), AssociateAddress with
+  // AllowReassociation of that Elastic IP to it. aws_region and
+  // aws_endpoint_url override the AWS credential chain's region and the
+  // EC2 endpoint (as --region / --endpoint-url do for --provider aws).
+  std::string service_address_cloud;
+  std::string aws_elastic_ip;
+  std::string aws_region, aws_endpoint_url;
   std::string on_promote;         // argv[0] of a hook run after a promotion; empty: none
   std::vector<std::string> on_promote_args;
 

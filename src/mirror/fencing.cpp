@@ -27,11 +27,6 @@ std::string RecordState(const std::optional<coord::KeyValue>& kv) {
   return j.value("state", "?");
 }
 
-// The service address without its prefix length, for arping.
-std::string AddressOnly(const std::string& cidr) {
-  return cidr.substr(0, cidr.find('/'));
-}
-
 }  // namespace
 
 Fencer::Fencer(const ResourceConfig& cfg, std::string node, FencingHost* host)
@@ -46,6 +41,8 @@ Result<std::unique_ptr<Fencer>> Fencer::Create(const ResourceConfig& cfg, const 
                                                FencingHost* host, const Clock* clock) {
   std::unique_ptr<Fencer> f(new Fencer(cfg, node, host));
   if (clock != nullptr) f->clock_ = clock;
+  if (!cfg.service_address.empty())
+    f->address_ = MakeInterfaceAddress(cfg.service_address, cfg.service_interface, f->tag_);
   coord::EtcdOptions o;
   o.endpoints = cfg.etcd_endpoints;
   o.connect_timeout = std::min(f->timeout_, std::chrono::milliseconds(1000));
@@ -62,10 +59,7 @@ Fencer::~Fencer() {
 
 void Fencer::Start() {
   // A crash may have left the address on this host: only a leader holds it.
-  if (!cfg_.service_address.empty()) {
-    address_held_ = true;
-    DropAddress();
-  }
+  DropAddress();
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -79,7 +73,6 @@ void Fencer::Stop() {
   {
     std::lock_guard lk(hook_mu_);
     if (hook_.joinable()) hook_.join();
-    if (arp_.joinable()) arp_.join();
   }
   // A clean stop gives the key up at once, so that the peer need not wait
   // for the lease to expire (the host has stopped the export already).
@@ -314,7 +307,14 @@ void Fencer::Campaign(const FencingView& v) {
   FencingView now = host_->View();
   if (now.peer_connected && now.peer_role == "Primary")
     host_->DropPeerLink(fmt::format("this node holds the leader key (token {})", tok));
-  TakeAddress();
+  // A primary its clients cannot reach serves no one, and holding the key
+  // keeps the peer from trying: give it up and campaign again next round.
+  if (Status a = TakeAddress(); !a.ok()) {
+    log::Error("mirror {}: fencing: cannot take the service address: {}; giving the key up", tag_,
+               a.message());
+    LoseLeadership("could not take the service address");
+    return;
+  }
   std::vector<std::string> notes;
   Status s = host_->PromoteElected(tok, &notes);
   for (auto& n : notes) log::Warn("mirror {}: {}", tag_, n);
@@ -425,49 +425,22 @@ void Fencer::ForgetTerm() {
 
 // ---- the service address and the hook -------------------------------------------
 
-void Fencer::TakeAddress() {
-  if (cfg_.service_address.empty()) return;
-  SubprocessOptions o;
-  o.timeout = Micros(5'000'000);
-  auto r =
-      RunProcess({"ip", "addr", "add", cfg_.service_address, "dev", cfg_.service_interface}, o);
-  if (!r.ok() || (!r->success() && r->output.find("File exists") == std::string::npos)) {
-    log::Error("mirror {}: fencing: ip addr add {} dev {}: {}", tag_, cfg_.service_address,
-               cfg_.service_interface, r.ok() ? r->output : r.status().message());
-    return;
-  }
-  address_held_ = true;
-  // Two unsolicited ARPs a second apart (arping -U -c 2), from their own
-  // thread: the first leaves at once, so neighbours learn the new MAC
-  // before the export starts; arping itself then waits out its interval.
-  {
-    std::lock_guard lk(hook_mu_);
-    if (arp_.joinable()) arp_.join();
-    arp_ = std::thread([this] { Arping(); });
-  }
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  Event("took the service address " + cfg_.service_address + " on " + cfg_.service_interface);
+void Fencer::UseServiceAddress(std::unique_ptr<ServiceAddress> address) {
+  std::lock_guard lk(addr_mu_);
+  address_ = std::move(address);
 }
 
-void Fencer::Arping() {
-  SubprocessOptions o;
-  o.timeout = Micros(5'000'000);
-  auto a = RunProcess({"arping", "-q", "-U", "-c", "2", "-I", cfg_.service_interface,
-                       AddressOnly(cfg_.service_address)},
-                      o);
-  if (!a.ok() || !a->success())
-    log::Warn("mirror {}: fencing: arping: {}", tag_,
-              a.ok() ? a->Describe() + " " + a->output : a.status().message());
+Status Fencer::TakeAddress() {
+  std::lock_guard lk(addr_mu_);
+  if (!address_) return Status::Ok();
+  CK_RETURN_IF_ERROR(address_->Take());
+  Event("took the service address " + address_->Describe());
+  return Status::Ok();
 }
 
 void Fencer::DropAddress() {
-  if (cfg_.service_address.empty() || !address_held_) return;
-  SubprocessOptions o;
-  o.timeout = Micros(5'000'000);
-  auto r =
-      RunProcess({"ip", "addr", "del", cfg_.service_address, "dev", cfg_.service_interface}, o);
-  address_held_ = false;
-  if (r.ok() && r->success()) Event("removed the service address " + cfg_.service_address);
+  std::lock_guard lk(addr_mu_);
+  if (address_ && address_->Release()) Event("removed the service address " + address_->Describe());
 }
 
 void Fencer::RunHook(uint64_t token) {

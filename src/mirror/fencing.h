@@ -39,6 +39,7 @@
 #include "core/output.h"
 #include "core/status.h"
 #include "mirror/config.h"
+#include "mirror/service_address.h"
 
 namespace cloudkeep::mirror {
 
@@ -79,6 +80,11 @@ class Fencer {
   Fencer(const Fencer&) = delete;
   Fencer& operator=(const Fencer&) = delete;
 
+  // The service address to hold while leader, replacing the one on a local
+  // interface that Create() makes from service_address (src/cli passes a
+  // cloud one). Before Start() only.
+  void UseServiceAddress(std::unique_ptr<ServiceAddress> address);
+
   void Start();
   void Stop();  // idempotent; releases every BeforeAck waiter
 
@@ -115,9 +121,8 @@ class Fencer {
   Status PutRecord(const std::string& node, const std::string& state, uint64_t generation);
   Result<std::optional<coord::KeyValue>> ReadRecord(const std::string& node);
   void LoseLeadership(const std::string& why);
-  void TakeAddress();
+  Status TakeAddress();  // Ok when there is none to take
   void DropAddress();
-  void Arping();      // arping -U -c 2 for the service address
   void ForgetTerm();  // after the key is lost or given up
   void RunHook(uint64_t token);
   bool LeaseValid() const;  // mu_ held
@@ -145,7 +150,6 @@ class Fencer {
   bool force_campaign_ = false;            // promote --force: campaign despite the records
   bool paused_ = false;                    // demote: no campaign until promote
   bool resign_pending_ = false;            // StopAcknowledging ran; ManualDemote resigns
-  bool address_held_ = false;
   std::string gate_reason_;  // why a BeforeAck waits now ("" none)
   int gate_waiters_ = 0;
   bool suspended_logged_ = false;
@@ -160,7 +164,8 @@ class Fencer {
   std::thread thread_;
   std::mutex hook_mu_;
   std::thread hook_;
-  std::thread arp_;
+  std::mutex addr_mu_;  // serializes the calls to address_
+  std::unique_ptr<ServiceAddress> address_;  // null: no service_address
 };
 
 }  // namespace cloudkeep::mirror

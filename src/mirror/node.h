@@ -26,6 +26,8 @@
 // Thread safety: every public method may be called from any thread.
 #pragma once
 
+#include <functional>
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,6 +45,11 @@ struct NodeOptions {
   std::vector<std::string> export_listen;  // NBD export addresses while primary
   std::string export_socket;               // NBD export Unix socket while primary
   bool start_primary = false;              // promote at start (as `promote` would)
+  // service_address_cloud: moves the service address to this node in the
+  // cloud before it goes on the local interface (service_address.h).
+  // Set by the caller that knows the cloud (src/cli); empty: local only.
+  std::function<Status()> cloud_address_take;
+  std::string cloud_address_name;  // for log lines: "AWS eni-… (10.0.5.10)"
 };
 
 class Node {

@@ -1129,7 +1129,6 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--bind", default="127.0.0.1", help="address to listen on (a test namespace's, for IMDS)")
-    ap.add_argument("--host", default="127.0.0.1", help="address to listen on (a test's namespace address)")
     ap.add_argument("--state", required=True)
     ap.add_argument("--latency-ms", type=float, default=0)
     ap.add_argument("--rate", type=float, default=0, help="token bucket refill per second; 0 = no limit")
@@ -1148,9 +1147,9 @@ def main():
     BUCKET = Bucket(OPTS.rate, OPTS.burst)
     ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer.request_queue_size = 256
-    srv = ThreadingHTTPServer((OPTS.host, OPTS.port), Handler)
+    srv = ThreadingHTTPServer((OPTS.bind, OPTS.port), Handler)
     # --port 0 takes any free port; this line says which (tests wait for it).
-    print(f"ec2-emulator listening on {OPTS.host}:{srv.server_address[1]}", flush=True)
+    print(f"ec2-emulator listening on {OPTS.bind}:{srv.server_address[1]}", flush=True)
     srv.serve_forever()
 
 

@@ -12,7 +12,7 @@
 # The script re-runs itself inside WORLD (CK_EGRESS_WORLD set) so that the
 # shared helpers (lib_dns, lib_postfix) start their servers there.
 if [ -z "${CK_EGRESS_WORLD:-}" ]; then
-  . "$(dirname "$0")/lib.sh"
+  . "$(dirname "$0")/../lib.sh"
   need_root
   BRIDGE="${CK_DELAY_BRIDGE:-delay_bridge}"
   need ip /usr/bin/python3 "$BRIDGE"
@@ -22,10 +22,10 @@ if [ -z "${CK_EGRESS_WORLD:-}" ]; then
     defer "ip netns del '$P-$n'"
     ip -n "$P-$n" link set lo up
   done
-  ip -n "$P-host" link add eth0 type veth peer name h "netns" "$P-wire"
-  ip -n "$P-world" link add eth0 type veth peer name w "netns" "$P-wire"
-  ip -n "$P-wire" link set h up
-  ip -n "$P-wire" link set w up
+  ip -n "$P-host" link add eth0 type veth peer name vh "netns" "$P-wire"
+  ip -n "$P-world" link add eth0 type veth peer name vw "netns" "$P-wire"
+  ip -n "$P-wire" link set vh up
+  ip -n "$P-wire" link set vw up
   ip -n "$P-host" addr add 10.99.0.2/24 dev eth0
   for a in 25 26 27 53 80; do ip -n "$P-world" addr add "10.99.0.$a/24" dev eth0; done
   for n in host world; do
@@ -37,9 +37,9 @@ if [ -z "${CK_EGRESS_WORLD:-}" ]; then
   exit "$rc"
 fi
 
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib_dns.sh"
-. "$(dirname "$0")/lib_postfix.sh"
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib_dns.sh"
+. "$(dirname "$0")/../lib_postfix.sh"
 P=$CK_EGRESS_WORLD
 BRIDGE="${CK_DELAY_BRIDGE:-delay_bridge}"
 need postfix nsd /usr/bin/python3
@@ -47,7 +47,7 @@ need postfix nsd /usr/bin/python3
 wire() {  # wire [bridge options]: (re)starts the bridge between host and world
   if [ -n "${WIRE_PID:-}" ]; then kill "$WIRE_PID"; wait "$WIRE_PID" 2>/dev/null || true; fi
   WIRE_N=$((${WIRE_N:-0} + 1))
-  ip netns exec "$P-wire" "$BRIDGE" h w 0 "$@" 2>"$WORK/bridge-$WIRE_N.err" &
+  ip netns exec "$P-wire" "$BRIDGE" vh vw 0 "$@" 2>"$WORK/bridge-$WIRE_N.err" &
   WIRE_PID=$!
   defer "kill $WIRE_PID 2>/dev/null; wait $WIRE_PID 2>/dev/null"
   wait_for grep -q "forwarding" "$WORK/bridge-$WIRE_N.err"
