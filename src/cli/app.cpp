@@ -41,12 +41,20 @@ void BuildApp(CLI::App& app, Context& ctx) {
   app.add_option("--endpoint-url", ctx.global.endpoint_url,
                  "Use this EC2 endpoint instead of the region's");
   app.require_subcommand(1);
-  app.footer(
+  std::string groups =
       "Groups:\n"
       "  volumes     volumes attached to this machine\n"
       "  snapshot    create, list, show, restore, verify, delete and prune snapshots\n"
       "  latency     latency and throughput between servers, inside and across zones\n"
-      "  mail        is this mail server trusted? open relay, SPF/DKIM/DMARC, PTR, blocklists\n"
+      "  mail        is this mail server trusted? open relay, SPF/DKIM/DMARC, PTR, blocklists\n";
+#ifdef CLOUDKEEP_HAVE_MIRROR
+  groups += "  mirror      a block device mirrored to a standby host, with fenced failover\n";
+#endif
+#ifdef CLOUDKEEP_HAVE_AGENT
+  groups += "  agent       one daemon that runs the jobs on a schedule, with history and metrics\n";
+#endif
+  app.footer(
+      groups +
       "\n"
       "Examples:\n"
       "  cloudkeep volumes\n"

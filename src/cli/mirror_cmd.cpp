@@ -222,8 +222,8 @@ void AddInit(CLI::App* group, CLI::App* root, Context& ctx) {
 // interface is checked once at start: a wrong eni is an operator's typo
 // (exit 2); EC2 unreachable at start is not, as the node must still run as
 // a standby.
-Result<std::function<Status()>> AwsAddressTaker(const ResourceConfig& cfg,
-                                                const std::string& node, const Context& ctx) {
+Result<std::function<Status()>> AwsAddressTaker(const ResourceConfig& cfg, const std::string& node,
+                                                const Context& ctx) {
   aws::AwsProviderOptions po;
   po.region = cfg.aws_region.empty() ? ctx.global.region : cfg.aws_region;
   po.endpoint_url = cfg.aws_endpoint_url.empty() ? ctx.global.endpoint_url : cfg.aws_endpoint_url;
@@ -238,8 +238,8 @@ Result<std::function<Status()>> AwsAddressTaker(const ResourceConfig& cfg,
   q.ids = {eni};
   auto found = ec2->DescribeNetworkInterfaces(q, &err);
   if (!found.ok() && err.code == "InvalidNetworkInterfaceID.NotFound")
-    return Status::Usage(fmt::format("node {}: aws_network_interface '{}' does not exist in EC2 ({})",
-                                     node, eni, err.message));
+    return Status::Usage(fmt::format(
+        "node {}: aws_network_interface '{}' does not exist in EC2 ({})", node, eni, err.message));
   if (!found.ok())
     log::Warn("mirror {}/{}: cannot check aws_network_interface {} now: {}", cfg.name, node, eni,
               found.status().message());

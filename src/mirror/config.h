@@ -89,7 +89,7 @@ struct ResourceConfig {
   std::string service_address_cloud;
   std::string aws_elastic_ip;
   std::string aws_region, aws_endpoint_url;
-  std::string on_promote;         // argv[0] of a hook run after a promotion; empty: none
+  std::string on_promote;  // argv[0] of a hook run after a promotion; empty: none
   std::vector<std::string> on_promote_args;
 
   const NodeConfig* FindNode(const std::string& node) const;

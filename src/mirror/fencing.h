@@ -150,7 +150,7 @@ class Fencer {
   bool force_campaign_ = false;            // promote --force: campaign despite the records
   bool paused_ = false;                    // demote: no campaign until promote
   bool resign_pending_ = false;            // StopAcknowledging ran; ManualDemote resigns
-  std::string gate_reason_;  // why a BeforeAck waits now ("" none)
+  std::string gate_reason_;                // why a BeforeAck waits now ("" none)
   int gate_waiters_ = 0;
   bool suspended_logged_ = false;
   bool lapse_logged_ = false;       // the lease lapsed while leading (logged once)
@@ -164,7 +164,7 @@ class Fencer {
   std::thread thread_;
   std::mutex hook_mu_;
   std::thread hook_;
-  std::mutex addr_mu_;  // serializes the calls to address_
+  std::mutex addr_mu_;                       // serializes the calls to address_
   std::unique_ptr<ServiceAddress> address_;  // null: no service_address
 };
 

@@ -1236,9 +1236,9 @@ Result<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
   if (ip->opt.cfg.fencing == Fencing::kEtcd) {
     CK_ASSIGN_OR_RETURN(ip->fencer, Fencer::Create(ip->opt.cfg, ip->self.name, ip));
     if (ip->opt.cloud_address_take && !ip->opt.cfg.service_address.empty())
-      ip->fencer->UseServiceAddress(MakeCloudAddress(
-          ip->opt.cfg.service_address, ip->opt.cfg.service_interface, ip->tag,
-          ip->opt.cloud_address_name, ip->opt.cloud_address_take));
+      ip->fencer->UseServiceAddress(
+          MakeCloudAddress(ip->opt.cfg.service_address, ip->opt.cfg.service_interface, ip->tag,
+                           ip->opt.cloud_address_name, ip->opt.cloud_address_take));
   }
   Superblock now = ip->meta->sb();
   log::Info("mirror {}: started, {} {} ({}), generation {}, {} out of sync", ip->tag,

@@ -27,7 +27,6 @@
 #pragma once
 
 #include <functional>
-
 #include <memory>
 #include <string>
 #include <vector>

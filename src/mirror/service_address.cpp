@@ -111,7 +111,8 @@ std::unique_ptr<ServiceAddress> MakeInterfaceAddress(std::string cidr, std::stri
 std::unique_ptr<ServiceAddress> MakeCloudAddress(std::string cidr, std::string iface,
                                                  std::string tag, std::string cloud_name,
                                                  std::function<Status()> cloud_take) {
-  auto local = std::make_unique<InterfaceAddress>(std::move(cidr), std::move(iface), std::move(tag));
+  auto local =
+      std::make_unique<InterfaceAddress>(std::move(cidr), std::move(iface), std::move(tag));
   local->AssumeHeld();
   return std::make_unique<CloudAddress>(std::move(local), std::move(cloud_name),
                                         std::move(cloud_take));
