@@ -42,6 +42,10 @@ std::string RenderMetrics(const MetricsInput& in) {
   // Every job has every outcome's series from the start, at 0, so that
   // increase() and alerts on failures see the first one.
   static const char* kOutcomes[] = {"success", "failure", "timeout", "skipped", "interrupted"};
+  // The job's label is agent_job, not job: Prometheus gives every series
+  // the scrape job's name as `job`, and renames an exporter's own `job` to
+  // `exported_job` (found by tests/integration/wip/test_agent.sh, which
+  // reads the values back through Prometheus).
   Family(o, "cloudkeep_agent_job_runs_total", "counter",
          "Finished runs of a job by outcome (success, failure, timeout, skipped, interrupted).");
   for (const auto& j : in.jobs) {
@@ -51,44 +55,44 @@ std::string RenderMetrics(const MetricsInput& in) {
       if (it != in.counters.end())
         if (auto c = it->second.find(outcome); c != it->second.end()) n = c->second;
       o += fmt::format(
-          "cloudkeep_agent_job_runs_total{{job=\"{}\",kind=\"{}\",outcome=\"{}\"}} {}\n",
+          "cloudkeep_agent_job_runs_total{{agent_job=\"{}\",kind=\"{}\",outcome=\"{}\"}} {}\n",
           Label(j.name), Label(j.kind), outcome, n);
     }
   }
   Family(o, "cloudkeep_agent_job_running", "gauge", "1 while a run of the job is in progress.");
   for (const auto& j : in.jobs)
-    o += fmt::format("cloudkeep_agent_job_running{{job=\"{}\"}} {}\n", Label(j.name),
+    o += fmt::format("cloudkeep_agent_job_running{{agent_job=\"{}\"}} {}\n", Label(j.name),
                      j.running ? 1 : 0);
   Family(o, "cloudkeep_agent_job_last_run_timestamp_seconds", "gauge",
          "Start of the job's last run, in Unix seconds.");
   for (const auto& j : in.jobs)
     if (j.last_run)
-      o += fmt::format("cloudkeep_agent_job_last_run_timestamp_seconds{{job=\"{}\"}} {:.3f}\n",
+      o += fmt::format("cloudkeep_agent_job_last_run_timestamp_seconds{{agent_job=\"{}\"}} {:.3f}\n",
                        Label(j.name), Seconds(j.last_run->started));
   Family(o, "cloudkeep_agent_job_last_run_duration_seconds", "gauge",
          "Duration of the job's last finished run.");
   for (const auto& j : in.jobs)
     if (j.last_run && j.last_run->ended)
       o += fmt::format(
-          "cloudkeep_agent_job_last_run_duration_seconds{{job=\"{}\"}} {:.6f}\n", Label(j.name),
+          "cloudkeep_agent_job_last_run_duration_seconds{{agent_job=\"{}\"}} {:.6f}\n", Label(j.name),
           std::chrono::duration<double>(*j.last_run->ended - j.last_run->started).count());
   Family(o, "cloudkeep_agent_job_last_run_success", "gauge",
          "1 when the job's last finished run succeeded, 0 otherwise.");
   for (const auto& j : in.jobs)
     if (j.last_run && j.last_run->outcome != "running")
-      o += fmt::format("cloudkeep_agent_job_last_run_success{{job=\"{}\"}} {}\n", Label(j.name),
+      o += fmt::format("cloudkeep_agent_job_last_run_success{{agent_job=\"{}\"}} {}\n", Label(j.name),
                        j.last_run->outcome == "success" ? 1 : 0);
   Family(o, "cloudkeep_agent_job_last_success_timestamp_seconds", "gauge",
          "End of the job's last successful run, in Unix seconds.");
   for (const auto& j : in.jobs)
     if (j.last_success)
-      o += fmt::format("cloudkeep_agent_job_last_success_timestamp_seconds{{job=\"{}\"}} {:.3f}\n",
+      o += fmt::format("cloudkeep_agent_job_last_success_timestamp_seconds{{agent_job=\"{}\"}} {:.3f}\n",
                        Label(j.name), Seconds(*j.last_success));
   Family(o, "cloudkeep_agent_job_next_run_timestamp_seconds", "gauge",
          "When the job runs next, in Unix seconds.");
   for (const auto& j : in.jobs)
     if (j.next_run && *j.next_run != TimePoint::max())
-      o += fmt::format("cloudkeep_agent_job_next_run_timestamp_seconds{{job=\"{}\"}} {:.3f}\n",
+      o += fmt::format("cloudkeep_agent_job_next_run_timestamp_seconds{{agent_job=\"{}\"}} {:.3f}\n",
                        Label(j.name), Seconds(*j.next_run));
 
   Family(o, "cloudkeep_snapshot_last_success_timestamp_seconds", "gauge",

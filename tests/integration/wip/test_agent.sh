@@ -88,8 +88,11 @@ start_agent() {
   expect_eq "$DAEMON_PORT" "$PORT" "agent port"
 }
 start_agent 1
+# The history is read through a config that loads (HIST_CONF): while the
+# file holds a refused job, `agent history` refuses it too.
+HIST_CONF=$CONF
 runs() { # runs JOB OUTCOME: how many runs of JOB have OUTCOME in the history
-  "$CK" --json agent history --config "$CONF" --job "$1" --limit 100000 |
+  "$CK" --json agent history --config "$HIST_CONF" --job "$1" --limit 100000 |
     /usr/bin/python3 -c "import json,sys; print(sum(1 for r in json.load(sys.stdin)['runs'] if r['outcome']==sys.argv[1]))" "$2"
 }
 at_least() { [ "$(runs "$1" "$2")" -ge "$3" ]; }
@@ -145,7 +148,7 @@ query() { # prints the first value of an instant query, or nothing
     /usr/bin/python3 -c "import json,sys; r=json.load(sys.stdin)['data']['result']; print(r[0]['value'][1] if r else '')"
 }
 has_value() { [ -n "$(query "$1")" ]; }
-wait_for has_value 'cloudkeep_agent_job_runs_total{job="snap",outcome="success"} >= 3'
+wait_for has_value 'cloudkeep_agent_job_runs_total{agent_job="snap",outcome="success"} >= 3'
 wait_for has_value "cloudkeep_snapshots{volume=\"$IMG\"}"
 snaps=$(query "cloudkeep_snapshots{volume=\"$IMG\"}")
 [ "$snaps" = 1 ] || [ "$snaps" = 2 ] || fail "Prometheus has cloudkeep_snapshots=$snaps, keep_last is 2"
@@ -153,13 +156,14 @@ last=$(query "cloudkeep_snapshot_last_success_timestamp_seconds{volume=\"$IMG\"}
 started=$(date +%s -r "$IMG")
 /usr/bin/python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) >= float(sys.argv[2]) else 1)" "$last" "$started" ||
   fail "last snapshot time $last is before the test made the volume ($started)"
-wait_for has_value 'cloudkeep_agent_job_runs_total{job="hang",outcome="timeout"} >= 1'
-expect_eq "$(query 'cloudkeep_agent_job_runs_total{job="hang",outcome="success"}')" "0" "a hanging job never succeeds"
+wait_for has_value 'cloudkeep_agent_job_runs_total{agent_job="hang",outcome="timeout"} >= 1'
+expect_eq "$(query 'cloudkeep_agent_job_runs_total{agent_job="hang",outcome="success"}')" "0" "a hanging job never succeeds"
 expect_eq "$(query 'cloudkeep_agent_build_info')" "1"
 expect_eq "$(query 'up{job="cloudkeep-agent"}')" "1"
 
 # --- SIGHUP with a bad config keeps the old one ------------------------
 cp "$CONF" "$WORK/good.toml"
+HIST_CONF=$WORK/good.toml
 printf '[[job]]\nname = "x"\nkind = "exec"\nevery = "1s"\n' >>"$CONF"
 kill -HUP "$AGENT"
 refused() { grep -q "the new config was refused; the running one is kept" "$WORK/agent1.err"; }
@@ -176,6 +180,7 @@ kind = "exec"
 every = "1s"
 command = ["/bin/true"]'
 kill -HUP "$AGENT"
+HIST_CONF=$CONF
 reloaded() { grep -q "config reloaded from .*: 4 job(s)" "$WORK/agent1.err"; }
 wait_for reloaded
 wait_for at_least late success 1
