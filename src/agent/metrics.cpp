@@ -67,33 +67,37 @@ std::string RenderMetrics(const MetricsInput& in) {
          "Start of the job's last run, in Unix seconds.");
   for (const auto& j : in.jobs)
     if (j.last_run)
-      o += fmt::format("cloudkeep_agent_job_last_run_timestamp_seconds{{agent_job=\"{}\"}} {:.3f}\n",
-                       Label(j.name), Seconds(j.last_run->started));
+      o +=
+          fmt::format("cloudkeep_agent_job_last_run_timestamp_seconds{{agent_job=\"{}\"}} {:.3f}\n",
+                      Label(j.name), Seconds(j.last_run->started));
   Family(o, "cloudkeep_agent_job_last_run_duration_seconds", "gauge",
          "Duration of the job's last finished run.");
   for (const auto& j : in.jobs)
     if (j.last_run && j.last_run->ended)
       o += fmt::format(
-          "cloudkeep_agent_job_last_run_duration_seconds{{agent_job=\"{}\"}} {:.6f}\n", Label(j.name),
+          "cloudkeep_agent_job_last_run_duration_seconds{{agent_job=\"{}\"}} {:.6f}\n",
+          Label(j.name),
           std::chrono::duration<double>(*j.last_run->ended - j.last_run->started).count());
   Family(o, "cloudkeep_agent_job_last_run_success", "gauge",
          "1 when the job's last finished run succeeded, 0 otherwise.");
   for (const auto& j : in.jobs)
     if (j.last_run && j.last_run->outcome != "running")
-      o += fmt::format("cloudkeep_agent_job_last_run_success{{agent_job=\"{}\"}} {}\n", Label(j.name),
-                       j.last_run->outcome == "success" ? 1 : 0);
+      o += fmt::format("cloudkeep_agent_job_last_run_success{{agent_job=\"{}\"}} {}\n",
+                       Label(j.name), j.last_run->outcome == "success" ? 1 : 0);
   Family(o, "cloudkeep_agent_job_last_success_timestamp_seconds", "gauge",
          "End of the job's last successful run, in Unix seconds.");
   for (const auto& j : in.jobs)
     if (j.last_success)
-      o += fmt::format("cloudkeep_agent_job_last_success_timestamp_seconds{{agent_job=\"{}\"}} {:.3f}\n",
-                       Label(j.name), Seconds(*j.last_success));
+      o += fmt::format(
+          "cloudkeep_agent_job_last_success_timestamp_seconds{{agent_job=\"{}\"}} {:.3f}\n",
+          Label(j.name), Seconds(*j.last_success));
   Family(o, "cloudkeep_agent_job_next_run_timestamp_seconds", "gauge",
          "When the job runs next, in Unix seconds.");
   for (const auto& j : in.jobs)
     if (j.next_run && *j.next_run != TimePoint::max())
-      o += fmt::format("cloudkeep_agent_job_next_run_timestamp_seconds{{agent_job=\"{}\"}} {:.3f}\n",
-                       Label(j.name), Seconds(*j.next_run));
+      o +=
+          fmt::format("cloudkeep_agent_job_next_run_timestamp_seconds{{agent_job=\"{}\"}} {:.3f}\n",
+                      Label(j.name), Seconds(*j.next_run));
 
   Family(o, "cloudkeep_snapshot_last_success_timestamp_seconds", "gauge",
          "When the volume's last successful snapshot by the agent finished, in Unix seconds.");

@@ -103,8 +103,10 @@ TEST(Metrics, ExpositionFollowsTheConventions) {
   };
   has("cloudkeep_agent_build_info{version=\"0.1.0\"} 1\n");
   has("# TYPE cloudkeep_agent_job_runs_total counter\n");
-  has("cloudkeep_agent_job_runs_total{agent_job=\"web\",kind=\"snapshot\",outcome=\"success\"} 1\n");
-  has("cloudkeep_agent_job_runs_total{agent_job=\"web\",kind=\"snapshot\",outcome=\"failure\"} 0\n");
+  has("cloudkeep_agent_job_runs_total{agent_job=\"web\",kind=\"snapshot\",outcome=\"success\"} "
+      "1\n");
+  has("cloudkeep_agent_job_runs_total{agent_job=\"web\",kind=\"snapshot\",outcome=\"failure\"} "
+      "0\n");
   has("cloudkeep_agent_job_last_run_duration_seconds{agent_job=\"web\"} 2.000000\n");
   has("cloudkeep_agent_job_last_run_timestamp_seconds{agent_job=\"web\"} 1796205600.000\n");
   has("cloudkeep_agent_job_next_run_timestamp_seconds{agent_job=\"web\"} 1796209200.000\n");
