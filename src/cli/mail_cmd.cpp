@@ -337,6 +337,12 @@ void AddEgress(CLI::App* group, Context& ctx) {
     if (r.port25 == mail::EgressVerdict::kOpen)
       return Status::Failure(
           "outbound port 25 works, but something on the path answers for some targets");
+    // Only a proxy answered: port 25 is not open to the world, and "blocked"
+    // would hide why.
+    if (proxy)
+      return Status::Failure(
+          "outbound port 25 is intercepted: something on the path answers SMTP for the targets "
+          "(a transparent proxy)");
     if (r.port25 == mail::EgressVerdict::kBlocked)
       return Status::Failure("outbound port 25 is blocked from this host");
     return Status::Failure("could not check outbound port 25 (UNKNOWN): no target could be tried");
