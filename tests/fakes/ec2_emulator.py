@@ -865,10 +865,10 @@ def finish_ptr_update(aid, token):
 
 
 def start_ptr_update(a, value):
+    """Called with LOCK held (threading.Lock is not reentrant)."""
     token = secrets.token_hex(4)
     a["update"] = {"value": value, "status": "PENDING", "token": token}
-    with LOCK:
-        STATS["ptr_updates"] = STATS.get("ptr_updates", 0) + 1
+    STATS["ptr_updates"] = STATS.get("ptr_updates", 0) + 1
     t = threading.Timer(OPTS.ptr_after, finish_ptr_update, (a["allocation_id"], token))
     t.daemon = True
     t.start()
