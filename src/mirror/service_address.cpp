@@ -47,8 +47,11 @@ class InterfaceAddress : public ServiceAddress {
     auto r = RunProcess({"ip", "addr", "del", cidr_, "dev", iface_}, o);
     held_ = false;
     if (r.ok() && r->success()) return true;
-    // "Cannot assign requested address": it was not there (a clean start).
-    if (r.ok() && r->output.find("Cannot assign") != std::string::npos) return false;
+    // It was not there (a clean start): "Address not found" from iproute2
+    // 6.x, "Cannot assign requested address" from older ones.
+    if (r.ok() && (r->output.find("Address not found") != std::string::npos ||
+                   r->output.find("Cannot assign") != std::string::npos))
+      return false;
     log::Warn("mirror {}: ip addr del {} dev {}: {}", tag_, cidr_, iface_,
               r.ok() ? r->Describe() + " " + r->output : r.status().message());
     return false;
