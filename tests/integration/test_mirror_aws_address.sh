@@ -24,22 +24,7 @@ EMULATOR="$CK_SOURCE_DIR/tests/fakes/ec2_emulator.py"
 TEST_OK=0
 dump_logs() { [ "$TEST_OK" = 1 ] || tail -n 30 "$WORK"/a.log "$WORK"/b.log "$WORK"/emu.log >&2; }
 defer dump_logs
-mirror_hosts
-NS_C="$MP-c"
-ip netns add "$NS_C"
-defer "ip netns del '$NS_C'"
-ip -n "$NS_C" link set lo up
-ip -n "$NS_C" link add br0 type bridge
-ip -n "$NS_C" addr add 10.253.0.100/24 dev br0
-ip -n "$NS_A" link add eth1 type veth peer name pa netns "$NS_C"
-ip -n "$NS_B" link add eth1 type veth peer name pb netns "$NS_C"
-ip -n "$NS_A" addr add 10.253.0.1/24 dev eth1
-ip -n "$NS_B" addr add 10.253.0.2/24 dev eth1
-for p in pa pb; do ip -n "$NS_C" link set "$p" master br0 up; done
-ip -n "$NS_C" link set br0 up
-ip -n "$NS_A" link set eth1 up
-ip -n "$NS_B" link set eth1 up
-SERVICE=10.253.0.10
+fenced_hosts # A, B and the LAN namespace C (lib_mirror.sh); sets SERVICE
 ETCD=http://10.253.0.100:2379
 ENI_A=eni-0a00000000000000a
 ENI_B=eni-0b00000000000000b
