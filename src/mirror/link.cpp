@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -255,6 +256,27 @@ Status Link::Send(const wire::Header& h, const void* payload, Micros timeout) {
   }
   CK_RETURN_IF_ERROR(WriteAll(hdr, sizeof hdr, deadline));
   return WriteAll(static_cast<const uint8_t*>(payload), h.payload_bytes, deadline);
+}
+
+Status Link::SendHeaders(const std::vector<wire::Header>& frames, Micros timeout) {
+  std::lock_guard lk(send_mu_);
+  auto deadline = Clock::now() + timeout;
+  std::vector<uint8_t> buf(frames.size() * wire::kHeaderBytes);
+  for (size_t i = 0; i < frames.size(); i++) {
+    if (frames[i].payload_bytes) return Status::Failure("SendHeaders: a frame with a payload");
+    wire::EncodeHeader(frames[i], buf.data() + i * wire::kHeaderBytes);
+  }
+  return WriteAll(buf.data(), buf.size(), deadline);
+}
+
+bool Link::InputWaiting() {
+  if (rpos_ < rlen_) return true;
+  {
+    std::lock_guard lk(ssl_mu_);
+    if (SSL_has_pending(ssl_)) return true;
+  }
+  int queued = 0;
+  return ioctl(fd_.get(), FIONREAD, &queued) == 0 && queued > 0;
 }
 
 Status Link::SendJson(wire::Type type, const Json& doc, Micros timeout, uint64_t seq) {

@@ -68,8 +68,15 @@ class Link {
   // Sends one frame; fails if the peer does not take it within `timeout`.
   Status Send(const wire::Header& h, const void* payload, Micros timeout);
   Status SendJson(wire::Type type, const Json& doc, Micros timeout, uint64_t seq = 0);
+  // Sends header-only frames (acknowledgements) in one TLS record and one
+  // system call: a standby that has more input waiting answers a burst of
+  // writes with one segment instead of one per write.
+  Status SendHeaders(const std::vector<wire::Header>& frames, Micros timeout);
   // Reads one frame; fails when nothing arrives for `idle_timeout` (the message says "timed out").
   Status Recv(wire::Header* h, std::vector<uint8_t>* payload, Micros idle_timeout);
+  // True when more input is already here: decrypted and unread, or in the
+  // socket's receive buffer. Call from the receiving thread only.
+  bool InputWaiting();
   void Shutdown();
   bool closed() const { return closed_; }
   const std::string& peer() const { return peer_; }

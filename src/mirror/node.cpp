@@ -557,11 +557,33 @@ struct Node::Impl : public FencingHost {
       a.length = len;
       return l->Send(a, nullptr, cfg().peer_timeout);
     };
+    // A standby's acknowledgements of writes wait here while more input is
+    // already waiting, and go out together (one TLS record, one segment)
+    // before the receiver would block, before any other frame is handled,
+    // and every kMaxHeldAcks: at depth 16 that is one packet back per burst
+    // rather than one per write. No acknowledgement is held while the
+    // standby waits for input, so none is delayed by more than the frames
+    // queued ahead of it.
+    constexpr size_t kMaxHeldAcks = 64;
+    std::vector<wire::Header> held_acks;
+    auto send_held_acks = [&]() -> Status {
+      if (held_acks.empty()) return Status::Ok();
+      Status st = l->SendHeaders(held_acks, cfg().peer_timeout);
+      held_acks.clear();
+      return st;
+    };
     while (!stopping) {
       Status s = l->Recv(&h, &payload, cfg().peer_timeout);
       if (!s.ok()) {
         DropPeer(l, s.message());
         return;
+      }
+      if (h.type != wire::Type::kWrite && h.type != wire::Type::kZero) {
+        s = send_held_acks();
+        if (!s.ok()) {
+          DropPeer(l, "send: " + s.message());
+          return;
+        }
       }
       if (h.offset > size || h.length > size - std::min(h.offset, size)) {
         DropPeer(l, std::string("peer sent a ") + wire::TypeName(h.type) + " past the device end");
@@ -579,16 +601,25 @@ struct Node::Impl : public FencingHost {
             DropPeer(l, std::string("peer sent a ") + wire::TypeName(h.type) + " to a primary");
             return;
           }
+          uint16_t ack_flags = 0;
           if (h.token < max_token_seen) {
-            s = reply(wire::Type::kAck, h.seq, wire::kFlagError);
-            break;
+            ack_flags = wire::kFlagError;
+          } else {
+            if (h.token > max_token_seen) ObserveToken(h.token);
+            s = ApplyLocally(h.type, payload.data(), h.length, h.offset, h.flags);
+            if (!s.ok()) {
+              log::Error("mirror {}: applying a {} at {}: {}", tag, wire::TypeName(h.type),
+                         h.offset, s.message());
+              ack_flags = wire::kFlagError;
+            }
           }
-          if (h.token > max_token_seen) ObserveToken(h.token);
-          s = ApplyLocally(h.type, payload.data(), h.length, h.offset, h.flags);
-          if (!s.ok())
-            log::Error("mirror {}: applying a {} at {}: {}", tag, wire::TypeName(h.type), h.offset,
-                       s.message());
-          s = reply(wire::Type::kAck, h.seq, s.ok() ? 0 : wire::kFlagError);
+          wire::Header a;
+          a.type = wire::Type::kAck;
+          a.seq = h.seq;
+          a.flags = ack_flags;
+          held_acks.push_back(a);
+          s = Status::Ok();
+          if (held_acks.size() >= kMaxHeldAcks || !l->InputWaiting()) s = send_held_acks();
           break;
         }
         case wire::Type::kFlush:

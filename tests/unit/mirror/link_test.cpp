@@ -38,6 +38,21 @@ class LinkTest : public ::testing::Test {
     cfg.psk_file = p;
     return cfg;
   }
+  // A connected pair over the listening socket: {client, server}.
+  void ConnectPair(const LinkAuth& auth, std::unique_ptr<Link>* client,
+                   std::unique_ptr<Link>* server) {
+    std::thread t([&] {
+      UniqueFd fd(accept(lfd_.get(), nullptr, nullptr));
+      auto l = Link::Accept(auth, std::move(fd), "client", Micros(2'000'000));
+      ASSERT_TRUE(l.ok()) << l.status().message();
+      *server = std::move(*l);
+    });
+    auto c = Link::Connect(auth, address_, Micros(2'000'000));
+    t.join();
+    ASSERT_TRUE(c.ok()) << c.status().message();
+    ASSERT_TRUE(*server);
+    *client = std::move(*c);
+  }
   std::filesystem::path dir_;
   UniqueFd lfd_;
   std::string address_;
@@ -46,25 +61,17 @@ class LinkTest : public ::testing::Test {
 TEST_F(LinkTest, PskHandshakeAndFrames) {
   auto auth = LinkAuth::Create(Psk("0123456789abcdef0123456789abcdef"));
   ASSERT_TRUE(auth.ok()) << auth.status().message();
-  std::unique_ptr<Link> server;
-  std::thread t([&] {
-    UniqueFd fd(accept(lfd_.get(), nullptr, nullptr));
-    auto l = Link::Accept(**auth, std::move(fd), "client", Micros(2'000'000));
-    ASSERT_TRUE(l.ok()) << l.status().message();
-    server = std::move(*l);
-  });
-  auto client = Link::Connect(**auth, address_, Micros(2'000'000));
-  t.join();
-  ASSERT_TRUE(client.ok()) << client.status().message();
-  ASSERT_TRUE(server);
-  EXPECT_EQ((*client)->Cipher(), "TLS_AES_128_GCM_SHA256");
+  std::unique_ptr<Link> client, server;
+  ConnectPair(**auth, &client, &server);
+  if (HasFatalFailure()) return;
+  EXPECT_EQ(client->Cipher(), "TLS_AES_128_GCM_SHA256");
   std::vector<uint8_t> data(1 << 20);
   for (size_t i = 0; i < data.size(); i++) data[i] = static_cast<uint8_t>(i * 7);
   wire::Header h;
   h.type = wire::Type::kWrite;
   h.seq = 5;
   h.payload_bytes = h.length = static_cast<uint32_t>(data.size());
-  std::thread sender([&] { EXPECT_TRUE((*client)->Send(h, data.data(), Micros(5'000'000)).ok()); });
+  std::thread sender([&] { EXPECT_TRUE(client->Send(h, data.data(), Micros(5'000'000)).ok()); });
   wire::Header got;
   std::vector<uint8_t> payload;
   ASSERT_TRUE(server->Recv(&got, &payload, Micros(5'000'000)).ok());
@@ -74,6 +81,40 @@ TEST_F(LinkTest, PskHandshakeAndFrames) {
   // Nothing more arrives: the idle timeout says so.
   Status idle = server->Recv(&got, &payload, Micros(100'000));
   EXPECT_NE(idle.message().find("timed out"), std::string::npos) << idle.message();
+}
+
+// A batch of acknowledgements arrives as separate frames in order, and the
+// receiver sees the rest of the batch waiting while it reads the first.
+TEST_F(LinkTest, HeaderBatchesArriveInOrderAndShowAsWaiting) {
+  auto auth = LinkAuth::Create(Psk("0123456789abcdef0123456789abcdef"));
+  ASSERT_TRUE(auth.ok()) << auth.status().message();
+  std::unique_ptr<Link> client, server;
+  ConnectPair(**auth, &client, &server);
+  if (HasFatalFailure()) return;
+  EXPECT_FALSE(server->InputWaiting());
+  std::vector<wire::Header> acks(3);
+  for (size_t i = 0; i < acks.size(); i++) {
+    acks[i].type = wire::Type::kAck;
+    acks[i].seq = 10 + i;
+    acks[i].flags = i == 1 ? wire::kFlagError : 0;
+  }
+  ASSERT_TRUE(client->SendHeaders(acks, Micros(2'000'000)).ok());
+  wire::Header got;
+  std::vector<uint8_t> payload;
+  for (size_t i = 0; i < acks.size(); i++) {
+    ASSERT_TRUE(server->Recv(&got, &payload, Micros(2'000'000)).ok());
+    EXPECT_EQ(got.type, wire::Type::kAck);
+    EXPECT_EQ(got.seq, 10 + i);
+    EXPECT_EQ(got.flags, acks[i].flags);
+    EXPECT_TRUE(payload.empty());
+    EXPECT_EQ(server->InputWaiting(), i + 1 < acks.size()) << i;
+  }
+  // A frame with a payload is not a header: refused, nothing sent.
+  std::vector<wire::Header> bad(1);
+  bad[0].type = wire::Type::kWrite;
+  bad[0].payload_bytes = 4;
+  EXPECT_FALSE(client->SendHeaders(bad, Micros(2'000'000)).ok());
+  EXPECT_FALSE(server->InputWaiting());
 }
 
 TEST_F(LinkTest, WrongKeyIsRefused) {
