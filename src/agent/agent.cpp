@@ -155,13 +155,6 @@ std::map<std::string, std::optional<TimePoint>> LastSlots(History& h, const Agen
   return out;
 }
 
-std::string ReadToken(const std::string& path) {
-  std::ifstream in(path);
-  std::string t((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
-  return t;
-}
-
 }  // namespace
 
 Status ApplyTimezone(const std::string& zone) {
@@ -212,6 +205,29 @@ Status RunAgent(AgentConfig config, const AgentOptions& options, const Clock& cl
   Scheduler sched;
   sched.Configure(config, LastSlots(*history, config), clock.Now());
 
+  // Each job's last outcome that counts for alerts (not skipped, not cut
+  // short by a stop), so that an alert marks a change of state across restarts.
+  std::mutex outcome_mu;
+  std::map<std::string, std::optional<std::string>> last_outcome;
+  auto load_outcomes = [&] {
+    std::lock_guard<std::mutex> l(outcome_mu);
+    for (const auto& j : config.jobs) {
+      if (last_outcome.count(j.name)) continue;
+      auto& slot = last_outcome[j.name];
+      auto runs = history->Runs(j.name, 50);
+      if (!runs.ok()) continue;
+      for (const auto& r : *runs)
+        if (r.outcome != "running" && r.outcome != "skipped" && r.outcome != "interrupted") {
+          slot = r.outcome;
+          break;
+        }
+    }
+  };
+  load_outcomes();
+  char hostname[256] = "localhost";
+  (void)gethostname(hostname, sizeof hostname - 1);
+  Alerter alerter(config.alerts, options.send_alert ? options.send_alert : AlertSender(SendAlert));
+
   // What /metrics shows of the scheduler, copied out under view_mu each tick.
   std::mutex view_mu;
   std::vector<JobMetrics> view;
@@ -230,7 +246,8 @@ Status RunAgent(AgentConfig config, const AgentOptions& options, const Clock& cl
   refresh_view();
 
   TimePoint started = clock.Now();
-  std::string token = config.bearer_token_file.empty() ? "" : ReadToken(config.bearer_token_file);
+  std::string token =
+      config.bearer_token_file.empty() ? "" : ReadTokenFile(config.bearer_token_file);
   if (!config.bearer_token_file.empty() && token.empty())
     return Status::Usage(fmt::format("bearer_token_file {} is empty", config.bearer_token_file));
   httplib::Server srv;
@@ -300,6 +317,26 @@ Status RunAgent(AgentConfig config, const AgentOptions& options, const Clock& cl
                   o.summary.empty() ? "" : ": " + o.summary);
       else
         log::Warn("job {}: {} after {}: {}", job.name, o.outcome, took, o.error);
+      if (o.outcome != "interrupted") {
+        std::optional<std::string> event;
+        {
+          std::lock_guard<std::mutex> l(outcome_mu);
+          event = AlertEventFor(last_outcome[job.name], o.outcome);
+          last_outcome[job.name] = o.outcome;
+        }
+        if (event) {
+          Alert a;
+          a.event = *event;
+          a.job = job.name;
+          a.kind = job.kind;
+          a.outcome = o.outcome;
+          a.error = o.error;
+          a.summary = o.summary;
+          a.at = end;
+          a.host = hostname;
+          alerter.Post(a);
+        }
+      }
       std::lock_guard<std::mutex> l(done_mu);
       done.push_back(job.name);
     });
@@ -405,12 +442,16 @@ Status RunAgent(AgentConfig config, const AgentOptions& options, const Clock& cl
       }
       config = std::move(n);
       sched.Configure(config, LastSlots(*history, config), clock.Now());
+      alerter.SetTargets(config.alerts);
+      load_outcomes();
       refresh_view();
       log::Info("agent: config reloaded from {}: {} job(s)", config.path, config.jobs.size());
     }
   }
   srv.stop();
   http.join();
+  // Alerts still queued get a short while: a retry due later is dropped, logged.
+  alerter.Drain(std::min<Micros>(config.shutdown_timeout, std::chrono::seconds(10)));
   log::Info("agent: stopped");
   return Status::Ok();
 }

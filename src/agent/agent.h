@@ -33,6 +33,8 @@ struct AgentOptions {
   std::string version;
   // Reloads the config file on SIGHUP.
   std::function<ConfigLoad()> reload;
+  // Delivers one alert; SendAlert when empty (tests inject their own).
+  AlertSender send_alert;
 };
 
 // Runs until SIGTERM or SIGINT. Exit status: Ok after a clean stop.

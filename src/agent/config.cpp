@@ -98,6 +98,99 @@ class Loader {
     }
   }
 
+  // [[alert]]: exactly one of webhook = "URL" or email = ["addr", …].
+  void Alert(const toml::table& t, int line, AgentConfig& c) {
+    AlertTarget a;
+    a.line = line;
+    bool webhook = false, email = false;
+    std::string ctx = fmt::format("[[alert]] at line {}: ", line);
+    for (const auto& [k, n] : t) {
+      std::string key(k.str());
+      int kl = static_cast<int>(k.source().begin.line);
+      if (key == "webhook") {
+        webhook = true;
+        if (auto s = String(n, ctx, key, kl)) {
+          if (s->rfind("http://", 0) != 0 && s->rfind("https://", 0) != 0)
+            Error(kl, fmt::format("{}webhook = \"{}\": needs an http:// or https:// URL", ctx, *s));
+          a.url = *s;
+        }
+      } else if (key == "email") {
+        email = true;
+        a.kind = AlertTarget::Kind::kEmail;
+        std::vector<std::string> to;
+        if (!n.is_string() && !n.is_array())
+          Error(kl,
+                fmt::format("{}email = {}: needs an address or a list of them", ctx, NodeText(n)));
+        if (n.is_string()) {
+          to.push_back(n.as_string()->get());
+        } else if (n.is_array()) {
+          for (const auto& e : *n.as_array())
+            to.push_back(e.is_string() ? e.as_string()->get() : std::string());
+        }
+        for (const auto& addr : to) {
+          // One address per element: no display names, no commas, nothing that
+          // sendmail would read as an option.
+          if (addr.empty() || addr[0] == '-' || addr.find('@') == std::string::npos ||
+              addr.find_first_of(" ,<>\"\r\n") != std::string::npos) {
+            Error(kl, fmt::format("{}email = {}: each element needs one address like "
+                                  "\"ops@example.com\"",
+                                  ctx, addr.empty() ? NodeText(n) : "\"" + addr + "\""));
+            to.clear();
+            break;
+          }
+        }
+        if (to.empty() && (n.is_array() && n.as_array()->empty()))
+          Error(kl, fmt::format("{}email = []: needs at least one address", ctx));
+        a.to = to;
+      } else if (key == "from") {
+        if (auto s = String(n, ctx, key, kl)) {
+          if ((*s)[0] == '-' || s->find('@') == std::string::npos ||
+              s->find_first_of(" ,<>\"\r\n") != std::string::npos)
+            Error(kl, fmt::format("{}from = \"{}\": needs one address like "
+                                  "\"cloudkeep@host.example.com\"",
+                                  ctx, *s));
+          a.from = *s;
+        }
+      } else if (key == "sendmail") {
+        if (auto s = String(n, ctx, key, kl)) {
+          if (::access(s->c_str(), X_OK) != 0)
+            Error(kl, fmt::format("{}sendmail = \"{}\": not an executable file", ctx, *s));
+          a.sendmail = *s;
+        }
+      } else if (key == "bearer_token_file") {
+        if (auto s = String(n, ctx, key, kl)) {
+          if (::access(s->c_str(), R_OK) != 0)
+            Error(kl, fmt::format("{}bearer_token_file = \"{}\": cannot be read", ctx, *s));
+          a.bearer_token_file = *s;
+        }
+      } else if (key == "on") {
+        a.on.clear();
+        bool bad = !n.is_array() || n.as_array()->empty();
+        if (!bad)
+          for (const auto& e : *n.as_array()) {
+            std::string ev = e.is_string() ? e.as_string()->get() : "";
+            if (ev != "failure" && ev != "recovery") bad = true;
+            a.on.insert(ev);
+          }
+        if (bad)
+          Error(kl, fmt::format("{}on = {}: needs a list of \"failure\" and \"recovery\"", ctx,
+                                NodeText(n)));
+      } else {
+        Error(kl, fmt::format("{}unknown key '{}' (one of webhook, email, from, sendmail, "
+                              "bearer_token_file, on)",
+                              ctx, key));
+      }
+    }
+    if (webhook == email) {
+      Error(line, ctx + "needs exactly one of webhook = \"URL\" or email = [\"address\", …]");
+      return;
+    }
+    if (webhook && !a.bearer_token_file.empty() && a.url.rfind("http://", 0) == 0)
+      Error(line,
+            ctx + "a bearer token over plain http:// would travel in the clear; use https://");
+    c.alerts.push_back(std::move(a));
+  }
+
   void Listen(AgentConfig& c, int line) {
     auto hp = ParseHostPort(c.listen, "listen", 7480, true);
     if (!hp.ok()) {
@@ -300,8 +393,17 @@ ConfigLoad LoadConfig(const std::string& path, const StepBuilder& build) {
       }
       for (const auto& e : *n.as_array())
         l.Job(*e.as_table(), static_cast<int>(e.source().begin.line), build, c);
+    } else if (key == "alert") {
+      if (!n.is_array_of_tables()) {
+        l.Error(line, "alert must be [[alert]] tables");
+        continue;
+      }
+      for (const auto& e : *n.as_array())
+        l.Alert(*e.as_table(), static_cast<int>(e.source().begin.line), c);
     } else {
-      l.Error(line, fmt::format("unknown key '{}' (the file has [agent] and [[job]] tables)", key));
+      l.Error(line,
+              fmt::format("unknown key '{}' (the file has [agent], [[job]] and [[alert]] tables)",
+                          key));
     }
   }
   l.Listen(c, l.listen_line > 1 ? l.listen_line : agent_line);

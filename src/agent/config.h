@@ -1,5 +1,5 @@
 // The agent's configuration file (TOML, docs/manual/cloudkeep-agent.md):
-// an [agent] table and [[job]] tables.
+// an [agent] table, [[job]] tables and [[alert]] tables.
 //
 // The keys of a snapshot, mesh or mail-check job are the flags of the command
 // it runs, with underscores. This module does not know those flags: it hands
@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/alerts.h"
 #include "agent/schedule.h"
 #include "core/duration.h"
 
@@ -59,6 +60,7 @@ struct AgentConfig {
   int history_max_runs = 1000;  // per job
   Micros shutdown_timeout{std::chrono::seconds(60)};
   std::vector<JobConfig> jobs;
+  std::vector<AlertTarget> alerts;  // [[alert]] tables
   const JobConfig* Find(const std::string& name) const;
 };
 
