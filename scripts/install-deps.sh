@@ -39,6 +39,7 @@ TEST=(
   nodejs # ships npm (a separate Debian npm package conflicts with it)
   pandoc # the man pages of docs/manual: built when present, checked by check-manuals.sh
   prometheus # scrapes the agent in test_agent.sh (promtool comes with it)
+  chromium # loads the agent dashboard headless (test_agent_dashboard.sh, with puppeteer-core)
 )
 # demo/mirror-vm (make demo-mirror, tests/integration/test_mirror_vm.sh): a qemu VM
 # booting the Debian kernel (/boot/vmlinuz-*, virtio modules from /lib/modules)

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "agent/dashboard.h"
 #include "agent/metrics.h"
 #include "agent/scheduler.h"
 #include "core/log.h"
@@ -121,6 +122,14 @@ Outcome RunJob(const JobConfig& job, TimePoint slot, const std::string& self_exe
     }
     if (job.kind == "snapshot")
       RecordSnapshotResults(job.steps[i], *r, history, clock.Now(), &out.summary);
+    // A mesh or a mail check prints its report (--json) whatever its exit
+    // status says: the dashboard shows the last one, findings and all.
+    if ((job.kind == "mesh" || job.kind == "mail-check") && !r->timed_out && !r->cancelled) {
+      Json doc = Json::parse(r->output, nullptr, false);
+      if (doc.is_object())
+        if (Status s = history.SaveReport(job.name, clock.Now(), doc.dump()); !s.ok())
+          log::Error("job {}: cannot keep its report: {}", job.name, s.message());
+    }
     if (r->cancelled) {
       out.outcome = "interrupted";
       out.error = "killed: the agent was stopping and its shutdown_timeout ran out";
@@ -231,9 +240,12 @@ Status RunAgent(AgentConfig config, const AgentOptions& options, const Clock& cl
   // What /metrics shows of the scheduler, copied out under view_mu each tick.
   std::mutex view_mu;
   std::vector<JobMetrics> view;
+  std::map<std::string, std::vector<std::string>> view_volumes;  // job → its volumes
   auto refresh_view = [&] {
     std::lock_guard<std::mutex> l(view_mu);
     view.clear();
+    view_volumes.clear();
+    for (const auto& j : config.jobs) view_volumes[j.name] = j.locks;
     for (const auto& j : config.jobs) {
       JobMetrics m;
       m.name = j.name;
@@ -251,17 +263,19 @@ Status RunAgent(AgentConfig config, const AgentOptions& options, const Clock& cl
   if (!config.bearer_token_file.empty() && token.empty())
     return Status::Usage(fmt::format("bearer_token_file {} is empty", config.bearer_token_file));
   httplib::Server srv;
-  srv.Get("/metrics", [&](const httplib::Request& req, httplib::Response& res) {
-    if (!token.empty()) {
-      std::string want = "Bearer " + token;
-      std::string got = req.get_header_value("Authorization");
-      if (got.size() != want.size() || CRYPTO_memcmp(got.data(), want.data(), want.size()) != 0) {
-        res.status = 401;
-        res.set_header("WWW-Authenticate", "Bearer");
-        res.set_content("unauthorized\n", "text/plain");
-        return;
-      }
-    }
+  // Every page needs the token when one is configured (a non-loopback listen).
+  auto authorized = [&](const httplib::Request& req, httplib::Response& res) {
+    if (token.empty()) return true;
+    std::string want = "Bearer " + token;
+    std::string got = req.get_header_value("Authorization");
+    if (got.size() == want.size() && CRYPTO_memcmp(got.data(), want.data(), want.size()) == 0)
+      return true;
+    res.status = 401;
+    res.set_header("WWW-Authenticate", "Bearer");
+    res.set_content("unauthorized\n", "text/plain");
+    return false;
+  };
+  auto metrics_input = [&] {
     MetricsInput in;
     in.version = options.version;
     in.start_time = started;
@@ -275,7 +289,34 @@ Status RunAgent(AgentConfig config, const AgentOptions& options, const Clock& cl
     }
     if (auto c = history->Counters(); c.ok()) in.counters = *c;
     if (auto v = history->Volumes(); v.ok()) in.volumes = *v;
-    res.set_content(RenderMetrics(in), "text/plain; version=0.0.4; charset=utf-8");
+    return in;
+  };
+  srv.Get("/metrics", [&](const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(req, res)) return;
+    res.set_content(RenderMetrics(metrics_input()), "text/plain; version=0.0.4; charset=utf-8");
+  });
+  srv.Get("/", [&](const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(req, res)) return;
+    // The page loads nothing from elsewhere, and says so to the browser.
+    res.set_header("Content-Security-Policy",
+                   "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                   "connect-src 'self'; img-src data:");
+    res.set_content(DashboardHtml(), "text/html; charset=utf-8");
+  });
+  srv.Get("/api/state", [&](const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(req, res)) return;
+    DashboardInput d;
+    d.metrics = metrics_input();
+    d.host = hostname;
+    d.now = clock.Now();
+    {
+      std::lock_guard<std::mutex> l(view_mu);
+      for (const auto& j : d.metrics.jobs) d.job_volumes.push_back(view_volumes[j.name]);
+    }
+    if (auto r = history->Runs("", 300); r.ok()) d.runs = *r;
+    if (auto r = history->Reports(); r.ok()) d.reports = *r;
+    res.set_header("Cache-Control", "no-store");
+    res.set_content(DashboardStateJson(d), "application/json");
   });
   CK_ASSIGN_OR_RETURN(HostPort hp, ParseHostPort(config.listen, "listen", 7480, true));
   int port = hp.port;

@@ -74,6 +74,8 @@ CREATE TABLE IF NOT EXISTS counters (
 CREATE TABLE IF NOT EXISTS volumes (
   volume TEXT PRIMARY KEY, last_success_us INTEGER, last_duration_s REAL NOT NULL DEFAULT 0,
   snapshot_count INTEGER);
+CREATE TABLE IF NOT EXISTS reports (
+  job TEXT PRIMARY KEY, at_us INTEGER NOT NULL, doc TEXT NOT NULL);
 )";
 
 Run RowToRun(const Stmt& s) {
@@ -293,6 +295,24 @@ Result<std::vector<VolumeRecord>> History::Volumes() {
     if (!s.Null(3)) v.snapshot_count = s.Int(3);
     out.push_back(v);
   }
+  if (rc != SQLITE_DONE) return s.Error();
+  return out;
+}
+
+Status History::SaveReport(const std::string& job, TimePoint at, const std::string& doc) {
+  std::lock_guard<std::mutex> l(mu_);
+  Stmt s(db_,
+         "INSERT INTO reports (job, at_us, doc) VALUES (?, ?, ?) "
+         "ON CONFLICT (job) DO UPDATE SET at_us = excluded.at_us, doc = excluded.doc");
+  return s.Bind(1, job).Bind(2, Us(at)).Bind(3, doc).Done();
+}
+
+Result<std::vector<Report>> History::Reports() {
+  std::lock_guard<std::mutex> l(mu_);
+  Stmt s(db_, "SELECT job, at_us, doc FROM reports ORDER BY job");
+  std::vector<Report> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) out.push_back({s.Text(0), FromUs(s.Int(1)), s.Text(2)});
   if (rc != SQLITE_DONE) return s.Error();
   return out;
 }

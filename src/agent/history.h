@@ -43,6 +43,13 @@ struct VolumeRecord {
   std::optional<int64_t> snapshot_count;
 };
 
+// The last JSON report a mesh or mail-check job printed, for the dashboard.
+struct Report {
+  std::string job;
+  TimePoint at;
+  std::string doc;
+};
+
 class History {
  public:
   static Result<std::unique_ptr<History>> Open(const std::string& path, bool read_only);
@@ -72,6 +79,10 @@ class History {
   Status RecordSnapshot(const std::string& volume, TimePoint at, double duration_seconds);
   Status RecordSnapshotCount(const std::string& volume, int64_t count);
   Result<std::vector<VolumeRecord>> Volumes();
+
+  // One report per job, replaced by each new one.
+  Status SaveReport(const std::string& job, TimePoint at, const std::string& doc);
+  Result<std::vector<Report>> Reports();
 
  private:
   explicit History(sqlite3* db) : db_(db) {}
