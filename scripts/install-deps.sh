@@ -21,7 +21,7 @@ BUILD=(
   libssl-dev libzstd-dev libcurl4-openssl-dev libunbound-dev libevent-dev libmariadb-dev
   libxml2-dev libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libfuse3-dev libsodium-dev libsqlite3-dev libcpp-httplib-dev
+  libfuse3-dev libsodium-dev libsqlite3-dev libcpp-httplib-dev libsystemd-dev
 )
 # scripts/demo.sh: mkfs.xfs, mkfs.ext4 and debugfs, losetup and mount, /usr/bin/python3.
 DEMO=(

@@ -5,6 +5,7 @@
 #include <openssl/crypto.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -332,6 +333,19 @@ Status RunAgent(AgentConfig config, const AgentOptions& options, const Clock& cl
             config.jobs.size(), config.path);
   std::thread http([&] { srv.listen_after_bind(); });
 
+  // systemd (Type=notify): READY once the port is bound, and with
+  // WatchdogSec= a WATCHDOG=1 from this loop at half the interval, so a loop
+  // that stops turning gets the agent restarted. Without NOTIFY_SOCKET these
+  // calls do nothing.
+  uint64_t watchdog_usec = 0;
+  if (sd_watchdog_enabled(0, &watchdog_usec) <= 0) watchdog_usec = 0;
+  auto watchdog_every = std::chrono::microseconds(watchdog_usec / 2);
+  auto last_ping = std::chrono::steady_clock::now();
+  sd_notifyf(0, "READY=1\nSTATUS=%zu job(s), listening on %s:%d", config.jobs.size(), shown.c_str(),
+             port);
+  if (watchdog_usec)
+    log::Info("agent: systemd watchdog every {}", FormatDuration(Micros(watchdog_usec)));
+
   std::atomic<bool> cancel{false};
   std::mutex done_mu;
   std::vector<std::string> done;
@@ -441,6 +455,10 @@ Status RunAgent(AgentConfig config, const AgentOptions& options, const Clock& cl
       }
     }
     refresh_view();
+    if (watchdog_usec && std::chrono::steady_clock::now() - last_ping >= watchdog_every) {
+      sd_notify(0, "WATCHDOG=1");
+      last_ping = std::chrono::steady_clock::now();
+    }
 
     auto wait = std::chrono::milliseconds(stopping ? 100 : 500);
     if (!stopping) {
@@ -448,6 +466,11 @@ Status RunAgent(AgentConfig config, const AgentOptions& options, const Clock& cl
       if (until < wait)
         wait = std::max(std::chrono::milliseconds(5),
                         std::chrono::duration_cast<std::chrono::milliseconds>(until));
+    }
+    if (watchdog_usec) {
+      auto to_ping = std::chrono::duration_cast<std::chrono::milliseconds>(
+          watchdog_every - (std::chrono::steady_clock::now() - last_ping));
+      wait = std::max(std::chrono::milliseconds(1), std::min(wait, to_ping));
     }
     struct timespec ts {};
     ts.tv_sec = wait.count() / 1000;
@@ -459,6 +482,7 @@ Status RunAgent(AgentConfig config, const AgentOptions& options, const Clock& cl
         stop_deadline = std::chrono::steady_clock::now() +
                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                             config.shutdown_timeout);
+        sd_notify(0, "STOPPING=1");
         log::Info("agent: stopping ({}); {} running job(s), waiting up to {}",
                   sig == SIGTERM ? "SIGTERM" : "SIGINT", workers.size(),
                   FormatDuration(config.shutdown_timeout));
@@ -467,7 +491,12 @@ Status RunAgent(AgentConfig config, const AgentOptions& options, const Clock& cl
         cancel = true;
       }
     } else if (sig == SIGHUP && !stopping && options.reload) {
+      sd_notify(0, "RELOADING=1");
       ConfigLoad l = options.reload();
+      // Whatever the outcome, the agent is running (the old config or the new).
+      struct Ready {
+        ~Ready() { sd_notify(0, "READY=1"); }
+      } ready;
       if (!l.config) {
         for (const auto& e : l.errors) log::Error("reload refused: {}", e);
         log::Error("agent: the new config was refused; the running one is kept");
