@@ -54,6 +54,7 @@ MIRROR_VM=(
 BENCH=(
   python3-boto3 restic borgbackup sockperf qperf iperf3 spfquery libmail-spf-perl spf-tools-perl
   hyperfine time bc
+  prometheus-node-exporter # the anchor of bench/agent.sh
 )
 
 usage() {
