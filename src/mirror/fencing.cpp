@@ -66,7 +66,11 @@ void Fencer::Start() {
 void Fencer::Stop() {
   if (stopping_.exchange(true)) return;
   {
+    // Every BeforeAck decides under mu_: once it is held here, none can
+    // approve another change, so the line closes this node's acknowledging
+    // interval (the failover tests read it), before the key is given up.
     std::lock_guard lk(mu_);
+    if (leader_) Event("gave the leader key up (stopping: nothing is acknowledged from now on)");
     cv_.notify_all();
   }
   if (thread_.joinable()) thread_.join();
