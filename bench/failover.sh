@@ -157,7 +157,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 echo
 echo "commit $(git -C "$HERE" rev-parse --short HEAD), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)," \
-  "lease_ttl 5s renew_interval 1s suspend_margin 1500ms etcd_timeout 1s (defaults), peer_timeout 2s"
+  "lease_ttl 3s renew_interval 500ms suspend_margin 1250ms etcd_timeout 500ms (defaults), peer_timeout 2s"
 /usr/bin/python3 - "$WORK/rows" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]

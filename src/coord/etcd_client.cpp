@@ -363,4 +363,108 @@ Result<LeaseTimeToLive> EtcdClient::LeaseTimeToLiveOf(int64_t lease, bool with_k
   return ParseTimeToLive(j);
 }
 
+namespace {
+
+// The streamed reply of /v3/watch: one JSON message per line.
+struct WatchStream {
+  std::string buf;
+  bool created = false;
+  bool changed = false;
+  std::string error;
+};
+
+void OnWatchMessage(WatchStream* w, const std::string& text) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return;
+  if (auto e = ParseErrorReply(j)) {
+    w->error = e->message.empty() ? j["error"].dump() : e->message;
+    return;
+  }
+  const nlohmann::json& r = j.contains("result") ? j["result"] : j;
+  if (!r.is_object()) return;
+  if (r.value("created", false)) w->created = true;
+  if (r.contains("events") && r["events"].is_array() && !r["events"].empty()) w->changed = true;
+  // Canceled (compacted past the revision, or by etcd): the caller re-reads.
+  if (r.value("canceled", false)) w->changed = true;
+  if (r.contains("compact_revision") && r["compact_revision"] != "0" && r["compact_revision"] != 0)
+    w->changed = true;
+}
+
+size_t OnWatchData(char* data, size_t size, size_t n, void* user) {
+  auto* w = static_cast<WatchStream*>(user);
+  w->buf.append(data, size * n);
+  size_t nl;
+  while ((nl = w->buf.find('\n')) != std::string::npos) {
+    OnWatchMessage(w, w->buf.substr(0, nl));
+    w->buf.erase(0, nl + 1);
+  }
+  if (w->buf.size() > kMaxReplyBytes) return 0;
+  // Ends the transfer as soon as the answer is known.
+  if (w->changed || !w->error.empty()) return 0;
+  return size * n;
+}
+
+}  // namespace
+
+Result<bool> EtcdClient::WaitForChange(const std::string& key, int64_t after_revision,
+                                       Timeout timeout) {
+  const uint64_t ms = static_cast<uint64_t>(std::max<int64_t>(1, timeout.count()));
+  std::string token;
+  {
+    std::lock_guard lock(mu_);
+    token = token_;
+  }
+  const std::string& endpoint = options_.endpoints[preferred_.load() % options_.endpoints.size()];
+  nlohmann::json req = {
+      {"create_request",
+       {{"key", Base64Encode(key)}, {"start_revision", std::to_string(after_revision + 1)}}}};
+  std::string body = req.dump();
+  CURL* h = static_cast<CURL*>(TakeHandle());
+  if (h == nullptr) return Status::Failure("etcd: curl_easy_init failed");
+  curl_easy_reset(h);
+  std::string url = endpoint + "/v3/watch";
+  WatchStream w;
+  char errbuf[CURL_ERROR_SIZE] = "";
+  curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
+  if (!token.empty()) headers = curl_slist_append(headers, ("Authorization: " + token).c_str());
+  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_PROXY, "");
+  curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(ms));
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(std::min<uint64_t>(ms, options_.connect_timeout.count())));
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, OnWatchData);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &w);
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(h, CURLOPT_POST, 1L);
+  curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.c_str());
+  curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+  if (!options_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, options_.ca_file.c_str());
+  if (!options_.cert_file.empty()) {
+    curl_easy_setopt(h, CURLOPT_SSLCERT, options_.cert_file.c_str());
+    curl_easy_setopt(h, CURLOPT_SSLKEY, options_.key_file.c_str());
+  }
+  CURLcode rc = curl_easy_perform(h);
+  long http = 0;
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &http);
+  curl_slist_free_all(headers);
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);
+  // A stream ended early leaves the connection unusable: never pooled.
+  curl_easy_cleanup(h);
+  if (!w.buf.empty() && !w.changed && w.error.empty()) OnWatchMessage(&w, w.buf);
+  if (w.changed) return true;
+  if (!w.error.empty()) return Status::Failure("etcd /v3/watch: " + w.error);
+  if (rc == CURLE_OPERATION_TIMEDOUT && w.created) return false;
+  if (rc == CURLE_OK && http != 200)
+    return Status::Failure(fmt::format("etcd {}/v3/watch: HTTP {}", endpoint, http));
+  std::string reason = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+  return Unreachable(fmt::format("etcd {}/v3/watch: {}", endpoint,
+                                 rc == CURLE_OK ? std::string("the stream ended") : reason),
+                     rc == CURLE_OPERATION_TIMEDOUT ? kTimedOut : kBroken);
+}
+
 }  // namespace cloudkeep::coord

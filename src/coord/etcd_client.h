@@ -97,6 +97,13 @@ class EtcdClient {
   Status LeaseRevoke(int64_t lease, Timeout timeout);
   Result<LeaseTimeToLive> LeaseTimeToLiveOf(int64_t lease, bool with_keys, Timeout timeout);
 
+  // Watches `key` (POST /v3/watch, a streamed reply) until it changes after
+  // `after_revision` — a put or delete with a greater revision, or a
+  // compaction that makes the history unknown — or `timeout` passes: true
+  // when it changed (re-read it), false when the time passed first. One
+  // endpoint (the one that answered last); an error when none answers.
+  Result<bool> WaitForChange(const std::string& key, int64_t after_revision, Timeout timeout);
+
   // One request: POST `body` to `path` ("/v3/kv/range"); `repeatable`: safe
   // to send again to another endpoint after it may have been received.
   Result<nlohmann::json> Call(const std::string& path, const nlohmann::json& body, bool repeatable,

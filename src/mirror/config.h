@@ -72,10 +72,11 @@ struct ResourceConfig {
   std::vector<std::string> etcd_endpoints;
   std::string etcd_prefix = "/cloudkeep/mirror";
   std::string etcd_ca, etcd_cert, etcd_key;
-  Micros lease_ttl{5'000'000};       // whole seconds (etcd's TTL unit)
-  Micros renew_interval{1'000'000};  // keepalive / campaign period
-  Micros suspend_margin{1'500'000};  // stop acknowledging this long before the lease could expire
-  Micros etcd_timeout{1'000'000};    // bound of every etcd request
+  // Defaults measured with bench/failover.sh (docs/mirror.md, "Defaults").
+  Micros lease_ttl{3'000'000};       // whole seconds (etcd's TTL unit)
+  Micros renew_interval{500'000};    // keepalive / campaign period
+  Micros suspend_margin{1'250'000};  // stop acknowledging this long before the lease could expire
+  Micros etcd_timeout{500'000};      // bound of every etcd request
   StandbyLoss on_standby_loss = StandbyLoss::kContinue;
   std::string service_address;    // "10.0.5.10/24": moved to the primary; empty: none
   std::string service_interface;  // the interface it goes on (required with service_address)

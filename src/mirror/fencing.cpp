@@ -66,7 +66,11 @@ void Fencer::Start() {
 void Fencer::Stop() {
   if (stopping_.exchange(true)) return;
   {
+    // Every BeforeAck decides under mu_: once it is held here, none can
+    // approve another change, so the line closes this node's acknowledging
+    // interval (the failover tests read it), before the key is given up.
     std::lock_guard lk(mu_);
+    if (leader_) Event("gave the leader key up (stopping: nothing is acknowledged from now on)");
     cv_.notify_all();
   }
   if (thread_.joinable()) thread_.join();
@@ -102,11 +106,35 @@ bool Fencer::LeaseValid() const {
 // ---- the loop ----------------------------------------------------------------
 
 void Fencer::Loop() {
+  int64_t woke_at = 0;  // the mod_revision whose change last ended a wait early
   while (!stopping_) {
     auto t0 = std::chrono::steady_clock::now();
     Round();
+    const auto next = t0 + cfg_.renew_interval;
+    int64_t watch_from = 0;
+    {
+      std::lock_guard lk(mu_);
+      if (!leader_ && !holder_.empty() && holder_ != node_) watch_from = holder_mod_revision_;
+    }
+    // Another node leads: wait for its key to change (its lease expired, it
+    // resigned) instead of sleeping, and start the next round at once, so
+    // that the campaign follows the expiry by one etcd request instead of
+    // up to a renew_interval. The lease is still renewed every round. Once
+    // per revision: a change that did not end the term (a spurious wake)
+    // falls back to the plain wait.
+    if (watch_from > 0 && watch_from != woke_at) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          next - std::chrono::steady_clock::now());
+      if (left > std::chrono::milliseconds(5)) {
+        auto changed = etcd_->WaitForChange(leader_key_, watch_from, left);
+        if (changed.ok() && *changed) {
+          woke_at = watch_from;
+          continue;
+        }
+      }
+    }
     std::unique_lock lk(mu_);
-    cv_.wait_until(lk, t0 + cfg_.renew_interval, [&] { return stopping_.load(); });
+    cv_.wait_until(lk, next, [&] { return stopping_.load(); });
   }
 }
 
@@ -214,12 +242,13 @@ void Fencer::CheckLeader() {
   auto kv = coord::GetLeader(*etcd_, leader_key_, timeout_);
   if (!kv.ok()) return;
   std::string holder;
-  int64_t tok = 0, lease_id = 0;
+  int64_t tok = 0, lease_id = 0, mod = 0;
   if (*kv) {
     Json j = Json::parse((*kv)->value, nullptr, false);
     holder = j.is_object() ? j.value("node", "?") : "?";
     tok = (*kv)->create_revision;
     lease_id = (*kv)->lease;
+    mod = (*kv)->mod_revision;
   }
   bool lost = false;
   {
@@ -230,6 +259,7 @@ void Fencer::CheckLeader() {
       Event("the leader key is free (" + holder_ + "'s term ended)");
     holder_ = holder;
     holder_token_ = tok;
+    holder_mod_revision_ = mod;
     if (leader_ &&
         (!lease_ || lease_id != lease_->id() || tok != static_cast<int64_t>(token_.load())))
       lost = true;

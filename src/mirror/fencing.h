@@ -2,7 +2,9 @@
 // docs/mirror.md, "Fencing and automatic failover").
 //
 // One thread per node (the fencing loop) holds a lease in etcd and renews
-// it every renew_interval. A node whose copy is UpToDate — locally and in
+// it every renew_interval. Between rounds a node that does not lead watches
+// the leader key (etcd's watch), so that it campaigns the moment the
+// holder's term ends rather than at its next round. A node whose copy is UpToDate — locally and in
 // etcd's record PREFIX/RESOURCE/disk/NODE — campaigns for the leader key
 // PREFIX/RESOURCE/leader under that lease; the winner takes the service
 // address, promotes itself (FencingHost::PromoteElected) and runs the
@@ -142,6 +144,7 @@ class Fencer {
   std::optional<coord::Lease> lease_;
   std::string holder_;                     // who holds the leader key as last read ("" none)
   int64_t holder_token_ = 0;               // its create_revision
+  int64_t holder_mod_revision_ = 0;        // its mod_revision (what the standby watches from)
   std::string etcd_error_;                 // last failure talking to etcd, "" after a success
   bool etcd_ok_ = false;                   // the last round reached etcd
   std::string self_record_, peer_record_;  // states as last read

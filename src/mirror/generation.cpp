@@ -41,6 +41,16 @@ Decision Compare(const GenInfo& l, const GenInfo& p) {
       return l.inconsistent
                  ? Decision{SyncDecision::kTargetBitmap, "resuming an interrupted resync"}
                  : Decision{SyncDecision::kSourceBitmap, "resuming an interrupted resync"};
+    // A node promoted since (fencing starts its generation only at its first
+    // write without the peer, so it may not have one yet) serves the client:
+    // its copy is the source, and the crashed one's unacknowledged writes are
+    // rolled back.
+    if (l.crashed_primary != p.crashed_primary && l.primary != p.primary &&
+        (l.primary ? p.crashed_primary : l.crashed_primary))
+      return l.primary ? Decision{SyncDecision::kSourceBitmap,
+                                  p.node + " crashed as primary; this node is primary now"}
+                       : Decision{SyncDecision::kTargetBitmap,
+                                  "this node crashed as primary; " + p.node + " is primary now"};
     if (l.crashed_primary != p.crashed_primary)
       return l.crashed_primary ? Decision{SyncDecision::kSourceBitmap,
                                           "this node crashed as primary: its activity log travels"}

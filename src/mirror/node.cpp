@@ -1535,9 +1535,16 @@ Status Node::Impl::BecomePrimary(std::vector<std::string>* notes) {
     if (stopping) return Status::Failure("stopping");
     connected = link != nullptr;
   }
+  // Without fencing a primary alone starts a new generation at once. With
+  // fencing it starts one lazily, at the first change of its term that the
+  // standby lacks, before that change is acknowledged and after the standby
+  // is recorded Outdated (Fencer::BeforeAck -> StartDivergence): a node that
+  // is elected and stops or dies without writing leaves nothing divergent,
+  // so the two copies still meet as one generation (no false split brain).
+  const bool rotate = !connected && !fenced();
   CK_RETURN_IF_ERROR(meta->Update([&](Superblock& sb) {
     sb.flags |= kFlagPrimary;
-    if (!connected) RotateForDivergence(&sb.gen);
+    if (rotate) RotateForDivergence(&sb.gen);
     if (sb.gen.current == 0) sb.gen.current = NewGenerationId();
     sb.flags &= ~(kFlagInconsistent | kFlagOutdated);
   }));

@@ -152,6 +152,46 @@ TEST_F(Etcd, PutGetDeletePrefix) {
   EXPECT_FALSE(none->has_value());
 }
 
+// The standby's wait for the leader key: nothing before the timeout while
+// the key stays; the deletion (the holder's lease expiring) ends the wait
+// at once; a change that happened before the watch began is not missed.
+TEST_F(Etcd, WaitForChangeSeesTheKeyGoWhenTheLeaseExpires) {
+  const std::string key = "/ck/w/leader";
+  auto lease = Lease::Grant(*client_, ShortLease(2), kCall);
+  ASSERT_TRUE(lease.ok()) << lease.status().message();
+  auto rev = client_->Put(key, "a", lease->id(), kCall);
+  ASSERT_TRUE(rev.ok()) << rev.status().message();
+  auto quiet = client_->WaitForChange(key, *rev, 300ms);
+  ASSERT_TRUE(quiet.ok()) << quiet.status().message();
+  EXPECT_FALSE(*quiet) << "a change reported while the key stayed";
+  // Nobody renews: etcd expires the lease (2 s) and deletes the key.
+  auto t0 = std::chrono::steady_clock::now();
+  bool changed = false;
+  for (int i = 0; i < 20 && !changed; ++i) {  // a guard against hanging
+    auto w = client_->WaitForChange(key, *rev, 1000ms);
+    ASSERT_TRUE(w.ok()) << w.status().message();
+    changed = *w;
+  }
+  ASSERT_TRUE(changed) << "the lease's expiry never ended the wait";
+  auto gone = client_->Get(key, kCall);
+  ASSERT_TRUE(gone.ok());
+  EXPECT_FALSE(gone->has_value()) << "woken while the key still exists";
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
+  // The deletion is already history: a watch from the old revision sees it at once.
+  auto again = client_->WaitForChange(key, *rev, 5000ms);
+  ASSERT_TRUE(again.ok()) << again.status().message();
+  EXPECT_TRUE(*again);
+}
+
+TEST_F(Etcd, WaitForChangeOnAKilledEtcdIsUnreachable) {
+  auto rev = client_->Put("/ck/w/x", "v", 0, kCall);
+  ASSERT_TRUE(rev.ok());
+  server_->Kill();
+  auto w = client_->WaitForChange("/ck/w/x", *rev, 500ms);
+  ASSERT_FALSE(w.ok());
+  EXPECT_TRUE(IsUnreachable(w.status())) << w.status().message();
+}
+
 TEST_F(Etcd, LeaseGrantKeepAliveTimeToLiveRevoke) {
   auto lease = Lease::Grant(*client_, ShortLease(5), kCall);
   ASSERT_TRUE(lease.ok()) << lease.status().message();

@@ -84,7 +84,12 @@ TEST(MirrorConfig, Fencing) {
   EXPECT_EQ(cfg->service_address, "10.0.5.10/24");
   EXPECT_EQ(cfg->on_promote, "/usr/local/bin/hook");
   EXPECT_EQ(cfg->on_promote_args, std::vector<std::string>{"x"});
-  EXPECT_EQ(cfg->lease_ttl, Micros(5'000'000));
+  EXPECT_EQ(cfg->lease_ttl, Micros(3'000'000));
+  EXPECT_EQ(cfg->renew_interval, Micros(500'000));
+  EXPECT_EQ(cfg->suspend_margin, Micros(1'250'000));
+  EXPECT_EQ(cfg->etcd_timeout, Micros(500'000));
+  // The defaults satisfy the inequality the parser enforces.
+  EXPECT_LT(cfg->renew_interval + cfg->etcd_timeout, cfg->lease_ttl - cfg->suspend_margin);
   auto with = [&](const std::string& extra) {
     return Replace(kGood, "protocol = \"sync\"", etcd + extra);
   };

@@ -74,6 +74,20 @@ TEST(MirrorGenerations, CrashedPrimarySameGeneration) {
   EXPECT_EQ(Both(a, b), SyncDecision::kSourceBitmap);
 }
 
+TEST(MirrorGenerations, CrashedPrimaryMeetsPrimaryNotYetWriting) {
+  // Fencing: b was elected while a (crashed as primary) was away and has
+  // not written yet, so it has no generation of its own: b serves, b sends.
+  GenInfo a = Node("a", 7), b = Node("b", 7);
+  a.crashed_primary = true;
+  b.primary = true;
+  EXPECT_EQ(Both(a, b), SyncDecision::kTargetBitmap);
+  // The crashed node primary again (re-elected): it sends, as before.
+  GenInfo c = Node("c", 7), d = Node("d", 7);
+  c.crashed_primary = true;
+  c.primary = true;
+  EXPECT_EQ(Both(c, d), SyncDecision::kSourceBitmap);
+}
+
 TEST(MirrorGenerations, InterruptedResyncResumes) {
   GenInfo a = Node("a", 8, 7), b = Node("b", 7);
   b.inconsistent = true;
