@@ -45,7 +45,7 @@ radosgw_start() {
   t0=$(date +%s.%N)
   RGW_DIR="$WORK/ceph"
   mkdir -p "$RGW_DIR/mon/ceph-a" "$RGW_DIR/osd/ceph-0" "$RGW_DIR/run" "$RGW_DIR/log" "$RGW_DIR/rgw"
-  local mon_port rgw_port fsid osd_uuid
+  local mon_port rgw_port fsid osd_uuid i
   mon_port=$(free_port)
   rgw_port=$(free_port)
   fsid=$(cat /proc/sys/kernel/random/uuid)
@@ -98,10 +98,29 @@ CONF
   [ "$id" = 0 ] || fail "ceph osd new gave id '$id', expected 0"
   ceph-osd -c "$CEPH_CONF" -i 0 --mkfs --osd-uuid "$osd_uuid" >"$RGW_DIR/osd-mkfs.out" 2>&1 ||
     { cat "$RGW_DIR/osd-mkfs.out" >&2; fail "ceph-osd --mkfs failed"; }
-  _rgw_daemon osd ceph-osd -c "$CEPH_CONF" -f -i 0
+  # About one start in four on these machines, the OSD's first command to the
+  # monitor is refused ('wrong fsid', in the OSD's log) and the OSD never comes
+  # up; a restart of the OSD then boots. Wait for "1 up", restart at most twice.
+  local attempt up=""
+  for attempt in 1 2 3; do
+    _rgw_daemon osd ceph-osd -c "$CEPH_CONF" -f -i 0
+    for ((i = 0; i < 100; i++)); do
+      if _rgw_ceph osd stat 2>/dev/null | grep -q ' 1 up'; then
+        up=1
+        break
+      fi
+      grep -q 'wrong fsid' "$RGW_DIR/log/ceph-osd.0.log" 2>/dev/null && break
+      sleep 0.1
+    done
+    [ -n "$up" ] && break
+    echo "radosgw_start: the OSD did not come up (attempt $attempt); restarting it" >&2
+    kill -9 "$RGW_PID_osd" 2>/dev/null || true
+    wait "$RGW_PID_osd" 2>/dev/null || true
+    mv "$RGW_DIR/log/ceph-osd.0.log" "$RGW_DIR/log/ceph-osd.0.log.$attempt" 2>/dev/null || true
+  done
+  [ -n "$up" ] || { tail -n 20 "$RGW_DIR/log/ceph-osd.0.log"* >&2; fail "the OSD did not come up"; }
   _rgw_daemon rgw radosgw -c "$CEPH_CONF" -f -n client.rgw
   RGW_ENDPOINT="http://127.0.0.1:$rgw_port"
-  local i
   for ((i = 0; i < WAIT_FOR_SECONDS * 10; i++)); do
     if curl -s -o /dev/null --max-time 2 "$RGW_ENDPOINT/"; then break; fi
     if ! kill -0 "$RGW_PID_rgw" 2>/dev/null; then
