@@ -1,4 +1,5 @@
-// DirBackend, the directory behind the store's object interface: put-if-absent
+// DirBackend, the directory behind the store's object interface, and the
+// store's lock objects over it. DirBackend: put-if-absent
 // never replaces (also between threads racing on one key), a listing is by
 // prefix, sorted, recursive, and hides partial writes; deleting a missing key
 // succeeds.
@@ -8,10 +9,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <ctime>
 #include <filesystem>
 #include <thread>
 
 #include "core/fs.h"
+#include "providers/local/store.h"
 
 namespace cloudkeep::local {
 namespace {
@@ -96,6 +99,76 @@ TEST_F(DirBackendTest, GetMissingAndDeleteMissing) {
   EXPECT_EQ(**b.Get("locks/l"), "two");
   EXPECT_TRUE(b.Delete("locks/l").ok());
   EXPECT_FALSE(b.Get("locks/l")->has_value());
+}
+
+// The lock-object protocol of a store without flock (store.h), driven through
+// DirBackend: an exclusive lock keeps a second run out and names its holder;
+// shared locks coexist; a lock of this host whose pid is gone is stale at once.
+class RemoteLockTest : public DirBackendTest {
+ protected:
+  std::unique_ptr<LocalStore> OpenStore() {
+    auto s = LocalStore::OpenRemote(std::make_unique<DirBackend>(root_.string()), true);
+    EXPECT_TRUE(s.ok()) << s.status().message();
+    return s.ok() ? std::move(s).value() : nullptr;
+  }
+  size_t LockObjects() { return DirBackend(root_.string()).List("locks/")->size(); }
+};
+
+TEST_F(RemoteLockTest, ExclusiveKeepsOthersOutAndIsReleased) {
+  auto a = OpenStore();
+  auto b = OpenStore();
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(a->Lock(LocalStore::LockMode::kExclusive, std::chrono::seconds(1)).ok());
+  EXPECT_EQ(LockObjects(), 1u);
+  Status s = b->Lock(LocalStore::LockMode::kShared, std::chrono::milliseconds(300));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("still locked by"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("pid " + std::to_string(::getpid())), std::string::npos)
+      << s.message();
+  // The loser left no lock of its own behind.
+  EXPECT_EQ(LockObjects(), 1u);
+  a.reset();  // released when the store is closed
+  EXPECT_EQ(LockObjects(), 0u);
+  EXPECT_TRUE(b->Lock(LocalStore::LockMode::kExclusive, std::chrono::seconds(1)).ok());
+}
+
+TEST_F(RemoteLockTest, SharedLocksCoexistAndBlockExclusive) {
+  auto a = OpenStore();
+  auto b = OpenStore();
+  auto c = OpenStore();
+  ASSERT_TRUE(a && b && c);
+  ASSERT_TRUE(a->Lock(LocalStore::LockMode::kShared, std::chrono::seconds(1)).ok());
+  ASSERT_TRUE(b->Lock(LocalStore::LockMode::kShared, std::chrono::seconds(1)).ok());
+  EXPECT_EQ(LockObjects(), 2u);
+  EXPECT_FALSE(c->Lock(LocalStore::LockMode::kExclusive, std::chrono::milliseconds(300)).ok());
+}
+
+TEST_F(RemoteLockTest, DeadProcessLockIsStale) {
+  auto a = OpenStore();
+  ASSERT_TRUE(a);
+  char host[256] = {};
+  ASSERT_EQ(::gethostname(host, sizeof host - 1), 0);
+  // A pid that cannot be running: above the kernel's pid_max.
+  std::string dead =
+      std::string("{\"host\":\"") + host +
+      "\",\"pid\":2147483000,\"exclusive\":true,\"time\":" + std::to_string(::time(nullptr)) +
+      ",\"since\":\"then\"}\n";
+  DirBackend raw(root_.string());
+  ASSERT_TRUE(raw.Put("locks/00dead.json", dead).ok());
+  // Another host's fresh lock is not stale: it blocks.
+  std::string other = "{\"host\":\"elsewhere\",\"pid\":1,\"exclusive\":true,\"time\":" +
+                      std::to_string(::time(nullptr)) + ",\"since\":\"now\"}\n";
+  ASSERT_TRUE(raw.Put("locks/01other.json", other).ok());
+  Status s = a->Lock(LocalStore::LockMode::kExclusive, std::chrono::milliseconds(300));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("elsewhere"), std::string::npos) << s.message();
+  EXPECT_FALSE(raw.Get("locks/00dead.json")->has_value()) << "the dead pid's lock was kept";
+  // Another host's lock older than kLockStale is stale too.
+  std::string old = "{\"host\":\"elsewhere\",\"pid\":1,\"exclusive\":true,\"time\":" +
+                    std::to_string(::time(nullptr) - 31 * 60) + ",\"since\":\"long ago\"}\n";
+  ASSERT_TRUE(raw.Put("locks/01other.json", old).ok());
+  EXPECT_TRUE(a->Lock(LocalStore::LockMode::kExclusive, std::chrono::seconds(1)).ok());
+  EXPECT_EQ(LockObjects(), 1u);
 }
 
 }  // namespace
