@@ -40,6 +40,9 @@ TEST=(
   pandoc # the man pages of docs/manual: built when present, checked by check-manuals.sh
   prometheus # scrapes the agent in test_agent.sh (promtool comes with it)
   chromium # loads the agent dashboard headless (test_agent_dashboard.sh, with puppeteer-core)
+  # tests/integration/lib_radosgw.sh: a one-node Ceph (mon, mgr, one memstore OSD) and
+  # radosgw, the S3 server of the snapshot store's S3 backend tests
+  ceph-mon ceph-mgr ceph-osd ceph-common radosgw
 )
 # demo/mirror-vm (make demo-mirror, tests/integration/test_mirror_vm.sh): a qemu VM
 # booting the Debian kernel (/boot/vmlinuz-*, virtio modules from /lib/modules)

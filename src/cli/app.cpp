@@ -32,14 +32,15 @@ void BuildApp(CLI::App& app, Context& ctx) {
       ->check(CLI::IsMember({"local", "aws"}))
       ->envname("CLOUDKEEP_PROVIDER");
   app.add_option("--store", ctx.global.store,
-                 "Local store directory (else $CLOUDKEEP_STORE, else /var/lib/cloudkeep as root, "
-                 "$XDG_DATA_HOME/cloudkeep otherwise)");
+                 "Store: a directory or s3://BUCKET/PREFIX (else $CLOUDKEEP_STORE, else "
+                 "/var/lib/cloudkeep as root, $XDG_DATA_HOME/cloudkeep otherwise)");
   app.add_option("--region", ctx.global.region,
                  "AWS region (else AWS_REGION, the AWS config file, or IMDS)");
   app.add_option("--profile", ctx.global.profile,
                  "AWS profile from the shared credentials/config files");
   app.add_option("--endpoint-url", ctx.global.endpoint_url,
-                 "Use this EC2 endpoint instead of the region's");
+                 "Use this EC2 endpoint (--provider aws) or S3 endpoint (an s3:// store) instead "
+                 "of the region's");
   app.require_subcommand(1);
   std::string groups =
       "Groups:\n"

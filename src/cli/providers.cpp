@@ -14,6 +14,9 @@ Result<std::unique_ptr<snapshot::Provider>> MakeProvider(const Context& ctx) {
   if (g.provider == "local") {
     local::LocalProviderOptions opts;
     opts.store_root = g.store;
+    opts.endpoint_url = g.endpoint_url;
+    opts.region = g.region;
+    opts.profile = g.profile;
     opts.threads = env.threads;
     opts.reread = env.reread;
     return std::unique_ptr<snapshot::Provider>(std::make_unique<local::LocalProvider>(opts));

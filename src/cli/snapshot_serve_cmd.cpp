@@ -9,6 +9,7 @@
 #include <ctime>
 #include <filesystem>
 
+#include "aws/s3.h"
 #include "cli/app.h"
 #include "core/log.h"
 #include "core/net.h"
@@ -29,6 +30,10 @@ Result<std::string> StoreRoot(const Context& ctx, const std::string& command) {
         "snapshot {} serves snapshots of the embedded store (--provider local), not '{}'", command,
         ctx.global.provider));
   std::string root = ctx.global.store.empty() ? local::LocalStore::DefaultRoot() : ctx.global.store;
+  if (aws::IsS3Url(root))
+    return Status::Usage(fmt::format(
+        "store '{}' is in S3: snapshot {} needs a directory store (restore the snapshot first)",
+        root, command));
   // Absolute: the mount daemon runs in "/".
   std::error_code ec;
   std::filesystem::path abs = std::filesystem::absolute(root, ec);

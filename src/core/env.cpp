@@ -22,6 +22,7 @@ const std::vector<EnvVarInfo>& EnvironmentVariables() {
       {"CLOUDKEEP_THREADS", false, true},
       {"CLOUDKEEP_CHUNK_SIZE", false, false},  // providers/local/store.cpp, at store creation
       {"CLOUDKEEP_REREAD", false, true},
+      {"CLOUDKEEP_S3_ADDRESSING", false, false},  // providers/local, an S3 store's addressing
       {"CLOUDKEEP_TEST_PAUSE_FROZEN_MS", true, true},
       {"CLOUDKEEP_AWS_BY_ID_DIR", true, true},
       {"CLOUDKEEP_MAIL_EGRESS_TARGETS", false, false},  // mail/egress.cpp

@@ -8,8 +8,8 @@
 #include <regex>
 #include <thread>
 
+#include "aws/http.h"
 #include "core/log.h"
-#include "providers/aws/http.h"
 
 namespace cloudkeep::aws {
 

@@ -23,7 +23,7 @@
 #include <memory>
 #include <string>
 
-#include "providers/aws/credentials.h"
+#include "aws/credentials.h"
 #include "providers/aws/ec2_client.h"
 #include "snapshot/block_devices.h"
 #include "snapshot/provider.h"

@@ -5,10 +5,10 @@
 #include <chrono>
 #include <thread>
 
+#include "aws/http.h"
+#include "aws/sigv4.h"
 #include "core/clock.h"
 #include "core/log.h"
-#include "providers/aws/http.h"
-#include "providers/aws/sigv4.h"
 
 namespace cloudkeep::aws {
 
@@ -19,19 +19,7 @@ constexpr const char* kApiVersion = "2016-11-15";
 // a wrong --endpoint-url should fail in seconds, not minutes.
 constexpr int kMaxTransportAttempts = 3;
 
-std::mt19937_64& Rng() {
-  thread_local std::mt19937_64 rng(std::random_device{}());
-  return rng;
-}
-
 }  // namespace
-
-int BackoffMs(int attempt, int base_ms, int cap_ms, std::mt19937_64& rng) {
-  int64_t ceiling = base_ms;
-  for (int i = 0; i < attempt && ceiling < cap_ms; ++i) ceiling *= 2;
-  if (ceiling > cap_ms) ceiling = cap_ms;
-  return static_cast<int>(std::uniform_int_distribution<int64_t>(0, ceiling)(rng));
-}
 
 bool IsRetryable(const std::string& code, long http_status) {
   if (code == "RequestLimitExceeded" || code == "Throttling" || code == "ThrottlingException" ||
@@ -55,7 +43,7 @@ Result<Ec2Reply> Ec2Client::Call(const std::string& action, const Params& params
     if (attempt > 0) {
       retries_++;
       std::this_thread::sleep_for(std::chrono::milliseconds(
-          BackoffMs(attempt - 1, options_.base_backoff_ms, options_.max_backoff_ms, Rng())));
+          BackoffMs(attempt - 1, options_.base_backoff_ms, options_.max_backoff_ms, BackoffRng())));
     }
     // Credentials are fetched per attempt: instance-role keys may be renewed between retries.
     CK_ASSIGN_OR_RETURN(Credentials creds, credentials_->Get());

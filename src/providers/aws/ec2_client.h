@@ -21,8 +21,9 @@
 #include <utility>
 #include <vector>
 
+#include "aws/backoff.h"
+#include "aws/credentials.h"
 #include "core/status.h"
-#include "providers/aws/credentials.h"
 #include "providers/aws/ec2_xml.h"
 
 namespace cloudkeep::aws {
@@ -44,8 +45,6 @@ struct Ec2Reply {
   long http_status = 0;
 };
 
-// Full jitter: a uniform delay in [0, min(cap, base * 2^attempt)] milliseconds.
-int BackoffMs(int attempt, int base_ms, int cap_ms, std::mt19937_64& rng);
 bool IsRetryable(const std::string& code, long http_status);
 
 // What DescribeNetworkInterfaces selects; the fields are ANDed, empty ones

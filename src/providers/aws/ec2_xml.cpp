@@ -1,32 +1,12 @@
 #include "providers/aws/ec2_xml.h"
 
 #include <fmt/format.h>
-#include <libxml/parser.h>
-#include <libxml/tree.h>
 
 #include <charconv>
-#include <memory>
-#include <mutex>
 
 namespace cloudkeep::aws {
 
 namespace {
-
-// EC2 responses nest five or six levels; anything far deeper is not EC2.
-constexpr int kMaxDepth = 32;
-
-void Convert(xmlNode* in, XmlNode* out, int depth) {
-  out->name = reinterpret_cast<const char*>(in->name);
-  if (depth >= kMaxDepth) return;
-  for (xmlNode* c = in->children; c; c = c->next) {
-    if (c->type == XML_ELEMENT_NODE) {
-      out->children.emplace_back();
-      Convert(c, &out->children.back(), depth + 1);
-    } else if ((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) && c->content) {
-      out->text += reinterpret_cast<const char*>(c->content);
-    }
-  }
-}
 
 uint64_t ToU64(const std::string& s) {
   uint64_t v = 0;
@@ -64,34 +44,6 @@ Status ExpectRoot(const XmlNode& root, std::string_view name) {
 }
 
 }  // namespace
-
-const XmlNode* XmlNode::Child(std::string_view n) const {
-  for (const auto& c : children)
-    if (c.name == n) return &c;
-  return nullptr;
-}
-
-std::string XmlNode::ChildText(std::string_view n) const {
-  const XmlNode* c = Child(n);
-  return c ? c->text : "";
-}
-
-Result<XmlNode> ParseXml(std::string_view bytes) {
-  static std::once_flag once;
-  std::call_once(once, [] { xmlInitParser(); });
-  if (bytes.size() > (1u << 30)) return Status::Failure("EC2 response too large");
-  // No network, no entity expansion, no DTD loading: the bytes come off the wire.
-  std::unique_ptr<xmlDoc, decltype(&xmlFreeDoc)> doc(
-      xmlReadMemory(bytes.data(), static_cast<int>(bytes.size()), "ec2.xml", nullptr,
-                    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOBLANKS),
-      xmlFreeDoc);
-  if (!doc) return Status::Failure("malformed XML in the EC2 response");
-  xmlNode* root = xmlDocGetRootElement(doc.get());
-  if (!root) return Status::Failure("empty XML document in the EC2 response");
-  XmlNode out;
-  Convert(root, &out, 0);
-  return out;
-}
 
 std::optional<Ec2Error> ParseError(const XmlNode& root) {
   if (root.name != "Response" && root.name != "ErrorResponse") return std::nullopt;

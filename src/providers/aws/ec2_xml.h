@@ -1,14 +1,13 @@
 // The EC2 Query API's XML responses (namespace
 // http://ec2.amazonaws.com/doc/2016-11-15/) as plain values.
 //
-// Parsing goes through libxml2 with network access and entity substitution
-// off, into a small element tree (local names, text, children) from which the
-// shapes of DescribeSnapshots, DescribeVolumes, CreateSnapshot(s) and the
-// error envelope are read, and those of the network-interface and Elastic IP
-// calls (DescribeNetworkInterfaces, Assign/UnassignPrivateIpAddresses,
-// AssociateAddress, DescribeAddresses, the address-attribute calls that set
-// reverse DNS). These functions take untrusted bytes (a fuzz
-// target drives them), hold no state and are safe to call from any thread.
+// Parsed by aws/xml.h (libxml2, no network, no entities) into the element
+// tree from which the shapes of DescribeSnapshots, DescribeVolumes,
+// CreateSnapshot(s) and the error envelope are read, and those of the
+// network-interface and Elastic IP calls (DescribeNetworkInterfaces,
+// Assign/UnassignPrivateIpAddresses, AssociateAddress, DescribeAddresses, the address-attribute
+// calls that set reverse DNS). These functions take untrusted bytes (a fuzz target drives them),
+// hold no state and are safe to call from any thread.
 #pragma once
 
 #include <cstdint>
@@ -18,19 +17,10 @@
 #include <string_view>
 #include <vector>
 
+#include "aws/xml.h"
 #include "core/status.h"
 
 namespace cloudkeep::aws {
-
-struct XmlNode {
-  std::string name;  // local name, namespace dropped
-  std::string text;  // concatenated text children
-  std::vector<XmlNode> children;
-  const XmlNode* Child(std::string_view name) const;
-  std::string ChildText(std::string_view name) const;
-};
-
-Result<XmlNode> ParseXml(std::string_view bytes);
 
 // <Response><Errors><Error><Code/><Message/></Error></Errors><RequestID/></Response>
 struct Ec2Error {

@@ -9,8 +9,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include "core/fs.h"
+#include "providers/local/object_backend.h"
 #include "providers/local/store_layout.h"
 
 namespace cloudkeep::local {
@@ -104,7 +106,18 @@ std::string ChunkStore::PathOf(const ChunkHash& h) const {
   return layout::KeyPath(root_, layout::ChunkKey(h));
 }
 
+void ChunkStore::SetRemote(ObjectBackend* backend, std::map<ChunkHash, uint64_t> present) {
+  std::lock_guard<std::mutex> lock(mu_);
+  remote_ = backend;
+  remote_present_ = std::move(present);
+}
+
 uint64_t ChunkStore::StoredSize(const ChunkHash& h) const {
+  if (remote_) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = remote_present_.find(h);
+    return it == remote_present_.end() ? 0 : it->second;
+  }
   struct stat st {};
   if (::stat(PathOf(h).c_str(), &st) != 0) return 0;
   return static_cast<uint64_t>(st.st_size);
@@ -139,6 +152,17 @@ Result<uint64_t> ChunkStore::Stage(const ChunkHash& h, std::string_view data, in
   PutLe64(hdr + 8, data.size());
   buf.resize(kHeaderSize + csize);
 
+  if (remote_) {
+    auto put = remote_->PutIfAbsent(layout::ChunkKey(h), buf);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!put.ok()) {
+      staged_.erase(h);
+      return put.status();
+    }
+    remote_present_[h] = buf.size();
+    // Already there (another host, or an interrupted run of ours): nothing added.
+    return *put ? static_cast<uint64_t>(buf.size()) : uint64_t{0};
+  }
   std::string tmp = layout::KeyPath(root_, layout::StagedChunkKey(h));
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (!fd.valid()) return Status::FromErrno("cannot create " + tmp, errno);
@@ -157,6 +181,13 @@ Result<uint64_t> ChunkStore::Stage(const ChunkHash& h, std::string_view data, in
 
 Status ChunkStore::Publish() {
   std::lock_guard<std::mutex> lock(mu_);
+  if (remote_) {
+    // Every chunk went up in Stage; what is not referenced by a manifest is
+    // collected after a failed run (the run marker says so).
+    staged_order_.clear();
+    staged_.clear();
+    return Status::Ok();
+  }
   std::set<std::string> dirs;
   for (const auto& h : staged_order_) {
     std::string dir = layout::KeyPath(root_, layout::ChunkFanoutDir(h));
@@ -179,6 +210,11 @@ Status ChunkStore::Publish() {
 
 void ChunkStore::DiscardStaged() {
   std::lock_guard<std::mutex> lock(mu_);
+  if (remote_) {
+    staged_order_.clear();
+    staged_.clear();
+    return;
+  }
   for (const auto& h : staged_order_)
     ::unlink(layout::KeyPath(root_, layout::StagedChunkKey(h)).c_str());
   staged_order_.clear();
@@ -186,10 +222,20 @@ void ChunkStore::DiscardStaged() {
 }
 
 Result<std::string> ChunkStore::Get(const ChunkHash& h) const {
+  if (remote_) {
+    CK_ASSIGN_OR_RETURN(std::optional<std::string> stored, remote_->Get(layout::ChunkKey(h)));
+    if (!stored)
+      return Status::Failure(
+          fmt::format("chunk {}: missing from {}", HashHex(h), remote_->Describe()));
+    return Decode(h, *stored);
+  }
   std::string path = PathOf(h);
   auto raw = ReadFile(path);
   if (!raw.ok()) return raw.status();
-  const std::string& f = *raw;
+  return Decode(h, *raw);
+}
+
+Result<std::string> ChunkStore::Decode(const ChunkHash& h, const std::string& f) const {
   auto corrupt = [&](const std::string& why) {
     return Status::Failure("chunk " + HashHex(h) + ": " + why);
   };
@@ -215,6 +261,12 @@ Result<std::string> ChunkStore::Get(const ChunkHash& h) const {
 }
 
 Status ChunkStore::Remove(const ChunkHash& h) {
+  if (remote_) {
+    CK_RETURN_IF_ERROR(remote_->Delete(layout::ChunkKey(h)));
+    std::lock_guard<std::mutex> lock(mu_);
+    remote_present_.erase(h);
+    return Status::Ok();
+  }
   if (::unlink(PathOf(h).c_str()) != 0 && errno != ENOENT)
     return Status::FromErrno("cannot remove chunk", errno);
   return Status::Ok();
@@ -222,6 +274,11 @@ Status ChunkStore::Remove(const ChunkHash& h) {
 
 std::vector<ChunkHash> ChunkStore::List() const {
   std::vector<ChunkHash> out;
+  if (remote_) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [h, size] : remote_present_) out.push_back(h);
+    return out;
+  }
   const std::string prefix(layout::kChunksPrefix);
   for (const auto& fanout : ListDir(layout::KeyPath(root_, prefix))) {
     for (const auto& name : ListDir(layout::KeyPath(root_, prefix + fanout))) {

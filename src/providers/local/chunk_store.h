@@ -9,12 +9,18 @@
 // every staged file into place after the caller has made the data durable
 // (syncfs), so that a crash can never leave a chunk name with missing bytes.
 //
+// On an object store (SetRemote) there is no tmp/ and no rename: Stage
+// uploads the chunk at once with put-if-absent (chunks go up before the
+// manifest that names them), Publish has nothing left to do, and what the
+// store holds is known from one listing of chunks/ taken when it was opened.
+//
 // Get/Exists/Stage may be called from several threads at once; Publish,
 // Remove and List from one.
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <set>
 #include <string>
@@ -25,6 +31,7 @@
 
 namespace cloudkeep::local {
 
+class ObjectBackend;
 using ChunkHash = std::array<uint8_t, 32>;
 std::string HashHex(const ChunkHash& h);
 bool HashFromHex(std::string_view hex, ChunkHash* out);
@@ -37,6 +44,9 @@ class ChunkStore {
  public:
   // `root` is the store directory; chunks/ and tmp/ are inside it.
   explicit ChunkStore(std::string root);
+  // Keeps chunks in `backend` (not owned) instead of the directory; `present`
+  // is every chunk it holds, with its stored size (a listing of chunks/).
+  void SetRemote(ObjectBackend* backend, std::map<ChunkHash, uint64_t> present);
 
   // Size of the stored (compressed) chunk file, or 0 when absent.
   uint64_t StoredSize(const ChunkHash& h) const;
@@ -59,7 +69,10 @@ class ChunkStore {
   std::string PathOf(const ChunkHash& h) const;
 
  private:
+  Result<std::string> Decode(const ChunkHash& h, const std::string& stored) const;
   std::string root_;
+  ObjectBackend* remote_ = nullptr;
+  std::map<ChunkHash, uint64_t> remote_present_;  // guarded by mu_
   mutable std::mutex mu_;
   std::set<ChunkHash> staged_;
   std::vector<ChunkHash> staged_order_;  // staged files, in the order written

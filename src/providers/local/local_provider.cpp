@@ -16,6 +16,7 @@
 #include <mutex>
 #include <set>
 
+#include "aws/s3.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/parallel.h"
@@ -156,7 +157,24 @@ LocalProvider::~LocalProvider() = default;
 Result<LocalStore*> LocalProvider::OpenStore(bool create,
                                              std::optional<LocalStore::LockMode> lock) {
   if (!store_) {
-    CK_ASSIGN_OR_RETURN(store_, LocalStore::Open(options_.store_root, create));
+    if (aws::IsS3Url(options_.store_root)) {
+      S3BackendOptions o{options_.store_root, options_.endpoint_url, options_.region,
+                         options_.profile, aws::S3Addressing::kAuto};
+      if (const char* a = std::getenv("CLOUDKEEP_S3_ADDRESSING"); a && *a) {
+        std::string v = a;
+        if (v == "path")
+          o.addressing = aws::S3Addressing::kPath;
+        else if (v == "virtual")
+          o.addressing = aws::S3Addressing::kVirtual;
+        else if (v != "auto")
+          return Status::Usage(fmt::format(
+              "invalid CLOUDKEEP_S3_ADDRESSING '{}': expected auto, path or virtual", v));
+      }
+      CK_ASSIGN_OR_RETURN(auto backend, OpenS3Backend(o));
+      CK_ASSIGN_OR_RETURN(store_, LocalStore::OpenRemote(std::move(backend), create));
+    } else {
+      CK_ASSIGN_OR_RETURN(store_, LocalStore::Open(options_.store_root, create));
+    }
   }
   // The store may have been opened unlocked (a listing before a prune): take
   // the lock now, before anything is changed.

@@ -17,7 +17,11 @@
 namespace cloudkeep::local {
 
 struct LocalProviderOptions {
-  std::string store_root;  // empty: LocalStore::DefaultRoot()
+  std::string store_root;  // empty: LocalStore::DefaultRoot(); s3://BUCKET/PREFIX: in S3
+  // For an S3 store: --endpoint-url, --region, --profile (else the AWS chain's).
+  std::string endpoint_url;
+  std::string region;
+  std::string profile;
   Micros lock_wait = std::chrono::minutes(10);
   int threads = 0;  // 0: one per core, at least 2
   int zstd_level = 1;

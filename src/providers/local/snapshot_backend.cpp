@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "aws/s3.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "snapshot/model.h"
@@ -18,6 +19,10 @@ Result<std::unique_ptr<SnapshotBackend>> SnapshotBackend::Open(const std::string
   if (!snapshot::IsSnapshotId(snapshot_id))
     return Status::Usage(
         fmt::format("invalid snapshot id '{}': expected snap- and 17 hex digits", snapshot_id));
+  if (aws::IsS3Url(store_root))
+    return Status::Usage(fmt::format(
+        "store '{}' is in S3: serve and mount need a directory store (restore the snapshot first)",
+        store_root));
   std::unique_ptr<SnapshotBackend> b(new SnapshotBackend());
   CK_ASSIGN_OR_RETURN(b->store_, LocalStore::Open(store_root, false));
   // Held until the backend goes: no delete or prune removes a chunk we serve.

@@ -9,17 +9,32 @@
 //                                  behind means a run died, and the next writer
 //                                  cleans up and collects garbage
 //
+// The same layout lives in an S3 bucket under a prefix (OpenRemote, an
+// ObjectBackend): there it has no tmp/ staging, no rename and no flock.
+// Chunks are uploaded with put-if-absent as they are made, the manifest is
+// put last, and the lock is an object, locks/<random>.json, naming its host,
+// pid, mode and time, rewritten every kLockRefresh while it is held and
+// counted stale kLockStale after its time (or at once when its host is this
+// host and its pid is gone). An exclusive lock waits for every other live
+// lock; a shared one for every live exclusive one (restic's design). Every
+// run that writes takes the exclusive lock, so garbage collection never runs
+// beside a create whose chunks are not referenced yet.
+//
 // Crash safety: a snapshot exists iff its manifest exists; a manifest is
 // written only after every chunk it names is durable and in place; deletion
 // removes the manifest first and the chunks after. So a kill at any instant
 // leaves a store in which every listed snapshot restores and verifies.
 #pragma once
 
+#include <atomic>
+#include <condition_variable>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/clock.h"
@@ -28,10 +43,14 @@
 #include "core/status.h"
 #include "providers/local/chunk_store.h"
 #include "providers/local/manifest.h"
+#include "providers/local/object_backend.h"
 
 namespace cloudkeep::local {
 
 constexpr uint64_t kDefaultChunkSize = 512 * 1024;
+// Lock objects on an object store (see above).
+constexpr auto kLockRefresh = std::chrono::minutes(5);
+constexpr auto kLockStale = std::chrono::minutes(30);
 
 class LocalStore {
  public:
@@ -40,6 +59,11 @@ class LocalStore {
   // Opens the store at `root`, creating it if `create` (kUsage if `root` is a
   // file or cannot be made a store).
   static Result<std::unique_ptr<LocalStore>> Open(const std::string& root, bool create);
+  // The store in an object store (S3): the same format, through `backend`.
+  static Result<std::unique_ptr<LocalStore>> OpenRemote(std::unique_ptr<ObjectBackend> backend,
+                                                        bool create);
+  ~LocalStore();
+  bool remote() const { return remote_ != nullptr; }
   // The store path from --store, CLOUDKEEP_STORE, or the default for this user.
   static std::string DefaultRoot();
 
@@ -84,12 +108,23 @@ class LocalStore {
   Result<uint64_t> CollectGarbage();
 
   std::string ManifestPath(const std::string& id) const;
-  // Makes the store's staged data durable: syncfs on its filesystem.
+  // Makes the store's staged data durable: syncfs on its filesystem (an
+  // object store has made each object durable before it answered).
   Status SyncData();
 
  private:
   explicit LocalStore(std::string root);
   Status RecoverAfterCrash();
+  Status RemoteLock(LockMode mode, Micros wait);
+  Status RemoteRecover();
+  void StopLockRefresh();
+  std::unique_ptr<ObjectBackend> remote_;
+  std::string remote_lock_key_;
+  std::string remote_lock_body_;
+  std::mutex refresh_mu_;
+  std::condition_variable refresh_cv_;
+  bool refresh_stop_ = false;
+  std::thread refresh_;
   std::string root_;
   uint64_t chunk_size_ = kDefaultChunkSize;
   ChunkStore chunks_;

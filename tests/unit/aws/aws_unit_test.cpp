@@ -8,11 +8,11 @@
 #include <fstream>
 #include <random>
 
+#include "aws/credentials.h"
+#include "aws/http.h"
 #include "providers/aws/aws_provider.h"
-#include "providers/aws/credentials.h"
 #include "providers/aws/ec2_client.h"
 #include "providers/aws/ec2_xml.h"
-#include "providers/aws/http.h"
 
 namespace cloudkeep::aws {
 namespace {

@@ -15,7 +15,7 @@
 #include <memory>
 #include <string>
 
-#include "providers/aws/credentials.h"
+#include "aws/credentials.h"
 #include "providers/aws/ec2_client.h"
 
 extern char** environ;

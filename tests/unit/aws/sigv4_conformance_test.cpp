@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "providers/aws/sigv4.h"
+#include "aws/sigv4.h"
 
 namespace cloudkeep::aws {
 namespace {

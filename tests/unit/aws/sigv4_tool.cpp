@@ -5,7 +5,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "providers/aws/sigv4.h"
+#include "aws/sigv4.h"
 
 int main(int argc, char** argv) {
   using namespace cloudkeep;

@@ -22,8 +22,8 @@
 #include <optional>
 #include <string>
 
+#include "aws/sigv4.h"
 #include "core/status.h"
-#include "providers/aws/sigv4.h"
 
 namespace cloudkeep::aws {
 

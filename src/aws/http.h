@@ -1,4 +1,4 @@
-// A minimal HTTP client over libcurl for the EC2 Query API and IMDS.
+// A minimal HTTP client over libcurl for the EC2 Query API, S3 and IMDS.
 //
 // One blocking call per request. Each thread keeps its own curl handle so
 // that connections are reused (keep-alive) across calls from that thread;

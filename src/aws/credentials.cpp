@@ -1,14 +1,14 @@
-#include "providers/aws/credentials.h"
+#include "aws/credentials.h"
 
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "aws/http.h"
 #include "core/clock.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/strings.h"
-#include "providers/aws/http.h"
 
 namespace cloudkeep::aws {
 

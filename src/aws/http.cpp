@@ -1,4 +1,4 @@
-#include "providers/aws/http.h"
+#include "aws/http.h"
 
 #include <curl/curl.h>
 #include <fmt/format.h>
@@ -70,6 +70,8 @@ Result<HttpResponse> HttpSend(const HttpRequest& request) {
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
   if (request.method == "GET") {
     curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+  } else if (request.method == "HEAD") {
+    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
   } else {
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, request.method.c_str());
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, request.body.c_str());

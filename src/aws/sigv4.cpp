@@ -1,4 +1,4 @@
-#include "providers/aws/sigv4.h"
+#include "aws/sigv4.h"
 
 #include <fmt/format.h>
 #include <openssl/evp.h>
