@@ -27,10 +27,10 @@
 #   DEMO_AFTER_ACKS=200      acknowledgements to wait for after the failover
 #   DEMO_WRITERS=1           writers in the VM, each in its own region of the disk: with more
 #                            than one, several requests are in flight (and re-sent) at the kill
-#   DEMO_LEASE_TTL=5         lease_ttl, whole seconds    } the fencing settings of the
-#   DEMO_RENEW_MS=1000       renew_interval              } resource (the defaults);
-#   DEMO_MARGIN_MS=1500      suspend_margin              } qemu's reconnect-delay is
-#   DEMO_ETCD_TIMEOUT_MS=1000 etcd_timeout               } computed from them
+#   DEMO_LEASE_TTL=3         lease_ttl, whole seconds    } the fencing settings of the
+#   DEMO_RENEW_MS=500        renew_interval              } resource (the defaults);
+#   DEMO_MARGIN_MS=1250      suspend_margin              } qemu's reconnect-delay is
+#   DEMO_ETCD_TIMEOUT_MS=500 etcd_timeout                } computed from them
 #   DEMO_RECONNECT_DELAY=N   override the computed reconnect-delay (s)
 #   DEMO_LINKS_FIRST=1       take A's links down before the SIGKILL (a power loss: no RST or FIN
 #                            from A's kernel reaches B or the client)
@@ -65,24 +65,24 @@ WRITERS=$(num DEMO_WRITERS 1)
   echo "run-demo: DEMO_WRITERS must be 1 to 64, got '$WRITERS'" >&2
   exit 2
 }
-LEASE_TTL=$(num DEMO_LEASE_TTL 5)
-RENEW_MS=$(num DEMO_RENEW_MS 1000)
-MARGIN_MS=$(num DEMO_MARGIN_MS 1500)
-ETCD_TIMEOUT_MS=$(num DEMO_ETCD_TIMEOUT_MS 1000)
+LEASE_TTL=$(num DEMO_LEASE_TTL 3)
+RENEW_MS=$(num DEMO_RENEW_MS 500)
+MARGIN_MS=$(num DEMO_MARGIN_MS 1250)
+ETCD_TIMEOUT_MS=$(num DEMO_ETCD_TIMEOUT_MS 500)
 LINKS_FIRST=$(num DEMO_LINKS_FIRST 0)
 # qemu's reconnect-delay from the lease settings (docs/mirror.md, "Failover
 # time and qemu's reconnect-delay"): the standby can serve at the latest
-#   F = lease_ttl + renew_interval + etcd_timeout
-# after the primary's last renewal (etcd expires the lease; the standby's next
-# round sees the key gone and campaigns, one etcd request). qemu retries its
+#   F = lease_ttl + renew_interval + etcd_timeout + 0.5 s
+# after the primary's last renewal (etcd checks lease expiry every 0.5 s; the
+# standby's watch sees the key deleted and campaigns, one etcd request). qemu retries its
 # connection with a doubling pause (1, 2, 4, 8, 16 s), so its first attempt
 # after F comes up to F later (for F <= 16 s), and one attempt may itself take
 # 3 s (SYNs retransmitted at 1 s and 3 s while the address moves):
-#   reconnect-delay >= 2 F + 3 s            (defaults: 2 x 7 + 3 = 17 s)
+#   reconnect-delay >= 2 F + 3 s            (defaults: 2 x 4.5 + 3 = 12 s)
 # suspend_margin does not enter: it only makes a cut-off primary stop
 # acknowledging earlier; the standby still waits for etcd's expiry.
 RECONNECT_DELAY=$(awk -v t="$LEASE_TTL" -v r="$RENEW_MS" -v e="$ETCD_TIMEOUT_MS" \
-  'BEGIN { d = 2 * (t + r / 1000 + e / 1000) + 3; printf "%d", (d == int(d)) ? d : int(d) + 1 }')
+  'BEGIN { d = 2 * (t + r / 1000 + e / 1000 + 0.5) + 3; printf "%d", (d == int(d)) ? d : int(d) + 1 }')
 if [ -n "${DEMO_RECONNECT_DELAY:-}" ]; then RECONNECT_DELAY=$(num DEMO_RECONNECT_DELAY 0); fi
 
 [ -x "$CK" ] || {
@@ -334,7 +334,7 @@ in_ns "$NS_C" busybox ping -c 1 -W 2 "$SERVICE" >/dev/null || die "the client ca
 
 # --- the VM -------------------------------------------------------------------------
 step "Boot the VM in C (TCG, 256 MiB); its disk is nbd://$SERVICE:10809/web, reconnect-delay=$RECONNECT_DELAY"
-note "reconnect-delay = 2 x (lease_ttl ${LEASE_TTL}s + renew_interval ${RENEW_MS}ms + etcd_timeout ${ETCD_TIMEOUT_MS}ms) + 3 s, rounded up${DEMO_RECONNECT_DELAY:+ (overridden by DEMO_RECONNECT_DELAY)}"
+note "reconnect-delay = 2 x (lease_ttl ${LEASE_TTL}s + renew_interval ${RENEW_MS}ms + etcd_timeout ${ETCD_TIMEOUT_MS}ms + 0.5 s) + 3 s, rounded up${DEMO_RECONNECT_DELAY:+ (overridden by DEMO_RECONNECT_DELAY)}"
 stamped serial.log
 SERIAL_STAMPER=$STAMPER
 T_BOOT=$EPOCHREALTIME
