@@ -71,18 +71,18 @@ struct KdfParams {
   uint64_t opslimit = 0;
   uint64_t memlimit = 0;
 
-  // libsodium's MODERATE profile, the default: 3 passes over 256 MiB, about
-  // 0.7 s and 256 MiB once per command on a current server core. The wrapped
-  // key sits in an object store whose operator can copy it and guess
-  // passwords offline for as long as they like, and cloudkeep derives the
-  // key once per command (not per request), so the slower profile is worth
-  // its cost.
+  // libsodium's MODERATE profile, the default: 3 passes over 256 MiB. It
+  // costs 256 MiB for a moment and, measured on the project's shared 2-core
+  // build host under load, about 4 s (INTERACTIVE: 0.5 s) once per command
+  // that opens the store, never per request. The wrapped key sits in an
+  // object store whose operator can copy it and guess passwords offline for
+  // as long as they like, and each guess costs them what one unlock costs
+  // us: the slower profile buys 4x the memory and 1.5x the passes per guess.
   static KdfParams Moderate();
-  // libsodium's INTERACTIVE profile: 2 passes over 64 MiB, about 0.1 s, for
-  // hosts that cannot spare 256 MiB for a moment (a 512 MiB VM running its
-  // workload). Each guess costs an attacker a quarter of MODERATE's memory
-  // and fewer passes: choose it only when the memory is not there, and with
-  // a long random password.
+  // libsodium's INTERACTIVE profile: 2 passes over 64 MiB, for hosts that
+  // cannot spare 256 MiB for a moment (a 512 MiB VM running its workload).
+  // Guessing gets cheaper by the same factors: choose it only when the
+  // memory is not there, and then with a long random password.
   static KdfParams Interactive();
 };
 
@@ -109,7 +109,8 @@ std::string EncodeKeyFile(const KeyFile& file);
 // hex digits", "key file: unknown field 'x'" ... (kFailure).
 Result<KeyFile> ParseKeyFile(std::string_view text);
 
-// The unwrapped keys of a store.
+// The unwrapped keys of a store, from CreateKeys or UnlockKeys (DeriveKeys
+// for tests). A default-constructed Keys holds zeros: never seal with one.
 struct Keys {
   SecretKey master;    // wrapped in the key file; only to derive the others
   SecretKey data;      // seals objects (crypto_kdf id 1, context "ckdata01")

@@ -4,8 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace cloudkeep::seal {
 namespace {
@@ -135,6 +138,26 @@ TEST(Seal, ChunkIdsDependOnTheKey) {
   // Not the data key either: the two subkeys differ.
   EXPECT_FALSE(a.data == a.chunk_id);
   EXPECT_FALSE(a.master == a.data);
+}
+
+// The header's contract: one Keys, many threads, no locking by the caller.
+TEST(Seal, OneKeysFromManyThreads) {
+  const Keys keys = TestKeys(3);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 200; ++i) {
+        const std::string name = "chunks/" + std::to_string(t) + "/" + std::to_string(i);
+        const std::string plain(100 + i, static_cast<char>('a' + t));
+        auto opened = Open(keys, Seal(keys, plain, name), name);
+        if (!opened.ok() || *opened != plain || ChunkId(keys, plain) != ChunkId(keys, plain))
+          ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
 }
 
 }  // namespace
