@@ -73,8 +73,9 @@ struct KdfParams {
 
   // libsodium's MODERATE profile, the default: 3 passes over 256 MiB. It
   // costs 256 MiB for a moment and, measured on the project's shared 2-core
-  // build host under load, about 4 s (INTERACTIVE: 0.5 s) once per command
-  // that opens the store, never per request. The wrapped key sits in an
+  // build host, 0.63-0.70 s at load 3.5 and about 4 s with two compilers
+  // running (INTERACTIVE: 0.08-0.11 s and 0.5 s), once per command that
+  // opens the store, never per request. The wrapped key sits in an
   // object store whose operator can copy it and guess passwords offline for
   // as long as they like, and each guess costs them what one unlock costs
   // us: the slower profile buys 4x the memory and 1.5x the passes per guess.
