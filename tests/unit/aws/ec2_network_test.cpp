@@ -309,6 +309,16 @@ TEST_F(Ec2Network, DryRunChecksThePermissionOnly) {
 
 // --- eip_reverse_dns: the decisions of `mail ptr --set|--reset` on AWS ---
 
+ForwardLookup Fwd(const std::string& status, std::vector<std::string> addresses = {},
+                  bool failed = false, const std::string& error = "") {
+  ForwardLookup f;
+  f.status = status;
+  f.addresses = std::move(addresses);
+  f.failed = failed;
+  f.error = error;
+  return f;
+}
+
 TEST_F(Ec2Network, PtrFindsTheInstancesElasticIp) {
   Start();
   auto eip = FindElasticIp(*client_, "", kInstanceA);
@@ -352,7 +362,7 @@ TEST_F(Ec2Network, PtrWithoutThePermissionNamesTheIamAction) {
   Start(R"("ModifyAddressAttribute", "ResetAddressAttribute")");
   auto eip = FindElasticIp(*client_, "203.0.113.10", "");
   ASSERT_TRUE(eip.ok()) << eip.status().message();
-  ForwardLookup fwd{.status = "NOERROR", .addresses = {"203.0.113.10"}};
+  ForwardLookup fwd = Fwd("NOERROR", {"203.0.113.10"});
   Status dry = DryRunPtrChange(*client_, *eip, "mail.example.test", fwd);
   ASSERT_FALSE(dry.ok());
   EXPECT_NE(dry.message().find("not authorized to call ec2:ModifyAddressAttribute"),
@@ -376,7 +386,7 @@ TEST_F(Ec2Network, PtrWithTheWrongARecordIsRefusedBeforeAwsIsAsked) {
   Start(R"("ModifyAddressAttribute")");
   auto eip = FindElasticIp(*client_, "203.0.113.10", "");
   ASSERT_TRUE(eip.ok()) << eip.status().message();
-  ForwardLookup elsewhere{.status = "NOERROR", .addresses = {"198.51.100.9", "198.51.100.10"}};
+  ForwardLookup elsewhere = Fwd("NOERROR", {"198.51.100.9", "198.51.100.10"});
   for (bool dry : {true, false}) {
     Status st = dry ? DryRunPtrChange(*client_, *eip, "Mail.Example.test.", elsewhere)
                     : RequestPtrChange(*client_, *eip, "Mail.Example.test.", elsewhere).status();
@@ -389,24 +399,23 @@ TEST_F(Ec2Network, PtrWithTheWrongARecordIsRefusedBeforeAwsIsAsked) {
 }
 
 TEST(PtrForwardRecord, EachCaseIsOneLine) {
-  EXPECT_TRUE(CheckForwardRecord("mail.example.test", "203.0.113.10",
-                                 {.status = "NOERROR", .addresses = {"203.0.113.10"}})
-                  .ok());
-  Status none = CheckForwardRecord("mail.example.test.", "203.0.113.10", {.status = "NXDOMAIN"});
+  EXPECT_TRUE(
+      CheckForwardRecord("mail.example.test", "203.0.113.10", Fwd("NOERROR", {"203.0.113.10"}))
+          .ok());
+  Status none = CheckForwardRecord("mail.example.test.", "203.0.113.10", Fwd("NXDOMAIN"));
   EXPECT_EQ(none.code(), Status::Code::kFailure);
   EXPECT_EQ(none.message(),
             "mail.example.test has no A record (NXDOMAIN): AWS sets the PTR only to a name that "
             "resolves to the address; publish 'mail.example.test. IN A 203.0.113.10' first");
-  Status failed = CheckForwardRecord(
-      "mail.example.test", "203.0.113.10",
-      {.failed = true, .status = "timeout", .error = "no answer from 127.0.0.1:53"});
+  Status failed = CheckForwardRecord("mail.example.test", "203.0.113.10",
+                                     Fwd("timeout", {}, true, "no answer from 127.0.0.1:53"));
   EXPECT_NE(failed.message().find("could not look up the A record of mail.example.test (timeout: "
                                   "no answer from 127.0.0.1:53)"),
             std::string::npos)
       << failed.message();
   // A lookup that failed is never taken as a match, whatever it carried.
   EXPECT_FALSE(CheckForwardRecord("mail.example.test", "203.0.113.10",
-                                  {.failed = true, .addresses = {"203.0.113.10"}})
+                                  Fwd("SERVFAIL", {"203.0.113.10"}, true))
                    .ok());
 }
 

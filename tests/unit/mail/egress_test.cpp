@@ -55,7 +55,11 @@ class FakeServer {
     close(fd_);
   }
   uint16_t port() const { return port_; }
+  // What the server was sent, once the connection is over (the client
+  // does not wait for the 221 to its QUIT, so the server may still be reading).
   std::vector<std::string> commands() {
+    for (int i = 0; i < 200 && !done_; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     std::lock_guard<std::mutex> l(mu_);
     return commands_;
   }
@@ -69,6 +73,7 @@ class FakeServer {
       if (c < 0) continue;
       Handle(c);
       close(c);
+      done_ = true;
     }
   }
   void Say(int c, const std::string& s) { send(c, s.data(), s.size(), MSG_NOSIGNAL); }
@@ -126,7 +131,7 @@ class FakeServer {
   Behaviour b_;
   int fd_ = -1;
   uint16_t port_ = 0;
-  std::atomic<bool> stop_{false};
+  std::atomic<bool> stop_{false}, done_{false};
   std::thread thread_;
   std::mutex mu_;
   std::vector<std::string> commands_;
