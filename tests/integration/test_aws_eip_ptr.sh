@@ -9,9 +9,9 @@
 # the update completes it rewrites the reverse zone file and signals NSD, and
 # reports SUCCESSFUL only once NSD serves the new PTR, the order in which
 # AWS's own reverse DNS changes. The test never writes a PTR after the start.
-. "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/../lib_dns.sh"
-. "$(dirname "$0")/../../fakes/aws_emulator.sh"
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_dns.sh"
+. "$(dirname "$0")/../fakes/aws_emulator.sh"
 need nsd /usr/bin/python3
 /usr/bin/python3 -c 'import dns.message' 2>/dev/null || skip_or_fail "python3-dnspython"
 

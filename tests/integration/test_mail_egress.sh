@@ -12,7 +12,7 @@
 # The script re-runs itself inside WORLD (CK_EGRESS_WORLD set) so that the
 # shared helpers (lib_dns, lib_postfix) start their servers there.
 if [ -z "${CK_EGRESS_WORLD:-}" ]; then
-  . "$(dirname "$0")/../lib.sh"
+  . "$(dirname "$0")/lib.sh"
   need_root
   BRIDGE="${CK_DELAY_BRIDGE:-delay_bridge}"
   need ip /usr/bin/python3 "$BRIDGE"
@@ -37,9 +37,9 @@ if [ -z "${CK_EGRESS_WORLD:-}" ]; then
   exit "$rc"
 fi
 
-. "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/../lib_dns.sh"
-. "$(dirname "$0")/../lib_postfix.sh"
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_dns.sh"
+. "$(dirname "$0")/lib_postfix.sh"
 P=$CK_EGRESS_WORLD
 BRIDGE="${CK_DELAY_BRIDGE:-delay_bridge}"
 need postfix nsd /usr/bin/python3
