@@ -74,7 +74,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=mx.good.test" \
 chmod 644 "$WORK/key.pem" "$WORK/cert.pem"
 POSTFIX_ADDR=127.0.0.10 postfix_start bench 26090 closed "$WORK/cert.pem" "$WORK/key.pem"
 
-CHECK="$CK -q mail check good.test --resolver $RESOLVER --rbl bl1.test --rbl bl2.test --dkim-selector s1 --smtp-port 26090 --ca-file $WORK/cert.pem"
+CHECK="$CK -q mail check good.test --resolver $RESOLVER --rbl bl1.test --rbl bl2.test --dkim-selector s1 --smtp-port 26090 --ca-file $WORK/cert.pem --no-egress"
 cat >"$WORK/swaks.sh" <<SH
 # The anchor: the 19 relay forms of the probe, one swaks session each.
 for pair in '<>|relaytest@example.net' 'antispam@example.org|relaytest@example.net' \

@@ -218,9 +218,9 @@ void AddCheck(CLI::App* group, Context& ctx) {
     // when every server answers just inside its timeout.
     std::string deadline = "5m";
     DnsFlags dns;
-    std::vector<std::string> ips, selectors, zones;
+    std::vector<std::string> ips, selectors, zones, egress_targets;
     int prefix = 0, port = 25;
-    bool no_relay = false, no_smtp = false;
+    bool no_relay = false, no_smtp = false, no_egress = false;
   };
   auto f = std::make_shared<Flags>();
   f->dns.timeout_flag = "--dns-timeout";  // --smtp-timeout is the other one
@@ -249,7 +249,12 @@ void AddCheck(CLI::App* group, Context& ctx) {
   cmd->add_flag("--no-relay-test", f->no_relay,
                 "Connect only for the greeting and STARTTLS, send no MAIL/RCPT");
   cmd->add_flag("--no-smtp", f->no_smtp,
-                "Make no SMTP connection at all (no relay, greeting or TLS check)");
+                "Make no SMTP connection at all (no egress, relay, greeting or TLS check)");
+  cmd->add_option("--egress-target", f->egress_targets,
+                  "Probe outbound port 25 to this DOMAIN, HOST or HOST:PORT (repeatable; "
+                  "default: as 'mail egress')");
+  cmd->add_flag("--no-egress", f->no_egress,
+                "Do not check outbound port 25 from this host (when not run on the mail host)");
   AddDnsFlags(cmd, &f->dns);
   cmd->footer(
       "Each finding is PASS, WARN, FAIL, UNKNOWN or SKIP with a one-line fix. UNKNOWN means could "
@@ -257,6 +262,14 @@ void AddCheck(CLI::App* group, Context& ctx) {
       "check (a lookup timed out or failed, a server did not answer or hung up, a test ran in "
       "part):\n"
       "it is never a pass. Exit 1 when anything fails or could not be checked.\n"
+      "The first group asks whether this host can open an SMTP session on port 25 to the "
+      "outside\n"
+      "at all ('mail egress': EHLO and QUIT to a few large providers' MX hosts, or "
+      "--egress-target;\n"
+      "587/465 too when 25 fails). Run the audit on the mail host itself, or give "
+      "--no-egress.\n"
+      "With --provider aws, the fix of a PTR failure is the 'mail ptr --set' command that "
+      "repairs it.\n"
       "The relay test never sends DATA: every attempt ends in RSET, the session in QUIT.\n"
       "--smtp-timeout and --dns-timeout bound each reply and query; --deadline bounds the whole "
       "audit\n"
@@ -294,6 +307,16 @@ void AddCheck(CLI::App* group, Context& ctx) {
     o.relay_test = !f->no_relay;
     CK_ASSIGN_OR_RETURN(o.relay.smtp.timeout_ms, TimeoutMillis(f->smtp_timeout, "--smtp-timeout"));
     o.relay.smtp.ca_file = f->ca_file;
+    o.provider = ctx.global.provider;
+    o.egress = !f->no_egress;
+    for (const auto& t : f->egress_targets) {
+      // The error names the value ("bad egress target 'x': ...").
+      CK_ASSIGN_OR_RETURN(mail::EgressTarget target, mail::ParseEgressTarget(t));
+      o.egress_targets.push_back(target);
+    }
+    o.egress_options.timeout_ms = o.relay.smtp.timeout_ms;
+    o.egress_options.max_hosts_per_domain = 1;
+    if (o.egress && o.smtp) o.cloud = DetectCloud();
     CK_ASSIGN_OR_RETURN(mail::MailCheckReport r, mail::RunMailCheck(*resolver, o));
     if (ctx.global.json)
       PrintJson(mail::MailCheckToJson(r));

@@ -63,34 +63,16 @@ void AddPtrChangeFlags(CLI::App* cmd, PtrChangeFlags* f) {
 
 namespace {
 
-std::string Bare(std::string name) {
-  if (!name.empty() && name.back() == '.') name.pop_back();
-  return name;
-}
-
-// AWS refuses a PTR whose name does not resolve to the address; say so
-// before calling, with the record to publish.
-Status CheckForwardRecord(mail::Resolver& resolver, const std::string& host,
-                          const std::string& ip) {
+// HOST's A record through the mail resolver, for aws::CheckForwardRecord
+// (AWS refuses a PTR whose name does not resolve to the address).
+aws::ForwardLookup LookUpForward(mail::Resolver& resolver, const std::string& host) {
   mail::DnsAnswer a = resolver.Query(host, mail::RrType::kA);
-  if (a.status == mail::DnsStatus::kServFail || a.status == mail::DnsStatus::kTimeout)
-    return Status::Failure(fmt::format(
-        "could not look up the A record of {} ({}{}): AWS sets the PTR only once it resolves to "
-        "{}; retry when DNS answers",
-        host, mail::DnsStatusName(a.status), a.error.empty() ? "" : ": " + a.error, ip));
-  if (!a.ok())
-    return Status::Failure(fmt::format(
-        "{} has no A record ({}): AWS sets the PTR only to a name that resolves to the address; "
-        "publish '{}. IN A {}' first",
-        host, mail::DnsStatusName(a.status), Bare(host), ip));
-  for (const auto& r : a.records)
-    if (mail::SameAddress(r, ip)) return Status::Ok();
-  std::string seen;
-  for (const auto& r : a.records) seen += (seen.empty() ? "" : ", ") + r;
-  return Status::Failure(fmt::format(
-      "{} resolves to {}, not to {}: AWS refuses the PTR until it does; change the A record to "
-      "'{}. IN A {}'",
-      host, seen, ip, Bare(host), ip));
+  aws::ForwardLookup f;
+  f.failed = a.status == mail::DnsStatus::kServFail || a.status == mail::DnsStatus::kTimeout;
+  f.status = mail::DnsStatusName(a.status);
+  f.error = a.error;
+  if (a.ok()) f.addresses = a.records;
+  return f;
 }
 
 }  // namespace
@@ -141,7 +123,12 @@ Status RunPtrChange(Context& ctx, const std::string& host, const std::vector<std
   }
   CK_ASSIGN_OR_RETURN(aws::Ec2Address eip, aws::FindElasticIp(*ec2, f.address, instance));
   const std::string target = f.set ? host : "";
-  if (f.set) CK_RETURN_IF_ERROR(CheckForwardRecord(*resolver, host, eip.public_ip));
+  // Said before EC2 is asked (RequestPtrChange and DryRunPtrChange check it again).
+  aws::ForwardLookup forward;
+  if (f.set) {
+    forward = LookUpForward(*resolver, host);
+    CK_RETURN_IF_ERROR(aws::CheckForwardRecord(host, eip.public_ip, forward));
+  }
 
   Json doc = {{"action", f.set ? "set" : "reset"},
               {"hostname", host},
@@ -165,7 +152,7 @@ Status RunPtrChange(Context& ctx, const std::string& host, const std::vector<std
   };
 
   if (f.dry_run) {
-    CK_RETURN_IF_ERROR(aws::DryRunPtrChange(*ec2, eip, target));
+    CK_RETURN_IF_ERROR(aws::DryRunPtrChange(*ec2, eip, target, forward));
     const char* action = f.set ? "ModifyAddressAttribute" : "ResetAddressAttribute";
     rows.push_back({"dry run", fmt::format("ec2:{} allowed{}; nothing changed", action,
                                            f.set ? ", forward record in place" : "")});
@@ -184,7 +171,7 @@ Status RunPtrChange(Context& ctx, const std::string& host, const std::vector<std
     say(fmt::format("{}: the PTR is {} already; nothing to change", eip.public_ip,
                     before.ptr_record));
   } else {
-    CK_ASSIGN_OR_RETURN(now, aws::RequestPtrChange(*ec2, eip, target));
+    CK_ASSIGN_OR_RETURN(now, aws::RequestPtrChange(*ec2, eip, target, forward));
     say(fmt::format("{}: PTR update to {} requested: {}", eip.public_ip,
                     now.update_value.empty() ? "AWS's default" : now.update_value,
                     now.update_status.empty() ? "accepted" : now.update_status));
@@ -300,7 +287,8 @@ void AddEgress(CLI::App* group, Context& ctx) {
       "connect timed out: a provider's silent block), refused (RST), unreachable (ICMP), reset\n"
       "(closed after connect), silent (no greeting), rejected (a non-220 greeting: open path,\n"
       "client refused), tls failed, not run (no address, or the deadline passed).\n\n"
-      "Port 25 is 'open' when some target greeted genuinely. On EC2 (found through IMDSv2;\n"
+      "Port 25 is 'open' when some target greeted genuinely (a HOST:PORT target on a port other\n"
+      "than 587/465 counts as port 25). On EC2 (found through IMDSv2;\n"
       "AWS_EC2_METADATA_DISABLED=true turns that off) the advice names the request that lifts\n"
       "the email sending limitation; elsewhere a smarthost on 587. Exit 0 when port 25 is open\n"
       "and nothing intercepts it, 1 when it is blocked, intercepted or could not be checked\n"
@@ -332,7 +320,8 @@ void AddEgress(CLI::App* group, Context& ctx) {
     else
       PrintText(mail::EgressReportToText(r, cloud));
     bool proxy = false;
-    for (const auto& p : r.probes) proxy |= p.port == 25 && p.result == mail::EgressResult::kProxy;
+    for (const auto& p : r.probes)
+      proxy |= !mail::IsRelayPort(p.port) && p.result == mail::EgressResult::kProxy;
     if (r.port25 == mail::EgressVerdict::kOpen && !proxy) return Status::Ok();
     if (r.port25 == mail::EgressVerdict::kOpen)
       return Status::Failure(

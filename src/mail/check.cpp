@@ -30,6 +30,8 @@ const char* CheckGroupName(CheckGroup group) {
   switch (group) {
     case CheckGroup::kDeadline:
       return "deadline";
+    case CheckGroup::kEgress:
+      return "egress";
     case CheckGroup::kDns:
       return "DNS";
     case CheckGroup::kMx:
@@ -174,6 +176,30 @@ class Auditor {
         kDeadlineFix);
   }
 
+  // Before the rules: can this host open an SMTP session on port 25 at all?
+  void AuditEgress() {
+    // --no-smtp: no connection at all, and no finding (the JSON's egress is
+    // null): a dead resolver stays one finding.
+    if (!o_.smtp) return;
+    if (!o_.egress) {
+      Add(G::kEgress, "port 25", CheckLevel::kSkip, "not tested (--no-egress)");
+      return;
+    }
+    EgressOptions eo = o_.egress_options;
+    eo.deadline = o_.deadline;
+    // 587 and 465 only matter (for the advice) when port 25 does not work.
+    eo.relay_ports_when_needed = true;
+    std::vector<EgressTarget> targets = o_.egress_targets;
+    if (targets.empty())
+      for (const auto& t : DefaultEgressTargets()) {
+        auto parsed = ParseEgressTarget(t);
+        if (parsed.ok()) targets.push_back(*parsed);
+      }
+    r_.egress = ProbeEgress(res_, targets, eo);
+    if (r_.egress->deadline_reached) r_.deadline_reached = true;
+    for (auto& f : EgressFindings(*r_.egress, o_.cloud)) r_.findings.push_back(std::move(f));
+  }
+
   void AuditHost(MailHostReport& h) {
     if (Start("PTR of " + h.host)) AuditPtr(h);
     if (Start("SPF for " + h.host)) AuditSpf(h);
@@ -208,8 +234,9 @@ class Auditor {
             "retry; make the name servers of the PTR name's zone answer");
       } else if (a.names.empty()) {
         Add(G::kPtr, a.address, CheckLevel::kFail, fmt::format("{} has no PTR record", a.address),
-            fmt::format("ask the owner of {} (your cloud provider) to set: {}. PTR {}.", a.address,
-                        rev, h.host));
+            PtrFix(o_.provider, h.host, a.address,
+                   fmt::format("ask the owner of {} (your cloud provider) to set: {}. PTR {}.",
+                               a.address, rev, h.host)));
       } else if (a.matches_host) {
         Add(G::kPtr, a.address, CheckLevel::kPass,
             fmt::format("PTR {} resolves back to {}", h.host, a.address));
@@ -218,7 +245,8 @@ class Auditor {
         for (const auto& n : a.names) names += (names.empty() ? "" : ", ") + n.name;
         Add(G::kPtr, a.address, CheckLevel::kFail,
             fmt::format("PTR is {} (resolves back) but the mail host is {}", names, h.host),
-            fmt::format("set the PTR to the mail hostname: {}. PTR {}.", rev, h.host));
+            PtrFix(o_.provider, h.host, a.address,
+                   fmt::format("set the PTR to the mail hostname: {}. PTR {}.", rev, h.host)));
       } else {
         std::string detail;
         for (const auto& n : a.names)
@@ -227,8 +255,9 @@ class Auditor {
                                                   : fmt::format("{}", fmt::join(n.forward, ",")));
         Add(G::kPtr, a.address, CheckLevel::kFail,
             fmt::format("PTR of {} does not resolve back to it ({})", a.address, detail),
-            fmt::format("publish {}. {} {} and set {}. PTR {}.", h.host,
-                        IsIpv6(a.address) ? "AAAA" : "A", a.address, rev, h.host));
+            PtrFix(o_.provider, h.host, a.address,
+                   fmt::format("publish {}. {} {} and set {}. PTR {}.", h.host,
+                               IsIpv6(a.address) ? "AAAA" : "A", a.address, rev, h.host)));
       }
     }
   }
@@ -563,6 +592,105 @@ class Auditor {
 
 }  // namespace
 
+std::string PtrFix(const std::string& provider, const std::string& host, const std::string& address,
+                   const std::string& otherwise) {
+  if (provider != "aws" || !IsIpAddress(address) || IsIpv6(address)) return otherwise;
+  std::string name = host;
+  if (!name.empty() && name.back() == '.') name.pop_back();
+  return fmt::format(
+      "set it through EC2 (an Elastic IP of this account): cloudkeep --provider aws mail ptr {} "
+      "--set --address {}",
+      name, address);
+}
+
+std::vector<CheckFinding> EgressFindings(const EgressReport& r, const CloudInfo& cloud) {
+  std::vector<CheckFinding> out;
+  auto add = [&](std::string subject, CheckLevel level, std::string message, std::string fix) {
+    if (level == CheckLevel::kPass) fix.clear();
+    out.push_back(
+        {CheckGroup::kEgress, std::move(subject), level, std::move(message), std::move(fix)});
+  };
+  // "gmail.com dropped, outlook.com refused": what each target did on a port.
+  auto results = [&](bool relay) {
+    std::vector<std::string> seen;
+    for (const auto& p : r.probes) {
+      if (IsRelayPort(p.port) != relay) continue;
+      std::string who = p.host.empty() ? p.address : p.host;
+      std::string item = fmt::format("{}{} {}", who, relay ? fmt::format(":{}", p.port) : "",
+                                     EgressResultName(p.result));
+      if (std::find(seen.begin(), seen.end(), item) == seen.end()) seen.push_back(item);
+    }
+    return fmt::format("{}", fmt::join(seen, ", "));
+  };
+  bool proxy = false;
+  std::string greeter;
+  for (const auto& p : r.probes) {
+    if (IsRelayPort(p.port)) continue;
+    proxy |= p.result == EgressResult::kProxy;
+    if (p.result == EgressResult::kOpen && greeter.empty())
+      greeter = p.host.empty() ? p.address : p.host;
+  }
+  const std::string advice = EgressAdvice(r, cloud);
+  switch (r.port25) {
+    case EgressVerdict::kOpen:
+      if (proxy)
+        add("port 25", CheckLevel::kFail,
+            fmt::format("outbound port 25 works, but something on the path answers for some "
+                        "targets ({})",
+                        results(false)),
+            advice);
+      else
+        add("port 25", CheckLevel::kPass,
+            fmt::format("outbound SMTP session on port 25 opened ({} greeted)", greeter), "");
+      break;
+    case EgressVerdict::kBlocked:
+      add("port 25", CheckLevel::kFail,
+          fmt::format("outbound port 25 is {} from this host ({})",
+                      proxy ? "intercepted" : "blocked", results(false)),
+          advice);
+      break;
+    case EgressVerdict::kUnknown:
+    case EgressVerdict::kNotTested: {
+      std::string why;
+      for (const auto& p : r.probes)
+        if (!IsRelayPort(p.port) && !p.detail.empty()) {
+          why = p.detail;
+          break;
+        }
+      add("port 25", CheckLevel::kUnknown,
+          fmt::format("could not check outbound port 25: no target could be tried{}",
+                      why.empty() ? "" : " (" + why + ")"),
+          r.deadline_reached ? kDeadlineFix
+                             : "make DNS answer for the targets, or name reachable ones with "
+                               "--egress-target");
+      break;
+    }
+  }
+  // The relay ports, for the advice: only asked when port 25 does not work.
+  if (r.port25 == EgressVerdict::kOpen && !proxy) return out;
+  switch (r.relay) {
+    case EgressVerdict::kOpen:
+      add("587/465", CheckLevel::kPass,
+          fmt::format("submission ports reachable ({}): a smarthost relay works from here",
+                      results(true)),
+          "");
+      break;
+    case EgressVerdict::kBlocked:
+      add("587/465", CheckLevel::kFail,
+          fmt::format("submission ports do not answer either ({})", results(true)),
+          "check this host's own firewall and the provider's security groups for outbound "
+          "587/465");
+      break;
+    case EgressVerdict::kUnknown:
+      add("587/465", CheckLevel::kUnknown, "could not check the submission ports 587/465",
+          r.deadline_reached ? kDeadlineFix : "rerun");
+      break;
+    case EgressVerdict::kNotTested:
+      break;
+  }
+  return out;
+}
+
 Result<MailCheckReport> RunMailCheck(Resolver& resolver, const MailCheckOptions& options) {
   if (!IsValidDomain(options.domain))
     return Status::Usage(fmt::format("'{}' is not a domain name", options.domain));
@@ -574,6 +702,7 @@ Result<MailCheckReport> RunMailCheck(Resolver& resolver, const MailCheckOptions&
   o.relay.smtp.deadline = o.deadline;
   MailCheckReport r;
   r.domain = o.domain;
+  r.cloud = o.cloud;
   Auditor a(resolver, o, r);
   // One root cause, one finding: when the domain's own name does not get
   // an answer (the resolver is down, or the domain's servers are), every
@@ -581,6 +710,9 @@ Result<MailCheckReport> RunMailCheck(Resolver& resolver, const MailCheckOptions&
   // That is said once, and those checks are not run.
   bool started = a.Start("the whole audit");
   DnsAnswer soa;
+  // First, what comes before the rules: can this host send on port 25?
+  if (started) a.AuditEgress();
+  if (started) started = a.Start("everything after the port-25 check");
   if (started) {
     soa = resolver.Query(o.domain, RrType::kSOA);
     // A first question that the deadline cut short says nothing about the

@@ -25,6 +25,7 @@
 #include "core/status.h"
 #include "mail/dkim_check.h"
 #include "mail/dmarc.h"
+#include "mail/egress.h"
 #include "mail/ptr_check.h"
 #include "mail/rbl.h"
 #include "mail/relay_probe.h"
@@ -39,10 +40,13 @@ enum class CheckLevel { kPass, kSkip, kWarn, kUnknown, kFail };
 const char* CheckLevelName(CheckLevel level);  // "PASS", "SKIP", "WARN", "UNKNOWN", "FAIL"
 
 // What a finding is about. The order is the report's: findings are sorted
-// by group, and what the deadline left unchecked comes first. A new group
-// goes here, in CheckGroupName and in CheckGroupTitle (check_render.cpp).
+// by group, and what the deadline left unchecked comes first; then the
+// check before the four rules, whether this host can send on port 25 at
+// all. A new group goes here, in CheckGroupName and in CheckGroupTitle
+// (check_render.cpp).
 enum class CheckGroup {
   kDeadline,
+  kEgress,  // outbound port 25 from this host (mail egress)
   kDns,
   kMx,
   kRelay,  // rule 1
@@ -54,7 +58,7 @@ enum class CheckGroup {
   kTls,
   kBulk,
 };
-// The stable name in --json: "deadline", "DNS", "MX", "1 relay", "2 SPF",
+// The stable name in --json: "deadline", "egress", "DNS", "MX", "1 relay", "2 SPF",
 // "2 DKIM", "3 PTR", "4 RBL", "DMARC", "TLS", "bulk".
 const char* CheckGroupName(CheckGroup group);
 
@@ -76,6 +80,17 @@ struct MailCheckOptions {
   bool smtp = true;        // false: no SMTP connection at all (--no-smtp)
   bool relay_test = true;  // false: greeting/TLS only (--no-relay-test)
   RelayOptions relay;      // its smtp.deadline is set from `deadline`
+  // Outbound port 25 from the host running the audit (the group before the
+  // rules): probed unless `egress` is false or `smtp` is (SKIP then). The
+  // targets as `mail egress` takes them; empty: DefaultEgressTargets().
+  bool egress = true;
+  std::vector<EgressTarget> egress_targets;
+  EgressOptions egress_options;  // its deadline is set from `deadline`
+  // Where this host runs (IMDSv2, found by the caller): the egress advice.
+  CloudInfo cloud;
+  // The provider the command was given (--provider): "aws" makes the fix of
+  // a rule-3 failure the `mail ptr --set` command that repairs it.
+  std::string provider;
   // The whole audit ends by then. Make the Resolver with the same deadline
   // (ResolverOptions::deadline) so that its waits are clamped to it too.
   Deadline deadline = Deadline::Never();
@@ -98,6 +113,8 @@ struct MailCheckReport {
   SpfLintReport spf_lint;
   DmarcLookup dmarc;
   DkimCheckReport dkim;
+  std::optional<EgressReport> egress;  // not set when the egress check did not run
+  CloudInfo cloud;
   std::vector<CheckFinding> findings;
   // The deadline passed before the audit was done; `not_checked` names the
   // steps that never started ("DKIM of example.com").
@@ -108,6 +125,21 @@ struct MailCheckReport {
   // Something could not be checked: the audit is not a clean bill of health.
   bool incomplete() const { return count(CheckLevel::kUnknown) > 0; }
 };
+
+// The fix of a rule-3 (PTR) failure for `address` of mail host `host`.
+// With provider "aws" and an IPv4 address: the command that sets it through
+// EC2, exact arguments included ("... cloudkeep --provider aws mail ptr
+// mx.example.com --set --address 192.0.2.25"; that command itself first
+// checks that the A record points at the address). Otherwise `otherwise`
+// (the record to ask the address's owner for).
+std::string PtrFix(const std::string& provider, const std::string& host, const std::string& address,
+                   const std::string& otherwise);
+
+// The egress findings of `report` (group kEgress): one for port 25 (PASS
+// only when a target's own server greeted and nothing intercepted; FAIL
+// blocked or intercepted, with EgressAdvice as the fix; UNKNOWN when no
+// target could be tried), one for the relay ports 587/465.
+std::vector<CheckFinding> EgressFindings(const EgressReport& report, const CloudInfo& cloud);
 
 // kUsage for a bad domain or address; everything found is a finding.
 Result<MailCheckReport> RunMailCheck(Resolver& resolver, const MailCheckOptions& options);

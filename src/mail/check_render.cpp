@@ -12,6 +12,8 @@ const char* CheckGroupTitle(CheckGroup group) {
   switch (group) {
     case CheckGroup::kDeadline:
       return "Deadline";
+    case CheckGroup::kEgress:
+      return "Before the rules: outbound port 25 from this host";
     case CheckGroup::kDns:
       return "DNS";
     case CheckGroup::kMx:
@@ -101,6 +103,8 @@ Json MailCheckToJson(const MailCheckReport& r) {
   // DKIM never looked up (no DNS, or the deadline passed first) has no
   // result at all: an empty report would read as "pass".
   j["dkim"] = r.dkim.domain.empty() ? Json(nullptr) : DkimCheckToJson(r.dkim);
+  // Not run (--no-egress, --no-smtp, the deadline) is null, not an empty pass.
+  j["egress"] = r.egress ? EgressReportToJson(*r.egress, r.cloud) : Json(nullptr);
   return j;
 }
 

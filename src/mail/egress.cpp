@@ -426,7 +426,7 @@ std::vector<std::pair<std::string, std::string>> Addresses(Resolver& resolver,
 EgressVerdict Verdict(const std::vector<EgressProbe>& probes, bool relay) {
   bool any = false, open = false, blocked = false;
   for (const auto& p : probes) {
-    if ((p.port == 25) == relay) continue;
+    if (IsRelayPort(p.port) != relay) continue;
     any = true;
     if (p.result == EgressResult::kOpen || p.result == EgressResult::kRejected)
       open = true;
@@ -438,14 +438,41 @@ EgressVerdict Verdict(const std::vector<EgressProbe>& probes, bool relay) {
   return blocked ? EgressVerdict::kBlocked : EgressVerdict::kUnknown;
 }
 
+void ProbeTargets(Resolver& resolver, const std::vector<EgressTarget>& targets,
+                  const EgressOptions& o, int pass, EgressReport* out);
+
 }  // namespace
 
 EgressReport ProbeEgress(Resolver& resolver, const std::vector<EgressTarget>& targets,
                          const EgressOptions& o) {
   EgressReport r;
+  // pass 0: every port (or, with relay_ports_when_needed, port 25 and the
+  // ports given); pass 1: 587 and 465 of the targets without a port.
+  for (int pass = 0; pass < 2; ++pass) {
+    if (pass == 1 &&
+        (!o.relay_ports_when_needed || Verdict(r.probes, false) == EgressVerdict::kOpen))
+      break;
+    ProbeTargets(resolver, targets, o, pass, &r);
+  }
+  r.deadline_reached = o.deadline.expired();
+  r.port25 = Verdict(r.probes, false);
+  r.relay = Verdict(r.probes, true);
+  return r;
+}
+
+namespace {
+
+void ProbeTargets(Resolver& resolver, const std::vector<EgressTarget>& targets,
+                  const EgressOptions& o, int pass, EgressReport* out) {
+  EgressReport& r = *out;
   for (const auto& t : targets) {
     std::vector<uint16_t> ports =
         t.port ? std::vector<uint16_t>{t.port} : std::vector<uint16_t>{25, 587, 465};
+    if (o.relay_ports_when_needed) {
+      if (pass == 0 && !t.port) ports = {25};
+      if (pass == 1) ports = t.port ? std::vector<uint16_t>{} : std::vector<uint16_t>{587, 465};
+    }
+    if (ports.empty()) continue;
     std::string error;
     auto addrs = Addresses(resolver, t, o.max_hosts_per_domain, &error);
     if (addrs.empty()) {
@@ -467,16 +494,14 @@ EgressReport ProbeEgress(Resolver& resolver, const std::vector<EgressTarget>& ta
         if (r.probes.back().result == EgressResult::kOpen) break;
       }
   }
-  r.deadline_reached = o.deadline.expired();
-  r.port25 = Verdict(r.probes, false);
-  r.relay = Verdict(r.probes, true);
-  return r;
 }
+
+}  // namespace
 
 std::string EgressAdvice(const EgressReport& r, const CloudInfo& cloud) {
   bool proxy = false, dropped = false;
   for (const auto& p : r.probes) {
-    if (p.port != 25) continue;
+    if (IsRelayPort(p.port)) continue;
     proxy |= p.result == EgressResult::kProxy;
     dropped |= p.result == EgressResult::kDropped;
   }

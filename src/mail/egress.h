@@ -69,6 +69,11 @@ struct EgressOptions {
   int timeout_ms = 10000;  // connect, and each reply
   std::string helo = "egress-check.cloudkeep.invalid";
   int max_hosts_per_domain = 2;  // MX hosts tried per domain, lowest preference first
+  // A target without a port is tried on 587 and 465 only when port 25 got
+  // no genuine greeting from any target (mail check: a host that sends on
+  // 25 does not wait for the MX hosts' closed submission ports). The probes
+  // of port 25 then come first, those of 587/465 after.
+  bool relay_ports_when_needed = false;
   Deadline deadline = Deadline::Never();
 };
 
@@ -84,6 +89,15 @@ struct EgressProbe {
   int64_t elapsed_ms = 0;
 };
 
+// 587 (submission) and 465 (submissions): the ports of a relay. Every other
+// port — 25, or the port of a HOST:PORT target such as a test's server on
+// 2525 — is a direct SMTP session to a mail exchanger, judged as port 25.
+inline bool IsRelayPort(uint16_t port) {
+  return port == 587 || port == 465;
+}
+
+// port25: the direct SMTP ports (25, or a target's own port that is not
+// 587/465); relay: 587 and 465.
 enum class EgressVerdict { kOpen, kBlocked, kUnknown, kNotTested };
 const char* EgressVerdictName(EgressVerdict v);
 

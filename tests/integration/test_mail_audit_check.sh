@@ -57,7 +57,10 @@ POSTFIX_ADDR=127.0.0.20 postfix_start bad "$SMTP" open
 BAD_LOG=$POSTFIX_LOG
 trick_server_start 127.0.0.30 "$TRICK"
 
-COMMON=(--resolver "$RESOLVER" --rbl bl.test --dkim-selector s1 --ca-file "$WORK/cert.pem")
+# Outbound port 25 (the first group) is probed against the good Postfix: the
+# test's world has no gmail.com.
+BASE=(--resolver "$RESOLVER" --rbl bl.test --dkim-selector s1 --ca-file "$WORK/cert.pem")
+COMMON=("${BASE[@]}" --egress-target "mx.good.test:$SMTP")
 
 # --- the good domain passes everything
 expect_rc 0 "$CK" mail check good.test "${COMMON[@]}" --smtp-port "$SMTP"
@@ -65,7 +68,13 @@ for t in "Rule 1" "Rule 2: SPF" "Rule 2: DKIM" "Rule 3" "Rule 4" "DMARC" "TLS" "
 expect_contains "$OUT" "not an open relay: all 19 relay forms refused"
 expect_contains "$OUT" "PTR mx.good.test resolves back to 127.0.0.10"
 expect_contains "$OUT" "0 failed"
+expect_contains "$OUT" "Before the rules: outbound port 25 from this host"
+expect_contains "$OUT" "outbound SMTP session on port 25 opened (mx.good.test greeted)"
 expect_rc 0 "$CK" --json mail check good.test "${COMMON[@]}" --smtp-port "$SMTP"
+expect_eq "$(json_get '[f["level"] for f in d["findings"] if f["group"]=="egress"]' <<<"$OUT")" "['PASS']"
+expect_eq "$(json_get 'd["findings"][0]["group"]' <<<"$OUT")" "egress"
+expect_eq "$(json_get 'd["egress"]["port25"]' <<<"$OUT")" "open"
+expect_contains "$(json_get 'd["egress"]["probes"][0]["banner"]' <<<"$OUT")" "220 mx.good.test ESMTP"
 expect_eq "$(json_get 'd["failed"]' <<<"$OUT")" "False"
 expect_eq "$(json_get 'd["hosts"][0]["smtp"]["tls"]["certificate_valid"]' <<<"$OUT")" "True"
 expect_eq "$(json_get 'd["hosts"][0]["spf"][0]["result"]' <<<"$OUT")" "pass"
@@ -105,6 +114,21 @@ expect_rc 0 "$CK" --json mail check good.test "${COMMON[@]}" --smtp-port "$SMTP"
 expect_eq "$(json_get '[f["level"] for f in d["findings"] if f["group"] in ("1 relay","TLS")]' <<<"$OUT")" "['SKIP', 'SKIP']"
 sleep 0.5
 expect_eq "$(grep -c "connect from" "$GOOD_LOG")" "$BEFORE" "--no-smtp connected"
+expect_eq "$(json_get 'd["egress"]' <<<"$OUT")" "None"
+# A target that refuses: outbound port 25 fails, with the advice, and 587/465
+# are then tried for it; --no-egress skips the group (SKIP, never PASS).
+REFUSE=$(free_port)
+expect_rc 1 "$CK" --json mail check good.test "${BASE[@]}" --smtp-port "$SMTP" --no-relay-test \
+  --egress-target "127.0.0.10:$REFUSE" --egress-target 127.0.0.11
+expect_eq "$(json_get '[(f["subject"], f["level"]) for f in d["findings"] if f["group"]=="egress"]' <<<"$OUT")" \
+  "[('port 25', 'FAIL'), ('587/465', 'FAIL')]"
+expect_contains "$(json_get 'd["findings"][0]["fix"]' <<<"$OUT")" "smarthost on 587"
+expect_eq "$(json_get '[(p["port"], p["result"]) for p in d["egress"]["probes"]]' <<<"$OUT")" \
+  "[($REFUSE, 'refused'), (25, 'refused'), (587, 'refused'), (465, 'refused')]"
+expect_rc 0 "$CK" --json mail check good.test "${COMMON[@]}" --smtp-port "$SMTP" --no-relay-test --no-egress
+expect_eq "$(json_get '[f["level"] for f in d["findings"] if f["group"]=="egress"]' <<<"$OUT")" "['SKIP']"
+expect_rc 2 "$CK" mail check good.test "${COMMON[@]}" --egress-target 'bad target!'
+expect_contains "$ERR" "bad target!"
 expect_rc 0 "$CK" --json mail check good.test "${COMMON[@]}" --smtp-port "$SMTP" --no-relay-test
 sleep 0.5
 expect_not_contains "$(grep 'disconnect from' "$GOOD_LOG" | tail -1)" "mail="

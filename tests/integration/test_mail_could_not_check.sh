@@ -143,8 +143,9 @@ dns_zone "$WORK/zones" 127.in-addr.arpa <<'ZONE'
 ZONE
 dns_start "$WORK/zones" "$(free_port)"
 R=(--resolver "127.0.0.1:$DNS_PORT")
+# (--no-egress: outbound port 25 is checked in test_mail_egress and test_mail_audit_check.)
 for server in "$DRIB" "$HANG"; do
-  expect_rc 1 timeout 120 "$CK" --json mail check cnc.test "${R[@]}" --smtp-port "$server" --smtp-timeout 2s --rbl bl.cnc.test --dkim-selector s1
+  expect_rc 1 timeout 120 "$CK" --json mail check cnc.test "${R[@]}" --no-egress --smtp-port "$server" --smtp-timeout 2s --rbl bl.cnc.test --dkim-selector s1
   expect_eq "$(json_get '[f["level"] for f in d["findings"] if f["group"] == "1 relay"]' <<<"$OUT")" "['UNKNOWN']"
   # The dribbler never finished its greeting: TLS is not judged (the relay
   # finding says why); the hang-up server answered EHLO without STARTTLS.
@@ -156,7 +157,7 @@ done
 # --- mail check --deadline: the slow server holds the relay probe until the
 # deadline; the probe stops, the checks not yet run are named in one UNKNOWN
 # finding, nothing is passed that was not checked, exit 1.
-expect_rc 1 "$CK" --json mail check cnc.test "${R[@]}" --smtp-port "$SLOW" --smtp-timeout 1s --deadline 3s --rbl bl.cnc.test --dkim-selector s1
+expect_rc 1 "$CK" --json mail check cnc.test "${R[@]}" --no-egress --smtp-port "$SLOW" --smtp-timeout 1s --deadline 3s --rbl bl.cnc.test --dkim-selector s1
 expect_eq "$(json_get 'd["complete"]' <<<"$OUT")" "False"
 expect_eq "$(json_get 'd["deadline_reached"]' <<<"$OUT")" "True"
 expect_eq "$(json_get '[f["level"] for f in d["findings"] if f["group"] == "1 relay"]' <<<"$OUT")" "['UNKNOWN']"
@@ -169,11 +170,11 @@ expect_eq "$(json_get '"DKIM of cnc.test" in d["not_checked"] and "the bulk-send
 expect_eq "$(json_get '[f["group"] for f in d["findings"] if f["group"] in ("2 DKIM", "DMARC", "bulk")]' <<<"$OUT")" "[]"
 expect_not_contains "$(json_get '[f["message"] for f in d["findings"]]' <<<"$OUT")" "not an open relay"
 expect_eq "$(grep -c 'the deadline of 3s was reached' <<<"$ERR")" "1"
-expect_rc 1 "$CK" mail check cnc.test "${R[@]}" --smtp-port "$SLOW" --smtp-timeout 1s --deadline 3s --rbl bl.cnc.test --dkim-selector s1
+expect_rc 1 "$CK" mail check cnc.test "${R[@]}" --no-egress --smtp-port "$SLOW" --smtp-timeout 1s --deadline 3s --rbl bl.cnc.test --dkim-selector s1
 expect_contains "$OUT" "Deadline"
 expect_contains "$OUT" "could not check everything: the deadline of 3s was reached"
 # A relay open before the deadline still fails the audit.
-expect_rc 1 "$CK" --json mail check cnc.test "${R[@]}" --smtp-port "$SLOWOPEN" --smtp-timeout 1s --deadline 5s --rbl bl.cnc.test --dkim-selector s1
+expect_rc 1 "$CK" --json mail check cnc.test "${R[@]}" --no-egress --smtp-port "$SLOWOPEN" --smtp-timeout 1s --deadline 5s --rbl bl.cnc.test --dkim-selector s1
 expect_eq "$(json_get '[f["level"] for f in d["findings"] if f["group"] == "1 relay"]' <<<"$OUT")" "['FAIL']"
 expect_eq "$(json_get 'd["deadline_reached"]' <<<"$OUT")" "True"
 expect_eq "$(json_get 'd["complete"]' <<<"$OUT")" "False"

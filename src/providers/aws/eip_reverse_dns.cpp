@@ -1,6 +1,8 @@
 #include "providers/aws/eip_reverse_dns.h"
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
+#include <netinet/in.h>
 
 #include <algorithm>
 #include <cctype>
@@ -79,10 +81,40 @@ Result<Ec2Address> FindElasticIp(Ec2Client& ec2, const std::string& public_ip,
       instance_id, AllocateAdvice(ec2.region(), instance_id)));
 }
 
+Status CheckForwardRecord(const std::string& hostname, const std::string& address,
+                          const ForwardLookup& forward) {
+  const std::string name = Fqdn(hostname);
+  if (forward.failed)
+    return Status::Failure(fmt::format(
+        "could not look up the A record of {} ({}{}): AWS sets the PTR only once it resolves to "
+        "{}; retry when DNS answers",
+        name, forward.status, forward.error.empty() ? "" : ": " + forward.error, address));
+  in_addr want{};
+  const bool want_ok = inet_pton(AF_INET, address.c_str(), &want) == 1;
+  for (const auto& a : forward.addresses) {
+    in_addr got{};
+    if (want_ok && inet_pton(AF_INET, a.c_str(), &got) == 1 && got.s_addr == want.s_addr)
+      return Status::Ok();
+  }
+  if (forward.addresses.empty())
+    return Status::Failure(fmt::format(
+        "{} has no A record ({}): AWS sets the PTR only to a name that resolves to the address; "
+        "publish '{}. IN A {}' first",
+        name, forward.status.empty() ? "no answer" : forward.status, name, address));
+  std::string seen;
+  for (const auto& a : forward.addresses) seen += (seen.empty() ? "" : ", ") + a;
+  return Status::Failure(fmt::format(
+      "{} resolves to {}, not to {}: AWS refuses the PTR until it does; change the A record to "
+      "'{}. IN A {}'",
+      name, seen, address, name, address));
+}
+
 Result<Ec2AddressAttribute> RequestPtrChange(Ec2Client& ec2, const Ec2Address& address,
-                                             const std::string& hostname) {
+                                             const std::string& hostname,
+                                             const ForwardLookup& forward) {
   Ec2Error err;
   if (hostname.empty()) return ec2.ResetAddressDomainName(address.allocation_id, &err);
+  CK_RETURN_IF_ERROR(CheckForwardRecord(hostname, address.public_ip, forward));
   auto r = ec2.ModifyAddressDomainName(address.allocation_id, hostname, &err);
   if (!r.ok() && err.code == "InvalidParameterValue" &&
       err.message.find("forward") != std::string::npos)
@@ -92,10 +124,12 @@ Result<Ec2AddressAttribute> RequestPtrChange(Ec2Client& ec2, const Ec2Address& a
   return r;
 }
 
-Status DryRunPtrChange(Ec2Client& ec2, const Ec2Address& address, const std::string& hostname) {
+Status DryRunPtrChange(Ec2Client& ec2, const Ec2Address& address, const std::string& hostname,
+                       const ForwardLookup& forward) {
   if (hostname.empty())
     return ec2.DryRun("ResetAddressAttribute",
                       {{"AllocationId", address.allocation_id}, {"Attribute", "domain-name"}});
+  CK_RETURN_IF_ERROR(CheckForwardRecord(hostname, address.public_ip, forward));
   return ec2.DryRun("ModifyAddressAttribute",
                     {{"AllocationId", address.allocation_id}, {"DomainName", hostname}});
 }

@@ -15,6 +15,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "core/deadline.h"
 #include "core/status.h"
@@ -31,15 +32,37 @@ namespace cloudkeep::aws {
 Result<Ec2Address> FindElasticIp(Ec2Client& ec2, const std::string& public_ip,
                                  const std::string& instance_id);
 
-// ModifyAddressAttribute DomainName=hostname, or ResetAddressAttribute when
-// hostname is empty. Errors are ErrorStatus() lines, with AWS's refusal of
-// the forward record turned into the fix (the A record to publish).
-Result<Ec2AddressAttribute> RequestPtrChange(Ec2Client& ec2, const Ec2Address& address,
-                                             const std::string& hostname);
+// What the caller's resolver found for HOSTNAME's A record.
+struct ForwardLookup {
+  bool failed = false;  // timeout or SERVFAIL: nothing is known
+  std::string status;   // the DNS status for the message ("NXDOMAIN", "NOERROR", "timeout")
+  std::string error;    // the resolver's detail, if any
+  std::vector<std::string> addresses;  // the A records (empty: none)
+};
 
-// DryRun of the same call: Ok when the identity may make it; the
-// UnauthorizedOperation line (naming the IAM action to add) when not.
-Status DryRunPtrChange(Ec2Client& ec2, const Ec2Address& address, const std::string& hostname);
+// AWS refuses ModifyAddressAttribute unless `hostname` resolves to
+// `address`, so this is decided before EC2 is asked: Ok when one of the A
+// records is the address; otherwise one kFailure line with the record to
+// publish ("mail.example.com resolves to 198.51.100.9, not to 203.0.113.10:
+// ... 'mail.example.com. IN A 203.0.113.10'"), or, when the lookup failed,
+// that it could not be checked.
+Status CheckForwardRecord(const std::string& hostname, const std::string& address,
+                          const ForwardLookup& forward);
+
+// ModifyAddressAttribute DomainName=hostname (only once CheckForwardRecord
+// passes: otherwise its line, and EC2 is not called), or
+// ResetAddressAttribute when hostname is empty (`forward` unused). Errors
+// are ErrorStatus() lines, with AWS's refusal of the forward record turned
+// into the fix (the A record to publish).
+Result<Ec2AddressAttribute> RequestPtrChange(Ec2Client& ec2, const Ec2Address& address,
+                                             const std::string& hostname,
+                                             const ForwardLookup& forward);
+
+// DryRun of the same call (the forward record checked first in the same
+// way): Ok when the identity may make it; the UnauthorizedOperation line
+// (naming the IAM action to add) when not.
+Status DryRunPtrChange(Ec2Client& ec2, const Ec2Address& address, const std::string& hostname,
+                       const ForwardLookup& forward);
 
 // Polls DescribeAddressesAttribute every `poll` until the update is no longer
 // PENDING or `deadline` passes, calling `progress` with each answer that

@@ -17,6 +17,7 @@
 
 #include "aws/credentials.h"
 #include "providers/aws/ec2_client.h"
+#include "providers/aws/eip_reverse_dns.h"
 
 extern char** environ;
 
@@ -304,6 +305,118 @@ TEST_F(Ec2Network, DryRunChecksThePermissionOnly) {
   ASSERT_FALSE(denied.ok());
   EXPECT_EQ(err.code, "UnauthorizedOperation");
   EXPECT_NE(denied.message().find("ec2:AssociateAddress"), std::string::npos) << denied.message();
+}
+
+// --- eip_reverse_dns: the decisions of `mail ptr --set|--reset` on AWS ---
+
+ForwardLookup Fwd(const std::string& status, std::vector<std::string> addresses = {},
+                  bool failed = false, const std::string& error = "") {
+  ForwardLookup f;
+  f.status = status;
+  f.addresses = std::move(addresses);
+  f.failed = failed;
+  f.error = error;
+  return f;
+}
+
+TEST_F(Ec2Network, PtrFindsTheInstancesElasticIp) {
+  Start();
+  auto eip = FindElasticIp(*client_, "", kInstanceA);
+  ASSERT_TRUE(eip.ok()) << eip.status().message();
+  EXPECT_EQ(eip->public_ip, "203.0.113.10");
+  EXPECT_EQ(eip->allocation_id, kEip);
+  auto given = FindElasticIp(*client_, "203.0.113.20", "");
+  ASSERT_TRUE(given.ok()) << given.status().message();
+  EXPECT_EQ(given->allocation_id, "eipalloc-0fffffffffffffff2");
+}
+
+TEST_F(Ec2Network, PtrOnAnInstanceWithoutElasticIpIsOneLineWithTheFix) {
+  Start();
+  auto r = FindElasticIp(*client_, "", kInstanceB);
+  ASSERT_FALSE(r.ok());
+  const std::string m = r.status().message();
+  EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+  EXPECT_NE(m.find("instance i-0bbbbbbbbbbbbbbb2 has no Elastic IP"), std::string::npos) << m;
+  EXPECT_NE(m.find("aws ec2 allocate-address --region us-east-2"), std::string::npos) << m;
+  EXPECT_NE(m.find("--instance-id i-0bbbbbbbbbbbbbbb2"), std::string::npos) << m;
+  // No instance known and no --address: a usage error saying what to pass.
+  auto unknown = FindElasticIp(*client_, "", "");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.status().code(), Status::Code::kUsage);
+  EXPECT_NE(unknown.status().message().find("pass --address"), std::string::npos);
+}
+
+TEST_F(Ec2Network, PtrOfAnotherAccountsAddressIsOneLine) {
+  Start();
+  auto r = FindElasticIp(*client_, "198.51.100.7", kInstanceA);
+  ASSERT_FALSE(r.ok());
+  const std::string m = r.status().message();
+  EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+  EXPECT_NE(m.find("198.51.100.7 is not an Elastic IP of this account in us-east-2"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("pass --address with one of yours"), std::string::npos) << m;
+}
+
+TEST_F(Ec2Network, PtrWithoutThePermissionNamesTheIamAction) {
+  Start(R"("ModifyAddressAttribute", "ResetAddressAttribute")");
+  auto eip = FindElasticIp(*client_, "203.0.113.10", "");
+  ASSERT_TRUE(eip.ok()) << eip.status().message();
+  ForwardLookup fwd = Fwd("NOERROR", {"203.0.113.10"});
+  Status dry = DryRunPtrChange(*client_, *eip, "mail.example.test", fwd);
+  ASSERT_FALSE(dry.ok());
+  EXPECT_NE(dry.message().find("not authorized to call ec2:ModifyAddressAttribute"),
+            std::string::npos)
+      << dry.message();
+  EXPECT_NE(dry.message().find("add ec2:ModifyAddressAttribute to the IAM policy"),
+            std::string::npos);
+  auto set = RequestPtrChange(*client_, *eip, "mail.example.test", fwd);
+  ASSERT_FALSE(set.ok());
+  EXPECT_NE(set.status().message().find("ec2:ModifyAddressAttribute"), std::string::npos);
+  auto reset = RequestPtrChange(*client_, *eip, "", {});
+  ASSERT_FALSE(reset.ok());
+  EXPECT_NE(reset.status().message().find("not authorized to call ec2:ResetAddressAttribute"),
+            std::string::npos)
+      << reset.status().message();
+}
+
+// The A record is checked before EC2 is called: were it called, the denied
+// permission would be the error instead.
+TEST_F(Ec2Network, PtrWithTheWrongARecordIsRefusedBeforeAwsIsAsked) {
+  Start(R"("ModifyAddressAttribute")");
+  auto eip = FindElasticIp(*client_, "203.0.113.10", "");
+  ASSERT_TRUE(eip.ok()) << eip.status().message();
+  ForwardLookup elsewhere = Fwd("NOERROR", {"198.51.100.9", "198.51.100.10"});
+  for (bool dry : {true, false}) {
+    Status st = dry ? DryRunPtrChange(*client_, *eip, "Mail.Example.test.", elsewhere)
+                    : RequestPtrChange(*client_, *eip, "Mail.Example.test.", elsewhere).status();
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.message(),
+              "mail.example.test resolves to 198.51.100.9, 198.51.100.10, not to 203.0.113.10: "
+              "AWS refuses the PTR until it does; change the A record to 'mail.example.test. IN "
+              "A 203.0.113.10'");
+  }
+}
+
+TEST(PtrForwardRecord, EachCaseIsOneLine) {
+  EXPECT_TRUE(
+      CheckForwardRecord("mail.example.test", "203.0.113.10", Fwd("NOERROR", {"203.0.113.10"}))
+          .ok());
+  Status none = CheckForwardRecord("mail.example.test.", "203.0.113.10", Fwd("NXDOMAIN"));
+  EXPECT_EQ(none.code(), Status::Code::kFailure);
+  EXPECT_EQ(none.message(),
+            "mail.example.test has no A record (NXDOMAIN): AWS sets the PTR only to a name that "
+            "resolves to the address; publish 'mail.example.test. IN A 203.0.113.10' first");
+  Status failed = CheckForwardRecord("mail.example.test", "203.0.113.10",
+                                     Fwd("timeout", {}, true, "no answer from 127.0.0.1:53"));
+  EXPECT_NE(failed.message().find("could not look up the A record of mail.example.test (timeout: "
+                                  "no answer from 127.0.0.1:53)"),
+            std::string::npos)
+      << failed.message();
+  // A lookup that failed is never taken as a match, whatever it carried.
+  EXPECT_FALSE(CheckForwardRecord("mail.example.test", "203.0.113.10",
+                                  Fwd("SERVFAIL", {"203.0.113.10"}, true))
+                   .ok());
 }
 
 }  // namespace

@@ -90,6 +90,59 @@ TEST_F(MailCheckTest, BadDomainFailsWithFixes) {
   EXPECT_NE(Find(*r, CheckGroup::kBulk, CheckLevel::kFail), nullptr);
 }
 
+// On AWS the fix of a rule-3 failure is the command that repairs it, with
+// the exact hostname and address; elsewhere the record to ask for.
+TEST_F(MailCheckTest, OnAwsThePtrFixIsTheMailPtrSetCommand) {
+  auto o = Options("bad.test");
+  o.provider = "aws";
+  auto r = RunMailCheck(z_, o);
+  ASSERT_TRUE(r.ok());
+  const CheckFinding* ptr = Find(*r, CheckGroup::kPtr, CheckLevel::kFail);
+  ASSERT_NE(ptr, nullptr);
+  EXPECT_EQ(ptr->subject, "127.0.0.20");
+  EXPECT_NE(ptr->fix.find("cloudkeep --provider aws mail ptr mx.bad.test --set --address "
+                          "127.0.0.20"),
+            std::string::npos)
+      << ptr->fix;
+  EXPECT_EQ(ptr->fix.find("ask the owner"), std::string::npos) << ptr->fix;
+  // Every PTR failure kind: no PTR, a PTR that does not resolve back.
+  StaticResolver z;
+  z.Add("nop.test", RrType::kMX, "10 mx.nop.test");
+  z.Add("mx.nop.test", RrType::kA, "198.51.100.7");
+  z.Add("back.test", RrType::kMX, "10 mx.back.test");
+  z.Add("mx.back.test", RrType::kA, "198.51.100.8");
+  z.Add("8.100.51.198.in-addr.arpa", RrType::kPTR, "ec2-198-51-100-8.compute.amazonaws.test");
+  for (const char* domain : {"nop.test", "back.test"}) {
+    auto other = Options(domain);
+    other.provider = "aws";
+    auto rr = RunMailCheck(z, other);
+    ASSERT_TRUE(rr.ok());
+    const CheckFinding* f = Find(*rr, CheckGroup::kPtr, CheckLevel::kFail);
+    ASSERT_NE(f, nullptr) << domain;
+    EXPECT_NE(f->fix.find(std::string("cloudkeep --provider aws mail ptr mx.") + domain +
+                          " --set --address " + f->subject),
+              std::string::npos)
+        << f->fix;
+  }
+  // Without the AWS provider: the advice as before.
+  o.provider = "local";
+  auto local = RunMailCheck(z_, o);
+  ASSERT_TRUE(local.ok());
+  ptr = Find(*local, CheckGroup::kPtr, CheckLevel::kFail);
+  ASSERT_NE(ptr, nullptr);
+  EXPECT_EQ(ptr->fix.find("cloudkeep"), std::string::npos) << ptr->fix;
+  EXPECT_NE(ptr->fix.find("20.0.0.127.in-addr.arpa. PTR mx.bad.test."), std::string::npos);
+}
+
+TEST(PtrFix, OnlyAwsAndIpv4GetTheCommand) {
+  EXPECT_EQ(PtrFix("aws", "mx.example.com.", "192.0.2.25", "ask"),
+            "set it through EC2 (an Elastic IP of this account): cloudkeep --provider aws mail "
+            "ptr mx.example.com --set --address 192.0.2.25");
+  EXPECT_EQ(PtrFix("aws", "mx.example.com", "2001:db8::25", "ask"), "ask");  // EIPs are IPv4
+  EXPECT_EQ(PtrFix("local", "mx.example.com", "192.0.2.25", "ask"), "ask");
+  EXPECT_EQ(PtrFix("", "mx.example.com", "192.0.2.25", "ask"), "ask");
+}
+
 TEST_F(MailCheckTest, HostAndIpOverride) {
   auto o = Options("good.test");
   o.host = "mx.good.test";

@@ -5,7 +5,7 @@
 # API; promtool checks the exposition; a hanging job is killed at its timeout
 # (its whole process group); SIGHUP with a bad config keeps the old one;
 # SIGKILL and a restart keep the history and run no slot twice; SIGTERM stops.
-. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/lib.sh"
 need prometheus promtool curl /usr/bin/python3
 
 PORT=$(free_port)

@@ -9,9 +9,9 @@
 # the update completes it rewrites the reverse zone file and signals NSD, and
 # reports SUCCESSFUL only once NSD serves the new PTR, the order in which
 # AWS's own reverse DNS changes. The test never writes a PTR after the start.
-. "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/../lib_dns.sh"
-. "$(dirname "$0")/../../fakes/aws_emulator.sh"
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_dns.sh"
+. "$(dirname "$0")/../fakes/aws_emulator.sh"
 need nsd /usr/bin/python3
 /usr/bin/python3 -c 'import dns.message' 2>/dev/null || skip_or_fail "python3-dnspython"
 
@@ -20,10 +20,14 @@ dns_zone "$Z" example.test <<'ZONE'
 mail    A  203.0.113.10
 wrong   A  203.0.113.99
 ZONE
-# AWS's default names for its addresses (the test's DNS does not serve amazonaws.com).
+# AWS's default names for its addresses, which resolve back as AWS's do.
 dns_zone "$Z" 113.0.203.in-addr.arpa <<'ZONE'
 10 PTR ec2-203-0-113-10.us-east-2.compute.amazonaws.com.
 20 PTR ec2-203-0-113-20.us-east-2.compute.amazonaws.com.
+ZONE
+dns_zone "$Z" us-east-2.compute.amazonaws.com <<'ZONE'
+ec2-203-0-113-10  A  203.0.113.10
+ec2-203-0-113-20  A  203.0.113.20
 ZONE
 dns_start "$Z" "$(free_port)"
 echo "$_DNS_PID" >"$WORK/nsd.pid"
@@ -94,6 +98,13 @@ expect_rc 0 "$CK" mail ptr mail.example.test --resolver "$R"
 expect_rc 0 ck mail ptr mail.example.test --reset --wait --timeout 60s --resolver "$R"
 expect_contains "$OUT" "ec2-203-0-113-10.us-east-2.compute.amazonaws.com."
 expect_rc 1 "$CK" mail ptr mail.example.test --resolver "$R"
+# mail check on AWS names the command that repairs rule 3, with the exact
+# arguments; without the AWS provider it asks for the record as before.
+fix3() { json_get '[f["fix"] for f in d["findings"] if f["group"] == "3 PTR" and f["level"] == "FAIL"][0]'; }
+expect_rc 1 ck --json mail check example.test --host mail.example.test --no-smtp --rbl bl.example.test --resolver "$R"
+expect_contains "$(fix3 <<<"$OUT")" "cloudkeep --provider aws mail ptr mail.example.test --set --address 203.0.113.10"
+expect_rc 1 "$CK" --json mail check example.test --host mail.example.test --no-smtp --rbl bl.example.test --resolver "$R"
+expect_eq "$(fix3 <<<"$OUT")" "set the PTR to the mail hostname: 10.113.0.203.in-addr.arpa. PTR mail.example.test."
 
 # A missing permission: one line naming the IAM action.
 emu '["ModifyAddressAttribute"]'

@@ -12,7 +12,7 @@
 # The script re-runs itself inside WORLD (CK_EGRESS_WORLD set) so that the
 # shared helpers (lib_dns, lib_postfix) start their servers there.
 if [ -z "${CK_EGRESS_WORLD:-}" ]; then
-  . "$(dirname "$0")/../lib.sh"
+  . "$(dirname "$0")/lib.sh"
   need_root
   BRIDGE="${CK_DELAY_BRIDGE:-delay_bridge}"
   need ip /usr/bin/python3 "$BRIDGE"
@@ -37,9 +37,9 @@ if [ -z "${CK_EGRESS_WORLD:-}" ]; then
   exit "$rc"
 fi
 
-. "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/../lib_dns.sh"
-. "$(dirname "$0")/../lib_postfix.sh"
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_dns.sh"
+. "$(dirname "$0")/lib_postfix.sh"
 P=$CK_EGRESS_WORLD
 BRIDGE="${CK_DELAY_BRIDGE:-delay_bridge}"
 need postfix nsd /usr/bin/python3
@@ -137,6 +137,19 @@ expect_rc 1 in_host env -u AWS_EC2_METADATA_DISABLED AWS_EC2_METADATA_SERVICE_EN
 expect_eq "$(json_get 'd["cloud"]' <<<"$OUT")" aws
 expect_contains "$(json_get 'd["advice"]' <<<"$OUT")" "Request to remove email sending limitations"
 expect_contains "$(json_get 'd["advice"]' <<<"$OUT")" "us-east-2"
+# AWS_EC2_METADATA_DISABLED=true is honoured even with the endpoint named: no cloud, no AWS advice.
+expect_rc 1 in_host env AWS_EC2_METADATA_DISABLED=true AWS_EC2_METADATA_SERVICE_ENDPOINT="$IMDS" \
+  "$CK" --json mail egress mx.good.test:25 --smtp-timeout 2s --resolver "$R"
+expect_eq "$(json_get 'd["cloud"]' <<<"$OUT")" None
+expect_contains "$(json_get 'd["advice"]' <<<"$OUT")" "smarthost on 587"
+# mail check's first group is the same probe, with the same advice on "EC2".
+expect_rc 1 in_host env -u AWS_EC2_METADATA_DISABLED AWS_EC2_METADATA_SERVICE_ENDPOINT="$IMDS" \
+  "$CK" --json mail check good.test --egress-target mx.good.test:25 --smtp-timeout 2s --no-relay-test \
+  --rbl bl.test --dkim-selector s1 --resolver "$R"
+expect_eq "$(json_get 'd["findings"][0]["group"] + " " + d["findings"][0]["level"]' <<<"$OUT")" "egress FAIL"
+expect_contains "$(json_get 'd["findings"][0]["message"]' <<<"$OUT")" "outbound port 25 is blocked from this host (mx.good.test dropped)"
+expect_contains "$(json_get 'd["findings"][0]["fix"]' <<<"$OUT")" "Request to remove email sending limitations"
+expect_eq "$(json_get 'd["egress"]["cloud"]' <<<"$OUT")" aws
 
 # Could not check is never a pass: a name with no address.
 expect_rc 1 ck --json mail egress nowhere.test:25 --resolver "$R"
