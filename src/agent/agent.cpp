@@ -290,6 +290,7 @@ Status RunAgent(AgentConfig config, const AgentOptions& options, const Clock& cl
     }
     if (auto c = history->Counters(); c.ok()) in.counters = *c;
     if (auto v = history->Volumes(); v.ok()) in.volumes = *v;
+    if (auto r = history->Reports(); r.ok()) in.reports = *r;
     return in;
   };
   srv.Get("/metrics", [&](const httplib::Request& req, httplib::Response& res) {
@@ -315,7 +316,7 @@ Status RunAgent(AgentConfig config, const AgentOptions& options, const Clock& cl
       for (const auto& j : d.metrics.jobs) d.job_volumes.push_back(view_volumes[j.name]);
     }
     if (auto r = history->Runs("", 300); r.ok()) d.runs = *r;
-    if (auto r = history->Reports(); r.ok()) d.reports = *r;
+    d.reports = d.metrics.reports;
     res.set_header("Cache-Control", "no-store");
     res.set_content(DashboardStateJson(d), "application/json");
   });

@@ -39,6 +39,13 @@ std::string DashboardStateJson(const DashboardInput& in) {
               {"volumes", i < in.job_volumes.size() ? Json(in.job_volumes[i]) : Json::array()},
               {"last_run", nullptr}};
     if (j.last_run) e["last_run"] = RunJson(*j.last_run, j.kind);
+    // The newest run that has ended: what the page shows while another runs.
+    e["last_finished"] = nullptr;
+    for (const auto& r : in.runs)
+      if (r.job == j.name && r.outcome != "running") {
+        e["last_finished"] = RunJson(r, j.kind);
+        break;
+      }
     jobs.push_back(e);
   }
   Json volumes = Json::array();
@@ -167,10 +174,12 @@ function renderJobs(s) {
   if (!s.jobs.length) return fill("jobs", empty("No jobs in the config."));
   fill("jobs", table(["job", "kind", "last run", "outcome", "next run", "last success", "error"],
     s.jobs.map(j => {
-      const r = j.last_run;
-      const outcome = j.running ? "running" : (r ? r.outcome : "never run");
+      // The last run that ended; one in progress shows in the next-run column.
+      const r = j.last_finished;
+      const outcome = r ? r.outcome : (j.running ? "running" : "never run");
       return [j.name, j.kind, r ? when(r.started) : "—", cls(outcome, outcome),
-              when(j.next_run), when(j.last_success), cls(r && r.error ? r.error : "", "err")];
+              j.running ? cls("running now", "running") : when(j.next_run), when(j.last_success),
+              cls(r && r.error ? r.error : "", "err")];
     })));
 }
 

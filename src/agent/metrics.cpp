@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <map>
+#include <nlohmann/json.hpp>
+
 namespace cloudkeep::agent {
 
 namespace {
@@ -27,6 +30,70 @@ double Seconds(TimePoint t) {
 
 void Family(std::string& out, const char* name, const char* type, const char* help) {
   out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+}
+
+// The series of the last mesh and mail-check reports, read from the JSON
+// those commands print (latency mesh --json, mail check --json).
+void RenderReports(std::string& o, const MetricsInput& in) {
+  using Json = nlohmann::json;
+  std::map<std::string, std::string> kinds;
+  for (const auto& j : in.jobs) kinds[j.name] = j.kind;
+  std::string rtt, loss, mesh_at, findings, mail_at;
+  for (const auto& r : in.reports) {
+    Json d = Json::parse(r.doc, nullptr, false);
+    if (!d.is_object()) continue;
+    std::string job = Label(r.job);
+    if (kinds[r.job] == "mesh" && d.contains("pairs") && d["pairs"].is_array()) {
+      mesh_at += fmt::format("cloudkeep_mesh_report_timestamp_seconds{{agent_job=\"{}\"}} {:.3f}\n",
+                             job, Seconds(r.at));
+      for (const auto& p : d["pairs"]) {
+        if (!p.is_object() || !p.contains("from") || !p.contains("to")) continue;
+        std::string labels = fmt::format("agent_job=\"{}\",from=\"{}\",to=\"{}\"", job,
+                                         Label(p.value("from", "")), Label(p.value("to", "")));
+        for (auto [key, q] : {std::pair{"p50_us", "0.5"}, {"p90_us", "0.9"}, {"p99_us", "0.99"}})
+          if (p.contains(key) && p[key].is_number())
+            rtt += fmt::format("cloudkeep_mesh_rtt_seconds{{{},quantile=\"{}\"}} {:.9f}\n", labels,
+                               q, p[key].get<double>() / 1e6);
+        // A summary: the quantiles, and the sum and count of the probes that came back.
+        int64_t received = p.value("received", int64_t{0});
+        rtt += fmt::format("cloudkeep_mesh_rtt_seconds_sum{{{}}} {:.9f}\n", labels,
+                           p.value("avg_us", 0.0) * static_cast<double>(received) / 1e6);
+        rtt += fmt::format("cloudkeep_mesh_rtt_seconds_count{{{}}} {}\n", labels, received);
+        if (p.contains("loss_ratio") && p["loss_ratio"].is_number())
+          loss += fmt::format("cloudkeep_mesh_loss_ratio{{{}}} {:.6f}\n", labels,
+                              p["loss_ratio"].get<double>());
+      }
+    } else if (kinds[r.job] == "mail-check" && d.contains("findings") && d["findings"].is_array()) {
+      std::string domain = Label(d.value("domain", ""));
+      mail_at += fmt::format(
+          "cloudkeep_mail_report_timestamp_seconds{{agent_job=\"{}\",domain=\"{}\"}} {:.3f}\n", job,
+          domain, Seconds(r.at));
+      std::map<std::pair<std::string, std::string>, int> counts;
+      for (const auto& f : d["findings"])
+        if (f.is_object()) counts[{f.value("group", ""), f.value("level", "")}]++;
+      for (const auto& [k, n] : counts)
+        findings += fmt::format(
+            "cloudkeep_mail_findings{{agent_job=\"{}\",domain=\"{}\",group=\"{}\",level=\"{}\"}} "
+            "{}\n",
+            job, domain, Label(k.first), Label(k.second), n);
+    }
+  }
+  Family(o, "cloudkeep_mesh_report_timestamp_seconds", "gauge",
+         "When the mesh job's last report was made, in Unix seconds.");
+  o += mesh_at;
+  Family(o, "cloudkeep_mesh_rtt_seconds", "summary",
+         "Round-trip times of each measured pair in the last mesh report.");
+  o += rtt;
+  Family(o, "cloudkeep_mesh_loss_ratio", "gauge",
+         "Share of probes lost for each pair in the last mesh report (0 to 1).");
+  o += loss;
+  Family(o, "cloudkeep_mail_report_timestamp_seconds", "gauge",
+         "When the mail-check job's last report was made, in Unix seconds.");
+  o += mail_at;
+  Family(o, "cloudkeep_mail_findings", "gauge",
+         "Findings of the last mail check by group (rule) and level (PASS, WARN, FAIL, UNKNOWN, "
+         "SKIP).");
+  o += findings;
 }
 
 }  // namespace
@@ -118,6 +185,7 @@ std::string RenderMetrics(const MetricsInput& in) {
     if (v.snapshot_count)
       o += fmt::format("cloudkeep_snapshots{{volume=\"{}\"}} {}\n", Label(v.volume),
                        *v.snapshot_count);
+  RenderReports(o, in);
   return o;
 }
 

@@ -2,6 +2,8 @@
 // Prometheus' conventions: base units in the name (_seconds), _total for
 // counters, timestamps as Unix seconds. Label values are escaped as the
 // format requires; nothing secret (commands, environments, tokens) is exported.
+// The last mesh and mail-check reports become series of their own: each
+// pair's round-trip quantiles and loss, and the mail findings by rule and level.
 #pragma once
 
 #include <map>
@@ -28,6 +30,8 @@ struct MetricsInput {
   std::vector<JobMetrics> jobs;
   std::map<std::string, std::map<std::string, int64_t>> counters;  // job → outcome → count
   std::vector<VolumeRecord> volumes;
+  // The last report of each mesh and mail-check job (History::Reports).
+  std::vector<Report> reports;
 };
 
 std::string RenderMetrics(const MetricsInput& in);

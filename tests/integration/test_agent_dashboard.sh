@@ -8,9 +8,13 @@
 # heatmap, the mail findings and the history, log no console error, make no
 # request to anything but the agent, and fit a phone's width. /api/state
 # and the page never show the mesh token. Screenshots go to
-# $CK_BUILD_DIR/screenshots/ (the README's comes from there).
+# $CK_BUILD_DIR/screenshots/ (the README's comes from there). The reports
+# also become series on /metrics (mesh quantiles and loss per pair, mail
+# findings by rule and level), which `promtool check metrics` accepts; the
+# alerting rules in docs/prometheus pass `promtool check rules` and their
+# own `promtool test rules`.
 . "$(dirname "$0")/lib.sh"
-need chromium node curl /usr/bin/python3
+need chromium node curl promtool /usr/bin/python3
 FAKES="$CK_SOURCE_DIR/tests/fakes"
 [ -d "$FAKES/node_modules/puppeteer-core" ] ||
   skip_or_fail "puppeteer-core (scripts/install-deps.sh test runs npm ci in tests/fakes)"
@@ -102,6 +106,19 @@ expect_not_contains "$STATE" "meshtoken-s3cret" "the mesh token in /api/state"
 expect_not_contains "$(curl -fsS "http://127.0.0.1:$PORT/")" "meshtoken-s3cret" "the token on the page"
 expect_not_contains "$(curl -fsS "http://127.0.0.1:$PORT/metrics")" "meshtoken-s3cret" "the token in /metrics"
 expect_contains "$(curl -fsSI "http://127.0.0.1:$PORT/")" "default-src 'none'"
+
+# --- the reports as series -----------------------------------------------
+METRICS=$(curl -fsS "http://127.0.0.1:$PORT/metrics")
+expect_contains "$METRICS" 'cloudkeep_mesh_rtt_seconds{agent_job="zones",from="web1",to="db1",quantile="0.5"} '
+expect_contains "$METRICS" 'cloudkeep_mesh_loss_ratio{agent_job="zones",from="db1",to="web1"} 0.000000'
+expect_contains "$METRICS" 'cloudkeep_mail_findings{agent_job="mail",domain="dead.test",group="DNS",level="UNKNOWN"} 1'
+expect_contains "$METRICS" 'cloudkeep_mesh_report_timestamp_seconds{agent_job="zones"} '
+p50=$(sed -n 's/^cloudkeep_mesh_rtt_seconds{agent_job="zones",from="web1",to="db1",quantile="0.5"} //p' <<<"$METRICS")
+expect_eq "$(/usr/bin/python3 -c "print(0 < $p50 < 1)")" True "a loopback round trip in seconds: $p50"
+promtool check metrics <<<"$METRICS" >"$WORK/promtool.out" 2>&1 || { cat "$WORK/promtool.out" >&2; fail "promtool check metrics"; }
+expect_rc 0 promtool check rules "$CK_SOURCE_DIR/docs/prometheus/cloudkeep-rules.yml"
+(cd "$CK_SOURCE_DIR/tests/integration" && promtool test rules agent_rules_test.yml) >"$WORK/rules.out" 2>&1 ||
+  { cat "$WORK/rules.out" >&2; fail "promtool test rules"; }
 
 mkdir -p "$CK_BUILD_DIR/screenshots"
 (cd "$FAKES" && timeout 180 node dashboard_check.mjs "http://127.0.0.1:$PORT/" "$CK_BUILD_DIR/screenshots") \

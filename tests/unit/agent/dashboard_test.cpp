@@ -36,6 +36,8 @@ TEST(DashboardState, CarriesJobsRunsAndReportsButNoCommands) {
   EXPECT_EQ(s["jobs"][0]["volumes"][0], "/srv/web.img");
   EXPECT_EQ(s["jobs"][0]["last_run"]["error"], "volume gone");
   EXPECT_TRUE(s["jobs"][1]["last_run"].is_null());
+  EXPECT_EQ(s["jobs"][0]["last_finished"]["outcome"], "failure");
+  EXPECT_TRUE(s["jobs"][1]["last_finished"].is_null());
   EXPECT_EQ(s["runs"][0]["kind"], "snapshot");
   ASSERT_EQ(s["reports"].size(), 1u);  // the unparseable one is left out
   EXPECT_EQ(s["reports"][0]["kind"], "mesh");
