@@ -77,7 +77,10 @@ expect_eq "$(json_get 'len(d["snapshots"])' <<<"$OUT")" 2 "snapshots listed with
 CLOUDKEEP_S3_ADDRESSING=sideways bad_input 2 sideways ck snapshot list
 
 # verify re-reads from the object store: damage one chunk object behind its back.
-victim=$(rgw_s3 keys "$BUCKET" "$PREFIX/chunks/" | head -n1)
+# Whole listing to a file first: `| head -n1` would close the pipe on a
+# writer that is still printing (BrokenPipeError under pipefail).
+rgw_s3 keys "$BUCKET" "$PREFIX/chunks/" >"$WORK/chunk-keys"
+victim=$(head -n1 "$WORK/chunk-keys")
 rgw_s3 get "$BUCKET" "$victim" >"$WORK/victim"
 printf 'not a chunk' >"$WORK/bad"
 rgw_s3 put "$BUCKET" "$victim" "$WORK/bad"
