@@ -55,6 +55,35 @@ Status Unreachable(const std::string& what, int err) {
   return Status::FromErrno(what, err);
 }
 
+// The transport of one etcd request on a reset handle, shared by unary calls
+// and the watch stream: never a proxy from the environment, no redirects,
+// the client's TLS files. `headers`, `body` and `errbuf` stay the caller's
+// until the transfer ends; the write callback is the caller's to set.
+void SetUpRequest(CURL* h, const EtcdOptions& o, const std::string& url, uint64_t timeout_ms,
+                  curl_slist* headers, const std::string* body, char* errbuf) {
+  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_PROXY, "");
+  curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_ms));
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(std::min<uint64_t>(timeout_ms, o.connect_timeout.count())));
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+  if (body != nullptr) {
+    curl_easy_setopt(h, CURLOPT_POST, 1L);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body->c_str());
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, static_cast<long>(body->size()));
+  }
+  if (!o.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, o.ca_file.c_str());
+  if (!o.cert_file.empty()) {
+    curl_easy_setopt(h, CURLOPT_SSLCERT, o.cert_file.c_str());
+    curl_easy_setopt(h, CURLOPT_SSLKEY, o.key_file.c_str());
+  }
+}
+
 }  // namespace
 
 bool IsUnreachable(const Status& status) {
@@ -146,33 +175,12 @@ Result<nlohmann::json> EtcdClient::CallAt(const std::string& path, const std::st
     char errbuf[CURL_ERROR_SIZE] = "";
     curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
     if (!token.empty()) headers = curl_slist_append(headers, ("Authorization: " + token).c_str());
-    curl_easy_setopt(h, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_PROXY, "");  // never through http_proxy from the environment
-    curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     // A repeatable request leaves time for the endpoints after this one; any
     // other gets all that is left (it will not be sent anywhere else).
     const uint64_t budget = repeatable ? std::max<uint64_t>(1, remaining / (n - i)) : remaining;
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(budget));
-    curl_easy_setopt(
-        h, CURLOPT_CONNECTTIMEOUT_MS,
-        static_cast<long>(std::min<uint64_t>(budget, options_.connect_timeout.count())));
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    SetUpRequest(h, options_, url, budget, headers, body, errbuf);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, OnData);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &reply);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    if (body != nullptr) {
-      curl_easy_setopt(h, CURLOPT_POST, 1L);
-      curl_easy_setopt(h, CURLOPT_POSTFIELDS, body->c_str());
-      curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, static_cast<long>(body->size()));
-    }
-    if (!options_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, options_.ca_file.c_str());
-    if (!options_.cert_file.empty()) {
-      curl_easy_setopt(h, CURLOPT_SSLCERT, options_.cert_file.c_str());
-      curl_easy_setopt(h, CURLOPT_SSLKEY, options_.key_file.c_str());
-    }
     CURLcode rc = curl_easy_perform(h);
     long http = 0;
     long sent = 0;
@@ -427,27 +435,9 @@ Result<bool> EtcdClient::WaitForChange(const std::string& key, int64_t after_rev
   char errbuf[CURL_ERROR_SIZE] = "";
   curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
   if (!token.empty()) headers = curl_slist_append(headers, ("Authorization: " + token).c_str());
-  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_PROXY, "");
-  curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
-  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(ms));
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(std::min<uint64_t>(ms, options_.connect_timeout.count())));
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+  SetUpRequest(h, options_, url, ms, headers, &body, errbuf);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, OnWatchData);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &w);
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(h, CURLOPT_POST, 1L);
-  curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.c_str());
-  curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
-  if (!options_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, options_.ca_file.c_str());
-  if (!options_.cert_file.empty()) {
-    curl_easy_setopt(h, CURLOPT_SSLCERT, options_.cert_file.c_str());
-    curl_easy_setopt(h, CURLOPT_SSLKEY, options_.key_file.c_str());
-  }
   CURLcode rc = curl_easy_perform(h);
   long http = 0;
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &http);
