@@ -40,6 +40,9 @@ TEST=(
   pandoc # the man pages of docs/manual: built when present, checked by check-manuals.sh
   prometheus # scrapes the agent in test_agent.sh (promtool comes with it)
   chromium # loads the agent dashboard headless (test_agent_dashboard.sh, with puppeteer-core)
+  curl # the agent's HTTP endpoints and radosgw's readiness, from the test scripts
+  systemd # systemd-analyze verify of dist/systemd/cloudkeep-agent.service (test_agent_systemd.sh)
+  python3-boto3 # test-side S3 checks against radosgw (tests/integration/s3_check.py)
   # tests/integration/lib_radosgw.sh: a one-node Ceph (mon, mgr, one memstore OSD) and
   # radosgw, the S3 server of the snapshot store's S3 backend tests
   ceph-mon ceph-mgr ceph-osd ceph-common radosgw
@@ -55,7 +58,7 @@ MIRROR_VM=(
 )
 # Anchors for the benchmarks.
 BENCH=(
-  python3-boto3 restic borgbackup sockperf qperf iperf3 spfquery libmail-spf-perl spf-tools-perl
+  restic borgbackup sockperf qperf iperf3 spfquery libmail-spf-perl spf-tools-perl
   hyperfine time bc
   prometheus-node-exporter # the anchor of bench/agent.sh
 )
